@@ -1,0 +1,1 @@
+"""Triton kernels for the fused n x n operators, installed as ``pssc_fast.kernels``."""

@@ -1,0 +1,80 @@
+"""The two n x n operators of PSSC behind one backend switch.
+
+``self_expression(C, Z)`` returns C0 @ Z and ``laplacian_trace(C, X, X_hat)`` returns
+Tr(X^T L_n X_hat) (DESIGN.md sections 2 and 4). Backends:
+
+* ``"reference"``: plain torch that builds the n x n matrices (test oracle, small n);
+* ``"torch"``: row-block chunked torch with hand-written autograd (CPU fallback, also on CUDA);
+* ``"triton"``: fused Triton kernels (CUDA; on CPU only under ``TRITON_INTERPRET=1``);
+* ``"auto"``: triton for CUDA tensors, torch otherwise.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import reference
+
+BACKENDS = ("auto", "reference", "torch", "triton")
+
+
+def resolve_backend(backend: str, device: torch.device | None = None) -> str:
+    """Map ``backend`` (possibly "auto") to a concrete backend name for tensors on ``device``."""
+    if not isinstance(backend, str) or backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r} is not one of {BACKENDS}")
+    if backend != "auto":
+        return backend
+    if device is not None and torch.device(device).type == "cuda" and _triton_available():
+        return "triton"
+    return "torch"
+
+
+def _triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def _check_square(C: torch.Tensor, n: int, other: str) -> None:
+    if not isinstance(C, torch.Tensor) or C.dim() != 2 or C.shape[0] != C.shape[1]:
+        raise ValueError(f"C must be a square 2-D tensor, got shape {tuple(getattr(C, 'shape', ()))}")
+    if C.shape[0] != n:
+        raise ValueError(f"C is {C.shape[0]}x{C.shape[0]} but {other} has {n} rows")
+
+
+def self_expression(C: torch.Tensor, Z: torch.Tensor, *, backend: str = "auto") -> torch.Tensor:
+    """C0 @ Z, where C0 is C with its diagonal zeroed. Differentiable in C and Z."""
+    if not isinstance(Z, torch.Tensor) or Z.dim() != 2:
+        raise ValueError(f"Z must be a 2-D tensor (n, m), got {type(Z).__name__} {tuple(getattr(Z, 'shape', ()))}")
+    _check_square(C, Z.shape[0], "Z")
+    name = resolve_backend(backend, C.device)
+    if name == "reference":
+        return reference.self_expression(C, Z)
+    if name == "torch":
+        from . import chunked
+
+        return chunked.self_expression(C, Z)
+    from .kernels import self_expression as kernel
+
+    return kernel.self_expression(C, Z)
+
+
+def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor, *, backend: str = "auto") -> torch.Tensor:
+    """Tr(X^T L_n X_hat), L_n the normalized Laplacian of S = (|C0|+|C0|^T)/2 + I. A scalar."""
+    for name_, t in (("X", X), ("X_hat", X_hat)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 2:
+            raise ValueError(f"{name_} must be a 2-D tensor (n, d), got shape {tuple(getattr(t, 'shape', ()))}")
+    if X.shape != X_hat.shape:
+        raise ValueError(f"X and X_hat must have the same shape, got {tuple(X.shape)} and {tuple(X_hat.shape)}")
+    _check_square(C, X.shape[0], "X")
+    name = resolve_backend(backend, C.device)
+    if name == "reference":
+        return reference.laplacian_trace(C, X, X_hat)
+    if name == "torch":
+        from . import chunked
+
+        return chunked.laplacian_trace(C, X, X_hat)
+    from .kernels import laplacian_trace as kernel
+
+    return kernel.laplacian_trace(C, X, X_hat)

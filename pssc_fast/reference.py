@@ -1,0 +1,32 @@
+"""Plain-torch reference for the two n x n operators (DESIGN.md section 4).
+
+Builds every n x n matrix explicitly and lets autograd differentiate it. It is the oracle the
+fused backends are tested against, and only meant for small n.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def zero_diagonal(C: torch.Tensor) -> torch.Tensor:
+    """C0: C with its diagonal set to zero (differentiably; the diagonal gets no gradient)."""
+    return C - torch.diag_embed(torch.diagonal(C))
+
+
+def normalized_affinity(C: torch.Tensor) -> torch.Tensor:
+    """S_hat = D^-1/2 S D^-1/2 with S = (|C0| + |C0|^T)/2 + I, so every degree is at least 1."""
+    A = zero_diagonal(C).abs()
+    S = 0.5 * (A + A.T) + torch.eye(C.shape[0], dtype=C.dtype, device=C.device)
+    a = S.sum(dim=1).rsqrt()
+    return a[:, None] * S * a[None, :]
+
+
+def self_expression(C: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+    """C0 @ Z."""
+    return zero_diagonal(C) @ Z
+
+
+def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> torch.Tensor:
+    """Tr(X^T L_n X_hat) with L_n = I - S_hat."""
+    S_hat = normalized_affinity(C)
+    return (X * X_hat).sum() - (X * (S_hat @ X_hat)).sum()
