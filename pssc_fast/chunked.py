@@ -1,0 +1,461 @@
+"""Row-block chunked torch backend for the two n x n operators (DESIGN.md section 4).
+
+No n x n temporary exists besides C and its gradient: |C0|, S and S_hat only ever exist as blocks
+of a few rows, and the gradient of C is written once, block by block, from O(n) vectors and the
+O(n x d) inputs. Works on CPU and CUDA tensors alike.
+
+The module has three layers:
+
+* primitives (``se_forward``, ``shat``, ``write_grad_c``): the only code that touches n x n
+  memory. The Triton backend implements the same three functions as kernels
+  (``pssc_fast.kernels``), so everything below them is shared;
+* the O(n x d) algebra of the Laplacian trace around those primitives (``trace_forward``,
+  ``trace_backward``), and the standalone autograd Functions behind ``ops.self_expression`` and
+  ``ops.laplacian_trace``;
+* ``GraphStep``: both operators of one training step over the same C, sharing the degree pass
+  and writing dC once (the trace's gradient in C is deferred into the self-expression backward).
+
+Notation: A = |C0|, S = (A + A^T)/2 + I, deg = row sums of S, a = deg^-1/2,
+S_hat = diag(a) S diag(a).
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import NamedTuple
+
+import torch
+
+# A row block of this many bytes stays in the last-level cache while the several elementwise
+# passes that build a block of S (or of dC) run over it; on GPUs the block only needs to be large
+# enough to amortise kernel launches.
+CPU_BLOCK_BYTES = 4 << 20
+CUDA_BLOCK_BYTES = 256 << 20
+
+
+def block_rows(C: torch.Tensor) -> int:
+    """Rows per block for an n x n matrix like ``C`` (at least 1, at most n)."""
+    n = C.shape[0]
+    budget = CUDA_BLOCK_BYTES if C.device.type == "cuda" else CPU_BLOCK_BYTES
+    return int(max(1, min(n, budget // max(1, n * C.element_size()))))
+
+
+def _blocks(n: int, rows: int):
+    for s in range(0, n, rows):
+        yield s, min(n, s + rows)
+
+
+def check_operands(C: torch.Tensor, *others: torch.Tensor) -> None:
+    """Raise ValueError unless ``others`` share C's dtype and device (the kernels assume it)."""
+    if not C.is_floating_point():
+        raise ValueError(f"C must be a floating-point tensor, got {C.dtype}")
+    for t in others:
+        if t.dtype != C.dtype or t.device != C.device:
+            raise ValueError(
+                f"operands must share C's dtype and device ({C.dtype}, {C.device}); got {t.dtype}, {t.device}"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+# Primitives: the only functions that read C or write dC.
+# --------------------------------------------------------------------------------------------
+
+
+class SEForward(NamedTuple):
+    """Everything one pass over C yields: C0 Z and the row statistics of C0."""
+
+    zc: torch.Tensor | None  # C0 @ Z, (n, m)
+    row_abs: torch.Tensor | None  # row sums of |C0|, (n,)
+    col_abs: torch.Tensor | None  # column sums of |C0|, (n,)
+    sq: torch.Tensor | None  # row sums of C0**2, (n,)
+
+
+def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: bool = False,
+               with_sq: bool = False) -> SEForward:
+    """C0 @ Z and, in the same pass over C, the row/column sums of |C0| and the row sums of C0**2.
+
+    Any part not asked for is ``None``. Without degrees or squares this is one GEMM.
+    """
+    n = C.shape[0]
+    zc = None
+    if not (with_degrees or with_sq):
+        if Z is not None:
+            # C0 Z = C Z - diag(C) Z: no copy of C with its diagonal zeroed is ever made.
+            zc = torch.mm(C, Z).addcmul_(C.diagonal()[:, None], Z, value=-1)
+        return SEForward(zc, None, None, None)
+    if Z is not None:
+        zc = torch.empty(n, Z.shape[1], dtype=C.dtype, device=C.device)
+    row = torch.empty(n, dtype=C.dtype, device=C.device)
+    col = torch.zeros(n, dtype=C.dtype, device=C.device)
+    sq = torch.empty(n, dtype=C.dtype, device=C.device) if with_sq else None
+    rows = block_rows(C)
+    blk = torch.empty(min(rows, n), n, dtype=C.dtype, device=C.device)
+    for s, e in _blocks(n, rows):
+        Cb = C[s:e]
+        if zc is not None:
+            torch.mm(Cb, Z, out=zc[s:e])
+        b = torch.abs(Cb, out=blk[: e - s])
+        b.diagonal(s).zero_()  # entries (k, s + k) are C's diagonal
+        torch.sum(b, dim=1, out=row[s:e])
+        col += b.sum(dim=0)
+        if sq is not None:
+            torch.sum(b.square_(), dim=1, out=sq[s:e])
+    if zc is not None:
+        zc.addcmul_(C.diagonal()[:, None], Z, value=-1)
+    return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)
+
+
+def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
+    """(S_hat @ Y1, S_hat @ Y2) with S_hat built one row block at a time from C and C^T.
+
+    ``Y2`` may be None (then the second result is None). One pass over C (rows and columns of
+    each block); both right-hand sides share it.
+    """
+    n = C.shape[0]
+    d1 = Y1.shape[1]
+    Y = Y1 if Y2 is None else torch.cat([Y1, Y2], dim=1)
+    Y = Y * a[:, None]
+    out = torch.empty_like(Y)
+    rows = block_rows(C)
+    w = torch.empty(min(rows, n), n, dtype=C.dtype, device=C.device)
+    t = torch.empty_like(w)
+    for s, e in _blocks(n, rows):
+        W = torch.abs(C[s:e], out=w[: e - s])
+        # Row block of |C0|^T is a column block of C; reading it here is what keeps S symmetric
+        # without ever forming A + A^T.
+        W.add_(torch.abs(C[:, s:e].t(), out=t[: e - s])).mul_(0.5)
+        W.diagonal(s).fill_(1.0)  # (|C0| + |C0|^T)/2 is 0 there, and + I makes it 1
+        torch.mm(W, Y, out=out[s:e])
+    out.mul_(a[:, None])
+    if Y2 is None:
+        return out, None
+    return out[:, :d1], out[:, d1:]
+
+
+class TraceGrad(NamedTuple):
+    """The trace's gradient in C, in O(n x d) form.
+
+    dC_ij = sgn(C_ij) * (h_i + h_j - u_i a_j (<x_i, xh_j> + <xh_i, x_j>)) for i != j, 0 on the
+    diagonal, with h = gT g / 2 and u = gT a / 2 (DESIGN.md section 4, upstream gradient gT).
+    """
+
+    h: torch.Tensor
+    u: torch.Tensor
+    a: torch.Tensor
+    X: torch.Tensor
+    X_hat: torch.Tensor
+
+
+def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2=None,
+                 need_dc: bool = True, need_dz: bool = True):
+    """Write dC = [dZc Z^T + trace terms + l2 * C] with a zero diagonal, and dZ = C0^T dZc.
+
+    ``se`` is ``(dZc, Z)`` or None; ``l2`` is a 0-d tensor (the coefficient of C, i.e. twice
+    the upstream gradient of ||C0||_F^2) or None. Returns ``(dC, dZ)``, either None when not
+    asked for. dC is the only n x n tensor allocated; it is written in one pass.
+    """
+    n = C.shape[0]
+    dZc, Z = se if se is not None else (None, None)
+    want_dz = need_dz and dZc is not None
+    if not need_dc:
+        dz = torch.mm(C.t(), dZc).addcmul_(C.diagonal()[:, None], dZc, value=-1) if want_dz else None
+        return None, dz
+    dC = torch.empty(n, n, dtype=C.dtype, device=C.device)
+    dz = None
+    if trace is None:
+        # Without the trace the outer product is a single GEMM straight into dC.
+        if dZc is not None:
+            torch.mm(dZc, Z.t(), out=dC)
+        else:
+            dC.zero_()
+        if l2 is not None:
+            dC.addcmul_(C, l2)
+        dC.diagonal().zero_()
+        if want_dz:
+            dz = torch.mm(C.t(), dZc).addcmul_(C.diagonal()[:, None], dZc, value=-1)
+        return dC, dz
+
+    h, u, a, X, Xh = trace
+    if want_dz:
+        dz = torch.zeros_like(Z)
+    rows = block_rows(C)
+    # The core K_ij = h_i + h_j - u_i a_j N_ij, N = X Xh^T + Xh X^T, is symmetric, so each block
+    # of K is computed once (upper triangle, by row slabs) and used for both dC[I, J] and
+    # dC[J, I]: the trace's outer products cost 2 n^2 d flops instead of 4 n^2 d.
+    for s, e in _blocks(n, rows):
+        b = e - s
+        K = torch.mm(X[s:e], Xh[s:].t())
+        K.addmm_(Xh[s:e], X[s:].t())
+        K.mul_(u[s:e, None]).mul_(a[None, s:]).neg_().add_(h[s:e, None]).add_(h[None, s:])
+        row = dC[s:e, s:]
+        torch.sign(C[s:e, s:], out=row).mul_(K)
+        col = dC[e:, s:e]
+        if e < n:
+            torch.sign(C[e:, s:e], out=col).mul_(K[:, b:].t())
+        if dZc is not None:
+            row.addmm_(dZc[s:e], Z[s:].t())
+            if e < n:
+                col.addmm_(dZc[e:], Z[s:e].t())
+        if l2 is not None:
+            row.addcmul_(C[s:e, s:], l2)
+            if e < n:
+                col.addcmul_(C[e:, s:e], l2)
+        if dz is not None:
+            # dZ = C^T dZc, accumulated from the same blocks of C while they are in cache.
+            dz[s:].addmm_(C[s:e, s:].t(), dZc[s:e])
+            if e < n:
+                dz[s:e].addmm_(C[e:, s:e].t(), dZc[e:])
+    dC.diagonal().zero_()
+    if dz is not None:
+        # Row and column slabs cover every entry of C exactly once, the diagonal included.
+        dz.addcmul_(C.diagonal()[:, None], dZc, value=-1)
+    return dC, dz
+
+
+TORCH_IMPL = SimpleNamespace(name="torch", se_forward=se_forward, shat=shat, write_grad_c=write_grad_c)
+"""The torch primitives, as the shared autograd code below expects them."""
+
+
+# --------------------------------------------------------------------------------------------
+# O(n x d) algebra of the trace, shared by every backend.
+# --------------------------------------------------------------------------------------------
+
+
+class TraceSaved(NamedTuple):
+    """What the trace's backward needs: O(n) vectors and O(n x d) residuals."""
+
+    X: torch.Tensor
+    X_hat: torch.Tensor
+    a: torch.Tensor
+    deg: torch.Tensor
+    r_x: torch.Tensor | None  # X_hat - S_hat X_hat = dX / gT
+    r_xh: torch.Tensor | None  # X - S_hat X = dX_hat / gT
+    rho: torch.Tensor | None  # <x_i, (S_hat X_hat)_i> + <xh_i, (S_hat X)_i>
+
+
+def trace_forward(impl, C, X, X_hat, row_abs, col_abs, *, need_x: bool, need_xh: bool, need_c: bool):
+    """T = sum <x_i, xh_i> - sum <x_i, (S_hat X_hat)_i>, and what its backward needs.
+
+    ``row_abs``/``col_abs`` are the row/column sums of |C0| (from ``impl.se_forward``).
+    """
+    deg = 0.5 * (row_abs + col_abs) + 1.0
+    a = deg.rsqrt()
+    need_q = need_xh or need_c
+    P, Q = impl.shat(C, a, X_hat, X if need_q else None)
+    xp = torch.linalg.vecdot(X, P)
+    T = torch.dot(X.reshape(-1), X_hat.reshape(-1)) - xp.sum()
+    rho = xp + torch.linalg.vecdot(X_hat, Q) if need_c else None
+    # The residuals overwrite S_hat X_hat and S_hat X in place: they are all backward keeps.
+    r_x = P.neg_().add_(X_hat) if need_x else None
+    r_xh = Q.neg_().add_(X) if need_xh else None
+    return T, TraceSaved(X, X_hat, a, deg, r_x, r_xh, rho)
+
+
+def trace_backward(saved: TraceSaved, gT: torch.Tensor, *, need_x: bool, need_xh: bool, need_c: bool):
+    """(dX, dX_hat, TraceGrad or None) for upstream gradient ``gT`` (a 0-d tensor)."""
+    dX = saved.r_x * gT if need_x else None
+    dXh = saved.r_xh * gT if need_xh else None
+    tg = None
+    if need_c:
+        g = saved.rho / (2.0 * saved.deg)
+        tg = TraceGrad(0.5 * gT * g, 0.5 * gT * saved.a, saved.a, saved.X, saved.X_hat)
+    return dX, dXh, tg
+
+
+# --------------------------------------------------------------------------------------------
+# Standalone autograd Functions (``ops.self_expression`` / ``ops.laplacian_trace``).
+# --------------------------------------------------------------------------------------------
+
+
+class SelfExpressionFunction(torch.autograd.Function):
+    """C0 @ Z; backward writes dC = dZc Z^T (zero diagonal) and dZ = C0^T dZc.
+
+    ``impl`` is a namespace of primitives (``TORCH_IMPL`` or the Triton one).
+    """
+
+    @staticmethod
+    def forward(ctx, C, Z, impl):
+        ctx.impl = impl
+        ctx.save_for_backward(C, Z)
+        return impl.se_forward(C, Z).zc
+
+    @staticmethod
+    def backward(ctx, dZc):
+        C, Z = ctx.saved_tensors
+        dC, dZ = ctx.impl.write_grad_c(C, se=(dZc.contiguous(), Z), need_dc=ctx.needs_input_grad[0],
+                                       need_dz=ctx.needs_input_grad[1])
+        return dC, dZ, None
+
+
+class LaplacianTraceFunction(torch.autograd.Function):
+    """Tr(X^T L_n X_hat) computed without any n x n tensor; see DESIGN.md section 4."""
+
+    @staticmethod
+    def forward(ctx, C, X, X_hat, impl):
+        need_c, need_x, need_xh = ctx.needs_input_grad[:3]
+        stats = impl.se_forward(C, None, with_degrees=True)
+        T, saved = trace_forward(impl, C, X, X_hat, stats.row_abs, stats.col_abs,
+                                 need_x=need_x, need_xh=need_xh, need_c=need_c)
+        ctx.impl = impl
+        ctx.save_for_backward(C, *saved)
+        return T
+
+    @staticmethod
+    def backward(ctx, gT):
+        C, *rest = ctx.saved_tensors
+        need_c, need_x, need_xh = ctx.needs_input_grad[:3]
+        dX, dXh, tg = trace_backward(TraceSaved(*rest), gT, need_x=need_x, need_xh=need_xh, need_c=need_c)
+        dC = ctx.impl.write_grad_c(C, trace=tg, need_dz=False)[0] if tg is not None else None
+        return dC, dX, dXh, None
+
+
+def self_expression(C: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+    """C0 @ Z with the chunked torch backend; differentiable in C and Z."""
+    check_operands(C, Z)
+    return SelfExpressionFunction.apply(C, Z.contiguous(), TORCH_IMPL)
+
+
+def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> torch.Tensor:
+    """Tr(X^T L_n X_hat) with the chunked torch backend; differentiable in C, X and X_hat."""
+    check_operands(C, X, X_hat)
+    return LaplacianTraceFunction.apply(C, X.contiguous(), X_hat.contiguous(), TORCH_IMPL)
+
+
+# --------------------------------------------------------------------------------------------
+# One training step: both operators over the same C, one write of dC.
+# --------------------------------------------------------------------------------------------
+
+
+def _depends_on(roots, token) -> bool:
+    """True if a node tagged ``token`` is reachable from the autograd nodes ``roots``."""
+    stack = [r for r in roots if r is not None]
+    seen = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if getattr(node, "pssc_step_token", None) is token:
+            return True
+        stack.extend(nxt for nxt, _ in node.next_functions if nxt is not None)
+    return False
+
+
+class _StepSelfExpression(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, C, Z, step):
+        ctx.set_materialize_grads(False)
+        out = step.impl.se_forward(C, Z, with_degrees=True, with_sq=True)
+        step._stats = (out.row_abs, out.col_abs)
+        ctx.step = step
+        ctx.pssc_step_token = step._token
+        ctx.save_for_backward(C, Z)
+        return out.zc, out.sq.sum()
+
+    @staticmethod
+    def backward(ctx, dZc, dsq):
+        C, Z = ctx.saved_tensors
+        step = ctx.step
+        trace, step._pending = step._pending, None
+        step._se_backward_done = True
+        se = (dZc.contiguous(), Z) if dZc is not None else None
+        l2 = 2.0 * dsq if dsq is not None else None
+        dC, dZ = step.impl.write_grad_c(C, se=se, trace=trace, l2=l2, need_dc=ctx.needs_input_grad[0],
+                                        need_dz=ctx.needs_input_grad[1])
+        return dC, dZ, None
+
+
+class _StepTrace(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, C, X, X_hat, step, defer):
+        need_c, need_x, need_xh = ctx.needs_input_grad[:3]
+        row_abs, col_abs = step._stats if step._stats is not None else step.degrees()
+        T, saved = trace_forward(step.impl, C, X, X_hat, row_abs, col_abs,
+                                 need_x=need_x, need_xh=need_xh, need_c=need_c)
+        ctx.step, ctx.defer = step, defer
+        ctx.save_for_backward(C, *saved)
+        return T
+
+    @staticmethod
+    def backward(ctx, gT):
+        C, *rest = ctx.saved_tensors
+        need_c, need_x, need_xh = ctx.needs_input_grad[:3]
+        dX, dXh, tg = trace_backward(TraceSaved(*rest), gT, need_x=need_x, need_xh=need_xh, need_c=need_c)
+        dC = None
+        step = ctx.step
+        if tg is not None:
+            if ctx.defer and not step._se_backward_done and step._pending is None:
+                # The self-expression backward is certain to run after this one (X_hat depends on
+                # its output); it will write these terms into the same dC as its own.
+                step._pending = tg
+            else:
+                dC = step.impl.write_grad_c(C, trace=tg, need_dz=False)[0]
+        return dC, dX, dXh, None, None
+
+
+class GraphStep:
+    """Both n x n operators of one training step over one C, with one write of dC.
+
+    Usage (one instance per forward/backward)::
+
+        step = GraphStep(C, TORCH_IMPL)          # or pssc_fast.ops.graph_step(C)
+        Zc = step.self_expression(Z)              # C0 Z; the same pass over C yields the degrees
+        X_hat = decoder(Zc)
+        T = step.laplacian_trace(X, X_hat)        # reuses the degrees: no extra pass over C
+        loss = rec + 2 * T + g1 * se_err + lam * step.c0_sq_norm
+        loss.backward()                           # dC written once: outer product + trace + l2
+
+    The trace's gradient in C is handed to the self-expression backward instead of being
+    written as a second n x n tensor. That is only done when the autograd graph guarantees the
+    order (X or X_hat computed from this step's ``self_expression`` output); otherwise the trace
+    writes its own dC and results are still exact. ``c0_sq_norm`` = ||C0||_F^2 comes out of the
+    self-expression pass and its gradient (2 lam C0) joins the same write. A step supports one
+    backward pass (no ``retain_graph`` replays).
+    """
+
+    def __init__(self, C: torch.Tensor, impl=TORCH_IMPL):
+        if not isinstance(C, torch.Tensor) or C.dim() != 2 or C.shape[0] != C.shape[1]:
+            raise ValueError(f"C must be a square 2-D tensor, got shape {tuple(getattr(C, 'shape', ()))}")
+        self.C = C
+        self.impl = impl
+        self._token = object()
+        self._stats = None
+        self._pending = None
+        self._se_backward_done = False
+        self._se_called = False
+        self._trace_deferred = False
+        self.c0_sq_norm = None
+
+    def degrees(self):
+        """Row and column sums of |C0| (one pass over C, or none after ``self_expression``)."""
+        if self._stats is None:
+            with torch.no_grad():
+                out = self.impl.se_forward(self.C.detach(), None, with_degrees=True)
+            self._stats = (out.row_abs, out.col_abs)
+        return self._stats
+
+    def self_expression(self, Z: torch.Tensor) -> torch.Tensor:
+        """C0 @ Z; also sets ``c0_sq_norm``. Call at most once per step."""
+        if self._se_called:
+            raise RuntimeError("GraphStep.self_expression may be called once per step; make a new step")
+        if not isinstance(Z, torch.Tensor) or Z.dim() != 2 or Z.shape[0] != self.C.shape[0]:
+            raise ValueError(f"Z must be (n, m) with n = {self.C.shape[0]}, got {tuple(getattr(Z, 'shape', ()))}")
+        check_operands(self.C, Z)
+        self._se_called = True
+        Zc, sq = _StepSelfExpression.apply(self.C, Z.contiguous(), self)
+        self.c0_sq_norm = sq
+        return Zc
+
+    def laplacian_trace(self, X: torch.Tensor, X_hat: torch.Tensor) -> torch.Tensor:
+        """Tr(X^T L_n X_hat); its dC joins the self-expression backward when that is safe."""
+        n = self.C.shape[0]
+        for name, t in (("X", X), ("X_hat", X_hat)):
+            if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[0] != n:
+                raise ValueError(f"{name} must be (n, d) with n = {n}, got {tuple(getattr(t, 'shape', ()))}")
+        if X.shape != X_hat.shape:
+            raise ValueError(f"X and X_hat must have the same shape, got {tuple(X.shape)} and {tuple(X_hat.shape)}")
+        check_operands(self.C, X, X_hat)
+        defer = (self._se_called and not self._trace_deferred and self.C.requires_grad
+                 and torch.is_grad_enabled()
+                 and _depends_on([X.grad_fn, X_hat.grad_fn], self._token))
+        self._trace_deferred |= defer
+        return _StepTrace.apply(self.C, X.contiguous(), X_hat.contiguous(), self, defer)
