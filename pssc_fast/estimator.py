@@ -1,0 +1,260 @@
+"""``PSSC``: the scikit-learn style estimator for data of up to a few thousand points."""
+from __future__ import annotations
+
+import numbers
+import time
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+
+from . import affinity, memory
+from .losses import LossWeights
+from .models import ConvAutoEncoder, FCAutoEncoder
+from .train import finetune, pretrain, resolve_device
+
+# One setting apart (paper Table III's ablation): DSC-L2 drops the Laplacian trace and the
+# pseudo-supervision, PSSC_l keeps the trace but no pseudo-supervision, PSSC has everything.
+VARIANTS = {
+    "dsc-l2": {"trace_weight": 0.0, "gamma2": 0.0, "gamma3": 0.0, "balance_weight": 0.0},
+    "pssc-l": {"trace_weight": 1.0, "gamma2": 0.0, "gamma3": 0.0, "balance_weight": 0.0},
+    "pssc": {},
+}
+
+
+class PSSC(ClusterMixin, BaseEstimator):
+    """Pseudo-supervised Deep Subspace Clustering (Lv, Kang, Lu, Xu, IEEE TIP).
+
+    An auto-encoder is pre-trained on reconstruction, then fine-tuned with an n x n self-expression
+    layer C (Z ~ C0 Z), a reconstruction weighted by the graph C induces (the Laplacian trace) and
+    pseudo-supervision of a classifier head by that graph; C is finally cut by spectral clustering
+    (paper Algorithm 2). Memory grows as n^2: for more than a few thousand points use
+    :func:`pssc_fast.fit_large`.
+
+    Parameters
+    ----------
+    n_clusters : int, number of clusters K (2 <= K <= n_samples).
+    architecture : "auto", "fc" or "conv". "auto" uses the convolutional auto-encoder for image input
+        (3-D or 4-D arrays, or ``image_shape`` given) and the fully-connected one for vectors.
+    hidden_dims : hidden layer widths of the fully-connected auto-encoder.
+    latent_dim : latent width of the fully-connected auto-encoder (default max(n_clusters, 10)).
+    channels, kernel_sizes : encoder layers of the convolutional auto-encoder (paper Table II).
+    image_shape : (channels, height, width) to read 2-D input rows as images.
+    pretrain_epochs, pretrain_lr, batch_size : auto-encoder pre-training (Adam, mini-batches).
+    epochs, lr : full-batch fine-tuning steps and Adam learning rate.
+    gamma1 : weight of the self-expression error ||Z - C0 Z||^2.
+    gamma2, gamma3 : weights of the pseudo-graph and pseudo-label losses (0 switches them off).
+    trace_weight : weight of the Laplacian-trace part of the locality-preserving reconstruction.
+    coef_l2 : weight of ||C||_F^2.
+    balance_weight : weight of the cluster-balance term of the pseudo-supervision.
+    tau : confidence threshold of the pseudo-labels.
+    q, alpha, ro : post-processing (subspace dimension, affinity power, thresholding mass fraction).
+    c_init : initial value of every entry of C.
+    scale : "minmax" rescales X globally to [0, 1] (what the defaults were measured with; standardising
+        per feature hurt every dataset tried), or None to use X as given.
+    affinity_method : passed to :func:`pssc_fast.affinity.cluster_coefficients`.
+    backend : n x n operator backend ("auto", "torch", "triton", "reference").
+    device : "auto", "cpu", "cuda" or a torch device.
+    random_state : int or None; seeds weight initialisation, batching and the spectral step.
+    verbose : show tqdm progress bars.
+
+    Attributes
+    ----------
+    labels_ : (n,) int64 cluster labels.
+    coef_ : (n, n) float32 learned self-expression coefficients C0 (zero diagonal).
+    affinity_ : the affinity that spectral clustering cut (dense (n, n) array, or CSR for large n).
+    embedding_ : (n, m) latent codes of the fine-tuned encoder.
+    history_ : list of per-step dicts of the fine-tuning loss terms.
+    timings_ : seconds spent in each stage.
+    n_features_in_ : number of input features.
+    """
+
+    def __init__(self, n_clusters=8, *, architecture="auto", hidden_dims=(256, 128), latent_dim=None,
+                 channels=(15,), kernel_sizes=(3,), image_shape=None, pretrain_epochs=200,
+                 pretrain_lr=1e-3, batch_size=128, epochs=300, lr=1e-4, gamma1=1.0, gamma2=0.1,
+                 gamma3=0.1, trace_weight=1.0, coef_l2=100.0, balance_weight=0.1, tau=0.8, q=4,
+                 alpha=5.0, ro=0.12, c_init=1e-4, scale="minmax", affinity_method="auto",
+                 backend="auto", device="auto", random_state=None, verbose=False):
+        self.n_clusters = n_clusters
+        self.architecture = architecture
+        self.hidden_dims = hidden_dims
+        self.latent_dim = latent_dim
+        self.channels = channels
+        self.kernel_sizes = kernel_sizes
+        self.image_shape = image_shape
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.lr = lr
+        self.gamma1 = gamma1
+        self.gamma2 = gamma2
+        self.gamma3 = gamma3
+        self.trace_weight = trace_weight
+        self.coef_l2 = coef_l2
+        self.balance_weight = balance_weight
+        self.tau = tau
+        self.q = q
+        self.alpha = alpha
+        self.ro = ro
+        self.c_init = c_init
+        self.scale = scale
+        self.affinity_method = affinity_method
+        self.backend = backend
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @classmethod
+    def variant(cls, name: str, **params) -> "PSSC":
+        """An estimator for one of the paper's ablation settings: "dsc-l2", "pssc-l" or "pssc"."""
+        if name not in VARIANTS:
+            raise ValueError(f"unknown variant {name!r}; choose one of {sorted(VARIANTS)}")
+        return cls(**{**VARIANTS[name], **params})
+
+    # -- validation -------------------------------------------------------------------------
+    def _validate_params(self, n_samples: int) -> None:
+        def integer(name, low, high=None):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+            if value < low or (high is not None and value > high):
+                bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+                raise ValueError(f"{name}={value} must be {bound}")
+
+        def number(name, *, positive=False, low=None, high=None):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+                raise TypeError(f"{name} must be a finite number, got {value!r}")
+            if positive and value <= 0:
+                raise ValueError(f"{name}={value} must be > 0")
+            if low is not None and value < low:
+                raise ValueError(f"{name}={value} must be >= {low}")
+            if high is not None and value > high:
+                raise ValueError(f"{name}={value} must be <= {high}")
+
+        integer("n_clusters", 2, n_samples)
+        integer("pretrain_epochs", 0)
+        integer("epochs", 1)
+        integer("batch_size", 1)
+        integer("q", 1)
+        for name in ("lr", "pretrain_lr", "alpha"):
+            number(name, positive=True)
+        for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "coef_l2", "balance_weight", "c_init"):
+            number(name, low=0.0)
+        number("tau", low=0.0, high=1.0)
+        number("ro", positive=True)
+        if self.architecture not in ("auto", "fc", "conv"):
+            raise ValueError(f"architecture={self.architecture!r} must be 'auto', 'fc' or 'conv'")
+        if self.scale not in ("minmax", None):
+            raise ValueError(f"scale={self.scale!r} must be 'minmax' or None")
+        from .ops import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r} is not one of {BACKENDS}")
+
+    def _prepare(self, X):
+        """Validated float32 tensor of shape (n, features) and the image shape, if any."""
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu().numpy()
+        try:
+            X = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"X could not be read as an array: {exc}") from exc
+        if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+            raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+        if X.ndim not in (2, 3, 4):
+            raise ValueError(f"X must be 2-D (samples, features) or image-shaped (samples, [channels,] height, "
+                             f"width), got shape {X.shape}")
+        if X.shape[0] < 2 or X[0].size == 0:
+            raise ValueError(f"X needs at least 2 samples and 1 feature, got shape {X.shape}")
+        X = X.astype(np.float32)
+        if not np.isfinite(X).all():
+            raise ValueError("X contains NaN or infinite values; remove or impute them first")
+        image_shape = self.image_shape
+        if X.ndim == 3:
+            image_shape = (1, *X.shape[1:])
+        elif X.ndim == 4:
+            image_shape = X.shape[1:]
+        X = X.reshape(X.shape[0], -1)
+        if image_shape is not None:
+            image_shape = tuple(int(s) for s in image_shape)
+            if len(image_shape) != 3 or int(np.prod(image_shape)) != X.shape[1]:
+                raise ValueError(f"image_shape={image_shape} must be (channels, height, width) with "
+                                 f"{X.shape[1]} values in all")
+        if self.scale == "minmax":
+            low, high = float(X.min()), float(X.max())
+            if high == low:
+                raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
+            X = (X - low) / (high - low)
+        return X, image_shape
+
+    def _build_model(self, n_features: int, image_shape):
+        use_conv = self.architecture == "conv" or (self.architecture == "auto" and image_shape is not None)
+        if use_conv:
+            if image_shape is None:
+                raise ValueError("architecture='conv' needs image input or image_shape=(channels, height, width)")
+            return ConvAutoEncoder(image_shape, self.channels, self.kernel_sizes)
+        latent = self.latent_dim if self.latent_dim is not None else max(int(self.n_clusters), 10)
+        return FCAutoEncoder(n_features, self.hidden_dims, latent)
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Cluster X: (n, features) vectors, or (n, H, W) / (n, C, H, W) images. ``y`` is ignored."""
+        X, image_shape = self._prepare(X)
+        n = X.shape[0]
+        self._validate_params(n)
+        device = resolve_device(self.device)
+        memory.check_self_expression_fits(n, backend=self.backend, device=device)
+        seed = _seed(self.random_state)
+        timings = {}
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
+            Xt = torch.from_numpy(X).to(device)
+            model = self._build_model(X.shape[1], image_shape).to(device)
+            t0 = time.perf_counter()
+            pretrain(model, Xt, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
+                     generator=generator, verbose=self.verbose)
+            t1 = time.perf_counter()
+            weights = LossWeights(trace=self.trace_weight, self_expression=self.gamma1, coef_l2=self.coef_l2,
+                                  graph=self.gamma2, label=self.gamma3, balance=self.balance_weight)
+            result = finetune(model, Xt, int(self.n_clusters), weights=weights, epochs=self.epochs, lr=self.lr,
+                              c_init=self.c_init, backend=self.backend, tau=self.tau, generator=generator,
+                              verbose=self.verbose)
+            t2 = time.perf_counter()
+            with torch.no_grad():
+                self.embedding_ = model.encode(Xt).cpu().numpy()
+        coef = result.coef.cpu().numpy()
+        labels, A = affinity.cluster_coefficients(coef, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha),
+                                                  ro=float(self.ro), method=self.affinity_method,
+                                                  random_state=seed, return_affinity=True)
+        timings.update(pretrain=t1 - t0, finetune=t2 - t1, cluster=time.perf_counter() - t2)
+        self.model_ = model.cpu()
+        self.head_ = None if result.head is None else result.head.cpu()
+        self.coef_ = coef
+        self.affinity_ = A
+        self.labels_ = np.asarray(labels, dtype=np.int64)
+        self.history_ = result.history
+        self.timings_ = timings
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_``."""
+        return self.fit(X).labels_
+
+
+def _seed(random_state) -> int:
+    """An int seed from None, an int or a numpy Generator/RandomState (scikit-learn conventions)."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state={random_state} must be a non-negative integer")
+        return int(random_state) % (2**32)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31))
+    raise TypeError(f"random_state must be None, an int or a numpy random generator, got {random_state!r}")

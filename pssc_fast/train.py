@@ -1,0 +1,132 @@
+"""Training: auto-encoder pre-training (paper Alg. 1, reconstruction only) and full-batch PSSC fine-tuning."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from . import losses as L
+from .models import ClassifierHead, SelfExpression
+
+
+def resolve_device(device="auto") -> torch.device:
+    """"auto" -> CUDA when available, else CPU; otherwise ``torch.device(device)``, checked to exist."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} asked for CUDA but torch sees no GPU; use device='cpu' or 'auto'")
+    return dev
+
+
+def _check_finite(step: int, stage: str, terms: dict, lr: float) -> None:
+    for name, value in terms.items():
+        if not math.isfinite(float(value)):
+            raise FloatingPointError(
+                f"{stage}: the {name} loss became {float(value)} at step {step}; "
+                f"try a smaller learning rate than {lr:g} or rescale the input")
+
+
+def pretrain(model, X: torch.Tensor, *, epochs: int = 100, lr: float = 1e-3, batch_size: int = 256,
+             generator: torch.Generator | None = None, verbose: bool = True, desc: str = "pre-train") -> list:
+    """Train ``model`` (an auto-encoder with encode/decode) on mean squared reconstruction error in
+    shuffled mini-batches. Returns the mean loss of each epoch."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    n = X.shape[0]
+    history = []
+    bar = tqdm(range(int(epochs)), desc=desc, disable=not verbose, leave=False)
+    for epoch in bar:
+        perm = torch.randperm(n, generator=generator).to(X.device)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            xb = X[perm[start:start + batch_size]]
+            loss = ((model.decode(model.encode(xb)) - xb) ** 2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * xb.shape[0]
+        history.append(total / n)
+        _check_finite(epoch, desc, {"reconstruction": history[-1]}, lr)
+        bar.set_postfix(loss=f"{history[-1]:.4g}")
+    return history
+
+
+@dataclass
+class FinetuneResult:
+    """What fine-tuning leaves: C0 (detached, zero diagonal), the head and per-step loss terms."""
+
+    coef: torch.Tensor
+    head: ClassifierHead | None
+    history: list = field(default_factory=list)
+
+
+def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights | None = None,
+             epochs: int = 300, lr: float = 1e-4, c_init: float = 1e-4, backend: str = "auto",
+             tau: float = 0.8, margin: float = 1.0, max_pair_rows: int = 2048,
+             generator: torch.Generator | None = None, verbose: bool = True) -> FinetuneResult:
+    """Full-batch fine-tuning of encoder, self-expression layer, decoder (and head) on the PSSC objective.
+
+    ``max_pair_rows`` bounds the pseudo-graph loss: above that many samples, each step uses a random
+    subset of rows against all columns instead of all n^2 pairs.
+    """
+    weights = weights or L.LossWeights()
+    n = X.shape[0]
+    layer = SelfExpression(n, init=c_init, backend=backend).to(X.device)
+    head = ClassifierHead(model.latent_dim, n_clusters).to(X.device) if weights.pseudo_supervised else None
+    groups = [{"params": list(model.parameters())},
+              {"params": [layer.C], "weight_decay": 2.0 * weights.coef_l2}]
+    if head is not None:
+        groups.append({"params": list(head.parameters())})
+    opt = torch.optim.Adam(groups, lr=lr)
+    history = []
+    bar = tqdm(range(int(epochs)), desc="fine-tune", disable=not verbose, leave=False)
+    for step in bar:
+        Z = model.encode(X)
+        Z_c = layer(Z)
+        X_hat = model.decode(Z_c)
+        terms = {"reconstruction": weights.reconstruction * L.reconstruction_loss(X, X_hat)}
+        if weights.trace:
+            from . import ops
+
+            terms["trace"] = 2.0 * weights.trace * ops.laplacian_trace(layer.C, X, X_hat, backend=backend)
+        if weights.self_expression:
+            terms["self_expression"] = weights.self_expression * L.self_expression_loss(Z, Z_c)
+        if head is not None:
+            logits = head(Z)
+            probs = logits.softmax(dim=1)
+            if weights.graph:
+                rows = None if n <= max_pair_rows else torch.randperm(n, generator=generator)[:max_pair_rows].to(X.device)
+                W = _pair_weight_rows(layer.C, rows)
+                terms["graph"] = weights.graph * L.graph_loss(probs, W, margin=margin, rows=rows) * (
+                    1.0 if rows is None else n / rows.numel())
+            if weights.label:
+                terms["label"] = weights.label * L.label_loss(logits, tau=tau)
+            if weights.balance:
+                terms["balance"] = weights.balance * L.balance_loss(probs)
+        loss = sum(terms.values())
+        values = {k: float(v) for k, v in terms.items()}
+        _check_finite(step, "fine-tune", values, lr)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        history.append(values)
+        if step % 10 == 0 or step == epochs - 1:
+            bar.set_postfix(loss=f"{sum(values.values()):.4g}")
+    return FinetuneResult(coef=layer.coefficients(), head=head, history=history)
+
+
+@torch.no_grad()
+def _pair_weight_rows(C: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """Rows of the pseudo-graph targets (see losses.pair_weights) without building more than r x n."""
+    if rows is None:
+        C0 = C.detach().clone()
+        C0.fill_diagonal_(0)
+        return L.pair_weights(C0)
+    S = 0.5 * (C[rows].abs() + C[:, rows].abs().T)
+    S[torch.arange(rows.numel(), device=C.device), rows] = 0
+    return S / S.amax(dim=1, keepdim=True).clamp_min(torch.finfo(S.dtype).tiny)
