@@ -232,15 +232,16 @@ class TraceSaved(NamedTuple):
     rho: torch.Tensor | None  # <x_i, (S_hat X_hat)_i> + <xh_i, (S_hat X)_i>
 
 
-def trace_forward(impl, C, X, X_hat, row_abs, col_abs, *, need_x: bool, need_xh: bool, need_c: bool):
+def trace_forward(shat_fn, C, X, X_hat, row_abs, col_abs, *, need_x: bool, need_xh: bool, need_c: bool):
     """T = sum <x_i, xh_i> - sum <x_i, (S_hat X_hat)_i>, and what its backward needs.
 
-    ``row_abs``/``col_abs`` are the row/column sums of |C0| (from ``impl.se_forward``).
+    ``shat_fn`` is a backend's ``shat`` primitive; ``row_abs``/``col_abs`` are the row/column
+    sums of |C0| (from that backend's ``se_forward``).
     """
     deg = 0.5 * (row_abs + col_abs) + 1.0
     a = deg.rsqrt()
     need_q = need_xh or need_c
-    P, Q = impl.shat(C, a, X_hat, X if need_q else None)
+    P, Q = shat_fn(C, a, X_hat, X if need_q else None)
     xp = torch.linalg.vecdot(X, P)
     T = torch.dot(X.reshape(-1), X_hat.reshape(-1)) - xp.sum()
     rho = xp + torch.linalg.vecdot(X_hat, Q) if need_c else None
@@ -293,7 +294,7 @@ class LaplacianTraceFunction(torch.autograd.Function):
     def forward(ctx, C, X, X_hat, impl):
         need_c, need_x, need_xh = ctx.needs_input_grad[:3]
         stats = impl.se_forward(C, None, with_degrees=True)
-        T, saved = trace_forward(impl, C, X, X_hat, stats.row_abs, stats.col_abs,
+        T, saved = trace_forward(impl.shat, C, X, X_hat, stats.row_abs, stats.col_abs,
                                  need_x=need_x, need_xh=need_xh, need_c=need_c)
         ctx.impl = impl
         ctx.save_for_backward(C, *saved)
@@ -369,7 +370,7 @@ class _StepTrace(torch.autograd.Function):
     def forward(ctx, C, X, X_hat, step, defer):
         need_c, need_x, need_xh = ctx.needs_input_grad[:3]
         row_abs, col_abs = step._stats if step._stats is not None else step.degrees()
-        T, saved = trace_forward(step.impl, C, X, X_hat, row_abs, col_abs,
+        T, saved = trace_forward(step.impl.shat, C, X, X_hat, row_abs, col_abs,
                                  need_x=need_x, need_xh=need_xh, need_c=need_c)
         ctx.step, ctx.defer = step, defer
         ctx.save_for_backward(C, *saved)

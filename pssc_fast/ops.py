@@ -7,8 +7,16 @@ Tr(X^T L_n X_hat) (DESIGN.md sections 2 and 4). Backends:
 * ``"torch"``: row-block chunked torch with hand-written autograd (CPU fallback, also on CUDA);
 * ``"triton"``: fused Triton kernels (CUDA; on CPU only under ``TRITON_INTERPRET=1``);
 * ``"auto"``: triton for CUDA tensors, torch otherwise.
+
+``graph_step(C)`` runs both operators of one training step over the same C with the fused
+backends: the degrees come out of the self-expression pass and dC is written once per step.
 """
 from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
 
 import torch
 
@@ -36,6 +44,35 @@ def _triton_available() -> bool:
     return True
 
 
+def load_kernels():
+    """Import ``pssc_fast.kernels`` (the top-level ``kernels/`` folder) and return it.
+
+    An installed package has it; in a source checkout setup.py's mapping has not run, so the
+    folder next to ``pssc_fast/`` is registered under that name instead.
+    """
+    name = f"{__package__}.kernels"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name != name:
+            raise
+    folder = Path(__file__).resolve().parent.parent / "kernels"
+    spec = importlib.util.spec_from_file_location(name, folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    if spec is None or not (folder / "__init__.py").exists():
+        raise ModuleNotFoundError(f"{name} is not installed and {folder} does not exist", name=name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    setattr(sys.modules[__package__], "kernels", module)
+    return module
+
+
+def _kernel(name: str):
+    load_kernels()
+    return importlib.import_module(f"{__package__}.kernels.{name}")
+
+
 def _check_square(C: torch.Tensor, n: int, other: str) -> None:
     if not isinstance(C, torch.Tensor) or C.dim() != 2 or C.shape[0] != C.shape[1]:
         raise ValueError(f"C must be a square 2-D tensor, got shape {tuple(getattr(C, 'shape', ()))}")
@@ -55,9 +92,7 @@ def self_expression(C: torch.Tensor, Z: torch.Tensor, *, backend: str = "auto") 
         from . import chunked
 
         return chunked.self_expression(C, Z)
-    from .kernels import self_expression as kernel
-
-    return kernel.self_expression(C, Z)
+    return _kernel("self_expression").self_expression(C, Z)
 
 
 def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor, *, backend: str = "auto") -> torch.Tensor:
@@ -75,6 +110,32 @@ def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor, *, ba
         from . import chunked
 
         return chunked.laplacian_trace(C, X, X_hat)
-    from .kernels import laplacian_trace as kernel
+    return _kernel("laplacian_trace").laplacian_trace(C, X, X_hat)
 
-    return kernel.laplacian_trace(C, X, X_hat)
+
+def graph_step(C: torch.Tensor, *, backend: str = "auto"):
+    """Both n x n operators of one training step over ``C``, writing dC once.
+
+    Returns a ``pssc_fast.chunked.GraphStep`` with ``self_expression(Z)``,
+    ``laplacian_trace(X, X_hat)`` and ``c0_sq_norm`` (= ||C0||_F^2, from the same pass)::
+
+        step = ops.graph_step(C)
+        Zc = step.self_expression(Z)
+        X_hat = decoder(Zc)
+        loss = ... + 2 * step.laplacian_trace(X, X_hat) + lam * step.c0_sq_norm
+        loss.backward()
+
+    Values and gradients equal those of ``self_expression`` / ``laplacian_trace``; the
+    difference is cost: one pass over C fewer in the forward and a single n x n gradient in
+    the backward. Make a new step for every forward pass. Backends: "torch", "triton", or
+    "auto" (triton on CUDA); "reference" has no fused form and is rejected.
+    """
+    _check_square(C, C.shape[0] if isinstance(C, torch.Tensor) and C.dim() == 2 else -1, "C")
+    name = resolve_backend(backend, C.device)
+    if name == "reference":
+        raise ValueError("graph_step has no reference backend; use self_expression/laplacian_trace with it")
+    if name == "torch":
+        from . import chunked
+
+        return chunked.GraphStep(C, chunked.TORCH_IMPL)
+    return _kernel("graph_step").graph_step(C)

@@ -1,0 +1,147 @@
+"""The one kernel that writes dC: self-expression outer product, trace terms and l2 in one pass.
+
+For i != j (the diagonal of dC is 0):
+
+    dC_ij = (dZc Z^T)_ij + sgn(C_ij) (h_i + h_j - u_i a_j N_ij) + l2 C_ij,
+    N = X X_hat^T + X_hat X^T,
+
+with h, u, a the trace's O(n) vectors (``pssc_fast.chunked.TraceGrad``; DESIGN.md section 4)
+and l2 = 2 * d(loss)/d||C0||_F^2. The trace core K = h 1^T + 1 h^T - (u a^T) * N is symmetric, so
+a program owns the tile pair (I, J), (J, I) with I <= J: it computes K_IJ once and writes both
+dC tiles, which halves the 2 n^2 d flops of the N tiles. The same program reads C_IJ and C_JI
+for the signs and, when asked, adds C0^T dZc to dZ with atomics, so the backward of a training
+step reads C once and writes dC once.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from . import utils
+
+
+@triton.jit
+def _sgn(x):
+    # sgn(0) = 0, as torch's abs backward uses.
+    return tl.where(x > 0, 1.0, tl.where(x < 0, -1.0, 0.0))
+
+
+@triton.jit
+def _grad_c_kernel(
+    C, DC, DZC, Z, DZ, H, U, A, X, XH, L2,
+    n, m, d,
+    stride_cm, stride_cn, stride_dc, stride_dzc, stride_z, stride_dz, stride_x, stride_xh,
+    HAS_SE: tl.constexpr, FUSE_DZ: tl.constexpr, HAS_TRACE: tl.constexpr, HAS_L2: tl.constexpr,
+    BLOCK: tl.constexpr, BLOCK_MZ: tl.constexpr, BLOCK_D: tl.constexpr, PREC: tl.constexpr,
+):
+    pid_j = tl.program_id(0)
+    pid_i = tl.program_id(1)
+    if pid_i > pid_j:
+        return
+    off_diag = pid_i != pid_j
+    ri = pid_i * BLOCK + tl.arange(0, BLOCK)
+    rj = pid_j * BLOCK + tl.arange(0, BLOCK)
+    mi = ri < n
+    mj = rj < n
+    dt = C.dtype.element_ty
+    # c_ij is the tile (I, J); c_ji the tile (J, I) in its own orientation (rows J, columns I).
+    c_ij = tl.load(C + ri[:, None] * stride_cm + rj[None, :] * stride_cn, mask=mi[:, None] & mj[None, :], other=0.0)
+    c_ji = tl.load(C + rj[:, None] * stride_cm + ri[None, :] * stride_cn, mask=mj[:, None] & mi[None, :], other=0.0)
+    diag = ri[:, None] == rj[None, :]
+    c_ij = tl.where(diag, 0.0, c_ij)
+    g_ij = tl.zeros((BLOCK, BLOCK), dtype=dt)
+    g_ji = tl.zeros((BLOCK, BLOCK), dtype=dt)
+    if HAS_TRACE:
+        nn = tl.zeros((BLOCK, BLOCK), dtype=dt)
+        for k0 in range(0, d, BLOCK_D):
+            rk = k0 + tl.arange(0, BLOCK_D)
+            mk = rk < d
+            x_i = tl.load(X + ri[:, None] * stride_x + rk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
+            xh_i = tl.load(XH + ri[:, None] * stride_xh + rk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
+            xh_jt = tl.load(XH + rj[None, :] * stride_xh + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
+            x_jt = tl.load(X + rj[None, :] * stride_x + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
+            nn = tl.dot(x_i, xh_jt, nn, input_precision=PREC)
+            nn = tl.dot(xh_i, x_jt, nn, input_precision=PREC)
+        h_i = tl.load(H + ri, mask=mi, other=0.0)
+        h_j = tl.load(H + rj, mask=mj, other=0.0)
+        u_i = tl.load(U + ri, mask=mi, other=0.0)
+        a_j = tl.load(A + rj, mask=mj, other=0.0)
+        core = h_i[:, None] + h_j[None, :] - (u_i[:, None] * a_j[None, :]) * nn
+        g_ij += _sgn(c_ij) * core
+        g_ji += _sgn(c_ji) * tl.trans(core)
+    if HAS_SE:
+        for k0 in range(0, m, BLOCK_MZ):
+            rk = k0 + tl.arange(0, BLOCK_MZ)
+            mk = rk < m
+            dzc_i = tl.load(DZC + ri[:, None] * stride_dzc + rk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
+            dzc_j = tl.load(DZC + rj[:, None] * stride_dzc + rk[None, :], mask=mj[:, None] & mk[None, :], other=0.0)
+            z_it = tl.load(Z + ri[None, :] * stride_z + rk[:, None], mask=mi[None, :] & mk[:, None], other=0.0)
+            z_jt = tl.load(Z + rj[None, :] * stride_z + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
+            g_ij = tl.dot(dzc_i, z_jt, g_ij, input_precision=PREC)
+            g_ji = tl.dot(dzc_j, z_it, g_ji, input_precision=PREC)
+            if FUSE_DZ:
+                # dZ_J += C0_IJ^T dZc_I (and the mirror tile): C is already in registers here.
+                dz_j = tl.dot(tl.trans(c_ij), dzc_i, input_precision=PREC)
+                tl.atomic_add(DZ + rj[:, None] * stride_dz + rk[None, :], dz_j, mask=mj[:, None] & mk[None, :])
+                if off_diag:
+                    dz_i = tl.dot(tl.trans(c_ji), dzc_j, input_precision=PREC)
+                    tl.atomic_add(DZ + ri[:, None] * stride_dz + rk[None, :], dz_i, mask=mi[:, None] & mk[None, :])
+    if HAS_L2:
+        l2 = tl.load(L2)
+        g_ij += l2 * c_ij
+        g_ji += l2 * c_ji
+    g_ij = tl.where(diag, 0.0, g_ij)
+    tl.store(DC + ri[:, None] * stride_dc + rj[None, :], g_ij, mask=mi[:, None] & mj[None, :])
+    if off_diag:
+        tl.store(DC + rj[:, None] * stride_dc + ri[None, :], g_ji, mask=mj[:, None] & mi[None, :])
+
+
+def write_grad_c(C: torch.Tensor, *, se=None, trace=None, l2=None, need_dc: bool = True, need_dz: bool = True):
+    """Write dC (one pass, zero diagonal) and dZ = C0^T dZc; same contract as
+    ``pssc_fast.chunked.write_grad_c``.
+
+    ``se`` = (dZc, Z) or None; ``trace`` = ``TraceGrad`` or None; ``l2`` = 0-d tensor or None.
+    Returns ``(dC, dZ)``.
+    """
+    utils.check_device(C)
+    utils.check_dtype(C)
+    n = C.shape[0]
+    dZc, Z = se if se is not None else (None, None)
+    want_dz = need_dz and dZc is not None
+    if not need_dc:
+        # dZ alone is one skinny GEMM; no kernel of ours beats the vendor one at it.
+        dz = torch.mm(C.t(), dZc).addcmul_(C.diagonal()[:, None], dZc, value=-1) if want_dz else None
+        return None, dz
+    dC = torch.empty(n, n, dtype=C.dtype, device=C.device)
+    dz = torch.zeros_like(Z) if want_dz else None
+    if n == 0:
+        return dC, dz
+    dummy = C  # pointers behind a switched-off constexpr flag are never dereferenced
+    if dZc is not None:
+        dZc = dZc.contiguous()
+        Z = Z.contiguous()
+    m = Z.shape[1] if Z is not None else 1
+    d = trace.X.shape[1] if trace is not None else 1
+    if trace is not None:
+        h, u, a = (v.contiguous() for v in (trace.h, trace.u, trace.a))
+        X, XH = trace.X.contiguous(), trace.X_hat.contiguous()
+    else:
+        h = u = a = X = XH = dummy
+    l2t = l2.reshape(1).to(C.dtype).contiguous() if l2 is not None else dummy
+    block = utils.tile(C.dtype)
+    t = triton.cdiv(n, block)
+    _grad_c_kernel[(t, t)](
+        C, dC, dZc if dZc is not None else dummy, Z if Z is not None else dummy, dz if dz is not None else dummy,
+        h, u, a, X, XH, l2t,
+        n, m, d,
+        C.stride(0), C.stride(1), dC.stride(0),
+        dZc.stride(0) if dZc is not None else 0, Z.stride(0) if Z is not None else 0,
+        dz.stride(0) if dz is not None else 0,
+        X.stride(0) if trace is not None else 0, XH.stride(0) if trace is not None else 0,
+        HAS_SE=dZc is not None and m > 0, FUSE_DZ=want_dz and m > 0, HAS_TRACE=trace is not None and d > 0,
+        HAS_L2=l2 is not None,
+        BLOCK=block, BLOCK_MZ=utils.chunk(m, 32), BLOCK_D=utils.chunk(d, 32), PREC=utils.dot_precision(C.dtype),
+        num_warps=utils.num_warps(C.dtype),
+    )
+    return dC, dz

@@ -1,0 +1,122 @@
+"""Normalized-Laplacian trace Tr(X^T L_n X_hat), flash-style: S_hat never exists as a matrix.
+
+Forward: one pass for the degrees (``self_expression.se_forward`` without Z), then ``shat``:
+each program owns rows I and a chunk of columns of the right-hand sides and streams over J,
+building S_hat_IJ = a_I a_J ((|C0_IJ| + |C0_JI|^T)/2 + delta_IJ) in registers from the tiles C_IJ
+and C_JI, and multiplying it into S_hat X_hat (and S_hat X, which backward needs, from the same
+tile). Backward: dX = gT (X_hat - S_hat X_hat), dX_hat = gT (X - S_hat X), O(n) vectors rho and
+g, and one pass of ``grad_c`` that writes dC (DESIGN.md section 4).
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from pssc_fast.chunked import TraceSaved, check_operands, trace_backward, trace_forward
+
+from . import utils
+from .grad_c import write_grad_c
+from .self_expression import se_forward
+
+
+@triton.jit
+def _shat_kernel(
+    C, A, Y1, Y2, P, Q,
+    n, d,
+    stride_cm, stride_cn, stride_y1, stride_y2, stride_p, stride_q,
+    TWO: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
+    PREC: tl.constexpr,
+):
+    # Column chunks vary fastest, so the programs of one row block run side by side and read the
+    # same tiles of C: C is fetched from DRAM about twice per pass, not twice per chunk.
+    pid_d = tl.program_id(0)
+    pid_m = tl.program_id(1)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rd = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
+    mask_m = rm < n
+    mask_d = rd < d
+    dt = C.dtype.element_ty
+    acc1 = tl.zeros((BLOCK_M, BLOCK_D), dtype=dt)
+    acc2 = tl.zeros((BLOCK_M, BLOCK_D), dtype=dt)
+    for start in range(0, n, BLOCK_N):
+        rn = start + tl.arange(0, BLOCK_N)
+        mask_n = rn < n
+        tile_mask = mask_m[:, None] & mask_n[None, :]
+        c_ij = tl.load(C + rm[:, None] * stride_cm + rn[None, :] * stride_cn, mask=tile_mask, other=0.0)
+        # Element (i, j) of this tile is C[j, i]: the tile of C^T, read in place.
+        c_ji = tl.load(C + rn[None, :] * stride_cm + rm[:, None] * stride_cn, mask=tile_mask, other=0.0)
+        s = 0.5 * (tl.abs(c_ij) + tl.abs(c_ji))
+        # C0 has a zero diagonal, so S = (|C0| + |C0|^T)/2 + I is exactly 1 there.
+        s = tl.where(rm[:, None] == rn[None, :], 1.0, s)
+        a_n = tl.load(A + rn, mask=mask_n, other=0.0)
+        s = s * a_n[None, :]
+        y1 = tl.load(Y1 + rn[:, None] * stride_y1 + rd[None, :], mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+        acc1 = tl.dot(s, y1, acc1, input_precision=PREC)
+        if TWO:
+            y2 = tl.load(Y2 + rn[:, None] * stride_y2 + rd[None, :], mask=mask_n[:, None] & mask_d[None, :], other=0.0)
+            acc2 = tl.dot(s, y2, acc2, input_precision=PREC)
+    a_m = tl.load(A + rm, mask=mask_m, other=0.0)
+    out_mask = mask_m[:, None] & mask_d[None, :]
+    tl.store(P + rm[:, None] * stride_p + rd[None, :], acc1 * a_m[:, None], mask=out_mask)
+    if TWO:
+        tl.store(Q + rm[:, None] * stride_q + rd[None, :], acc2 * a_m[:, None], mask=out_mask)
+
+
+def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
+    """(S_hat @ Y1, S_hat @ Y2) from tiles of C, C^T and ``a``; Y2 may be None.
+
+    Same contract as ``pssc_fast.chunked.shat``.
+    """
+    utils.check_device(C)
+    utils.check_dtype(C)
+    n = C.shape[0]
+    Y1 = Y1.contiguous()
+    Y2 = Y2.contiguous() if Y2 is not None else None
+    a = a.contiguous()
+    d = Y1.shape[1]
+    P = torch.empty_like(Y1)
+    Q = torch.empty_like(Y2) if Y2 is not None else None
+    if n == 0 or d == 0:
+        return P, Q
+    block = utils.tile(C.dtype)
+    block_d = utils.chunk(d, 64)
+    grid = (triton.cdiv(d, block_d), triton.cdiv(n, block))
+    _shat_kernel[grid](
+        C, a, Y1, Y2 if Y2 is not None else Y1, P, Q if Q is not None else P,
+        n, d,
+        C.stride(0), C.stride(1), Y1.stride(0), (Y2 if Y2 is not None else Y1).stride(0),
+        P.stride(0), (Q if Q is not None else P).stride(0),
+        TWO=Y2 is not None, BLOCK_M=block, BLOCK_N=block, BLOCK_D=block_d, PREC=utils.dot_precision(C.dtype),
+        num_warps=utils.num_warps(C.dtype),
+    )
+    return P, Q
+
+
+class LaplacianTraceFunction(torch.autograd.Function):
+    """Tr(X^T L_n X_hat) with Triton kernels; no n x n tensor besides dC."""
+
+    @staticmethod
+    def forward(ctx, C, X, X_hat):
+        need_c, need_x, need_xh = ctx.needs_input_grad[:3]
+        stats = se_forward(C, None, with_degrees=True)
+        T, saved = trace_forward(shat, C, X, X_hat, stats.row_abs, stats.col_abs,
+                                 need_x=need_x, need_xh=need_xh, need_c=need_c)
+        ctx.save_for_backward(C, *saved)
+        return T
+
+    @staticmethod
+    def backward(ctx, gT):
+        C, *rest = ctx.saved_tensors
+        need_c, need_x, need_xh = ctx.needs_input_grad[:3]
+        dX, dXh, tg = trace_backward(TraceSaved(*rest), gT, need_x=need_x, need_xh=need_xh, need_c=need_c)
+        dC = write_grad_c(C, trace=tg, need_dz=False)[0] if tg is not None else None
+        return dC, dX, dXh
+
+
+def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> torch.Tensor:
+    """Tr(X^T L_n X_hat), L_n = I - S_hat, with the Triton backend; differentiable in C, X, X_hat."""
+    check_operands(C, X, X_hat)
+    utils.check_device(C)
+    utils.check_dtype(C)
+    return LaplacianTraceFunction.apply(C, X.contiguous(), X_hat.contiguous())

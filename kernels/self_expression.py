@@ -1,0 +1,127 @@
+"""Self-expression C0 @ Z fused with the statistics of C0, in one pass over C.
+
+Each program owns a block of rows of C (and a chunk of Z's columns) and streams across the row:
+the same tiles yield C0 Z, the row sums of |C0| (plain stores) and the column sums of |C0|
+(atomic adds), plus the row sums of C0**2 for ||C0||_F^2. The degrees of S are
+1 + (row + column sums) / 2, so the Laplacian trace needs no extra pass over C after this one.
+
+Backward (dZ = C0^T dZc, dC = dZc Z^T with a zero diagonal) is the dC writer in ``grad_c``.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from pssc_fast.chunked import SEForward, check_operands
+
+from . import utils
+from .grad_c import write_grad_c
+
+
+@triton.jit
+def _se_fwd_kernel(
+    C, Z, ZC, ROW, COL, SQ,
+    n, m,
+    stride_cm, stride_cn, stride_z, stride_zc,
+    HAS_Z: tl.constexpr, STATS: tl.constexpr, SQUARES: tl.constexpr,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PREC: tl.constexpr,
+):
+    pid_m = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    rk = pid_k * BLOCK_K + tl.arange(0, BLOCK_K)
+    mask_m = rm < n
+    mask_k = rk < m
+    dt = C.dtype.element_ty
+    acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=dt)
+    row = tl.zeros((BLOCK_M,), dtype=dt)
+    sq = tl.zeros((BLOCK_M,), dtype=dt)
+    for start in range(0, n, BLOCK_N):
+        rn = start + tl.arange(0, BLOCK_N)
+        mask_n = rn < n
+        c = tl.load(C + rm[:, None] * stride_cm + rn[None, :] * stride_cn,
+                    mask=mask_m[:, None] & mask_n[None, :], other=0.0)
+        c = tl.where(rm[:, None] == rn[None, :], 0.0, c)
+        if HAS_Z:
+            z = tl.load(Z + rn[:, None] * stride_z + rk[None, :],
+                        mask=mask_n[:, None] & mask_k[None, :], other=0.0)
+            acc = tl.dot(c, z, acc, input_precision=PREC)
+        if STATS:
+            # When m spans several chunks, only the first chunk's programs count the statistics.
+            if pid_k == 0:
+                ab = tl.abs(c)
+                row += tl.sum(ab, axis=1)
+                tl.atomic_add(COL + rn, tl.sum(ab, axis=0), mask=mask_n)
+                if SQUARES:
+                    sq += tl.sum(c * c, axis=1)
+    if HAS_Z:
+        tl.store(ZC + rm[:, None] * stride_zc + rk[None, :], acc, mask=mask_m[:, None] & mask_k[None, :])
+    if STATS:
+        if pid_k == 0:
+            tl.store(ROW + rm, row, mask=mask_m)
+            if SQUARES:
+                tl.store(SQ + rm, sq, mask=mask_m)
+
+
+def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: bool = False,
+               with_sq: bool = False) -> SEForward:
+    """C0 @ Z and, in the same pass over C, the row/column sums of |C0| and row sums of C0**2.
+
+    Same contract as ``pssc_fast.chunked.se_forward``; parts not asked for are None.
+    """
+    utils.check_device(C)
+    utils.check_dtype(C)
+    n = C.shape[0]
+    stats = with_degrees or with_sq
+    if Z is None and not stats:
+        return SEForward(None, None, None, None)
+    kw = dict(dtype=C.dtype, device=C.device)
+    m = 1
+    zc = None
+    if Z is not None:
+        Z = Z.contiguous()
+        m = Z.shape[1]
+        zc = torch.empty(n, m, **kw)
+    row = torch.empty(n, **kw) if stats else None
+    col = torch.zeros(n, **kw) if stats else None
+    sq = torch.empty(n, **kw) if with_sq else None
+    if n == 0 or (Z is not None and m == 0 and not stats):
+        return SEForward(zc, row, col, sq)
+    block = utils.tile(C.dtype)
+    block_k = utils.chunk(m, 64)
+    grid = (triton.cdiv(n, block), triton.cdiv(m, block_k) if Z is not None else 1)
+    dummy = C  # pointer arguments a constexpr flag switches off are never dereferenced
+    _se_fwd_kernel[grid](
+        C, Z if Z is not None else dummy, zc if zc is not None else dummy,
+        row if stats else dummy, col if stats else dummy, sq if with_sq else dummy,
+        n, m,
+        C.stride(0), C.stride(1), Z.stride(0) if Z is not None else 0, zc.stride(0) if zc is not None else 0,
+        HAS_Z=Z is not None, STATS=stats, SQUARES=with_sq,
+        BLOCK_M=block, BLOCK_N=block, BLOCK_K=block_k, PREC=utils.dot_precision(C.dtype),
+        num_warps=utils.num_warps(C.dtype),
+    )
+    return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)
+
+
+class SelfExpressionFunction(torch.autograd.Function):
+    """C0 @ Z with Triton kernels; backward writes dC and dZ in one pass over C."""
+
+    @staticmethod
+    def forward(ctx, C, Z):
+        ctx.save_for_backward(C, Z)
+        return se_forward(C, Z).zc
+
+    @staticmethod
+    def backward(ctx, dZc):
+        C, Z = ctx.saved_tensors
+        return write_grad_c(C, se=(dZc.contiguous(), Z), need_dc=ctx.needs_input_grad[0],
+                            need_dz=ctx.needs_input_grad[1])
+
+
+def self_expression(C: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
+    """C0 @ Z (C with its diagonal zeroed) with the Triton backend; differentiable in C and Z."""
+    check_operands(C, Z)
+    utils.check_device(C)
+    utils.check_dtype(C)
+    return SelfExpressionFunction.apply(C, Z.contiguous())
