@@ -1,0 +1,364 @@
+"""Every backend of the fused n x n operators against the float64 autograd reference.
+
+Oracle: ``pssc_fast.reference`` evaluated in float64 on CPU and differentiated by autograd.
+Tolerances (relative error in the Frobenius norm): 1e-6 for float64 inputs, 1e-3 for float32
+inputs (the Triton kernels may use TF32-based products on GPUs, see kernels/utils.py).
+
+Shapes include n = 1 and 2 and sizes that are not multiples of any tile (16 under the
+interpreter, 64/32 compiled) or of the torch backend's row blocks. C has exact zeros off the
+diagonal (where |.| has the subgradient 0, as in torch) and a non-zero diagonal (which must get
+no gradient). Without CUDA the Triton backend runs under TRITON_INTERPRET=1 (tests/conftest.py);
+with CUDA every backend runs on CUDA tensors.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pssc_fast import chunked, ops, reference
+
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+try:
+    import triton  # noqa: F401
+
+    HAVE_TRITON = True
+except Exception:  # pragma: no cover - depends on the machine
+    HAVE_TRITON = False
+
+needs_triton = pytest.mark.skipif(not HAVE_TRITON, reason="triton cannot be imported")
+TRITON = pytest.param("triton", marks=needs_triton)
+BACKENDS = ["reference", "torch", TRITON]
+FUSED_BACKENDS = ["torch", TRITON]
+TOL = {torch.float64: 1e-6, torch.float32: 1e-3}
+SIZES = [1, 2, 17, 70]
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||a - b|| / ||b|| in float64 (absolute error where b is exactly zero)."""
+    a = a.detach().to("cpu", torch.float64)
+    b = b.detach().to("cpu", torch.float64)
+    assert a.shape == b.shape
+    den = b.norm()
+    num = (a - b).norm()
+    return float(num / den) if den > 0 else float(num)
+
+
+def make_inputs(n: int, m: int, d: int, seed: int = 0) -> dict:
+    """Float64 CPU tensors: C with ~20% exact zeros off its (non-zero) diagonal, Z, X, decoder."""
+    g = torch.Generator().manual_seed(seed)
+    C = torch.randn(n, n, generator=g, dtype=torch.float64) / max(1.0, n ** 0.5)
+    zeros = torch.rand(n, n, generator=g) < 0.2
+    zeros.fill_diagonal_(False)
+    C[zeros] = 0.0
+    C.diagonal().copy_(torch.rand(n, generator=g, dtype=torch.float64) + 0.5)
+    return {
+        "C": C,
+        "Z": torch.randn(n, m, generator=g, dtype=torch.float64),
+        "X": torch.randn(n, d, generator=g, dtype=torch.float64),
+        "X_hat": torch.randn(n, d, generator=g, dtype=torch.float64),
+        "G": torch.randn(n, m, generator=g, dtype=torch.float64),  # upstream gradient of C0 Z
+        "W": torch.randn(m, d, generator=g, dtype=torch.float64) / m ** 0.5,
+        "b": torch.randn(d, generator=g, dtype=torch.float64) * 0.1,
+    }
+
+
+def leaf(t: torch.Tensor, dtype: torch.dtype, device=DEVICE, grad: bool = True) -> torch.Tensor:
+    return t.detach().to(device=device, dtype=dtype).requires_grad_(grad)
+
+
+def grads(out: torch.Tensor, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    return list(torch.autograd.grad(out, inputs, allow_unused=False))
+
+
+def assert_close_all(got: list, want: list, tol: float, names: list[str]) -> None:
+    errs = {name: rel_err(a, b) for name, a, b in zip(names, got, want)}
+    assert all(e <= tol for e in errs.values()), f"relative errors {errs} exceed {tol}"
+
+
+def coupled_loss(se, tr, C, Z, X, W, b):
+    """The training objective's n x n part: self-expression, decoder stand-in, trace, SE error."""
+    Zc = se(C, Z)
+    X_hat = torch.tanh(Zc @ W + b)
+    return ((X - X_hat) ** 2).sum() + 2.0 * tr(C, X, X_hat) + 0.7 * ((Z - Zc) ** 2).sum()
+
+
+# ---------------------------------------------------------------------------------------------
+# Single operators
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_self_expression_matches_float64_autograd(backend, n, dtype):
+    data = make_inputs(n, m=5, d=3, seed=n)
+    C0, Z0 = leaf(data["C"], torch.float64, "cpu"), leaf(data["Z"], torch.float64, "cpu")
+    want_out = reference.self_expression(C0, Z0)
+    want = [want_out, *grads((want_out * data["G"]).sum(), [C0, Z0])]
+
+    C, Z = leaf(data["C"], dtype), leaf(data["Z"], dtype)
+    out = ops.self_expression(C, Z, backend=backend)
+    got = [out, *grads((out * data["G"].to(DEVICE, dtype)).sum(), [C, Z])]
+    assert_close_all(got, want, TOL[dtype], ["C0Z", "dC", "dZ"])
+    assert torch.all(got[1].diagonal() == 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_laplacian_trace_matches_float64_autograd(backend, n, dtype):
+    data = make_inputs(n, m=2, d=11, seed=100 + n)
+    scale = -1.7  # a non-unit upstream gradient, so that gT is really threaded through
+    ref_in = [leaf(data[k], torch.float64, "cpu") for k in ("C", "X", "X_hat")]
+    want_T = reference.laplacian_trace(*ref_in)
+    want = [want_T, *grads(scale * want_T, ref_in)]
+
+    inp = [leaf(data[k], dtype) for k in ("C", "X", "X_hat")]
+    T = ops.laplacian_trace(*inp, backend=backend)
+    got = [T, *grads(scale * T, inp)]
+    assert_close_all(got, want, TOL[dtype], ["T", "dC", "dX", "dX_hat"])
+    assert torch.all(got[1].diagonal() == 0)
+
+
+@pytest.mark.parametrize("which", ["C", "X", "X_hat", "X+X_hat"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_laplacian_trace_partial_requires_grad(backend, which):
+    """Backward computes only what is asked; each partial gradient is still exact."""
+    data = make_inputs(19, m=2, d=7, seed=7)
+    keys = ("C", "X", "X_hat")
+    wanted = which.split("+")
+    ref_in = [leaf(data[k], torch.float64, "cpu", grad=k in wanted) for k in keys]
+    want = grads(reference.laplacian_trace(*ref_in), [t for t in ref_in if t.requires_grad])
+    inp = [leaf(data[k], torch.float64, grad=k in wanted) for k in keys]
+    got = grads(ops.laplacian_trace(*inp, backend=backend), [t for t in inp if t.requires_grad])
+    assert_close_all(got, want, TOL[torch.float64], wanted)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_grad_forward(backend):
+    data = make_inputs(23, m=3, d=5, seed=3)
+    with torch.no_grad():
+        zc = ops.self_expression(data["C"].to(DEVICE), data["Z"].to(DEVICE), backend=backend)
+        T = ops.laplacian_trace(*(data[k].to(DEVICE) for k in ("C", "X", "X_hat")), backend=backend)
+    assert rel_err(zc, reference.self_expression(data["C"], data["Z"])) <= 1e-12
+    assert rel_err(T, reference.laplacian_trace(data["C"], data["X"], data["X_hat"])) <= 1e-12
+
+
+@pytest.mark.parametrize("backend", ["torch", TRITON])
+def test_strided_c_and_wide_operands(backend):
+    """C as a transposed view, and m, d wider than one Triton chunk (several column chunks)."""
+    data = make_inputs(21, m=70, d=70, seed=5)
+    base = data["C"].t().contiguous()
+    ref_in = [leaf(data["C"], torch.float64, "cpu"), leaf(data["Z"], torch.float64, "cpu")]
+    ref_w = [leaf(data[k], torch.float64, "cpu") for k in ("W", "b")]
+    X = data["X"]
+    want_L = coupled_loss(reference.self_expression, reference.laplacian_trace, ref_in[0], ref_in[1], X, *ref_w)
+    want = [want_L, *grads(want_L, ref_in + ref_w)]
+
+    Cb = leaf(base, torch.float64)
+    C = Cb.t()  # non-contiguous view with strides (1, n)
+    Z = leaf(data["Z"], torch.float64)
+    Wb = [leaf(data[k], torch.float64) for k in ("W", "b")]
+    L = coupled_loss(lambda c, z: ops.self_expression(c, z, backend=backend),
+                     lambda c, x, xh: ops.laplacian_trace(c, x, xh, backend=backend), C, Z, X.to(DEVICE), *Wb)
+    got = [L, *grads(L, [Cb, Z] + Wb)]
+    got[1] = got[1].t()
+    assert_close_all(got, want, TOL[torch.float64], ["loss", "dC", "dZ", "dW", "db"])
+
+
+# ---------------------------------------------------------------------------------------------
+# The coupled loss of a training step, separate operators and fused step
+# ---------------------------------------------------------------------------------------------
+
+
+def _reference_step(data, with_l2: float = 0.0):
+    names = ("C", "Z", "X", "W", "b")
+    ref = {k: leaf(data[k], torch.float64, "cpu") for k in names}
+    L = coupled_loss(reference.self_expression, reference.laplacian_trace, *(ref[k] for k in names))
+    if with_l2:
+        L = L + with_l2 * (reference.zero_diagonal(ref["C"]) ** 2).sum()
+    return [L, *grads(L, [ref[k] for k in names])]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_coupled_loss_matches_float64_autograd(backend, n, dtype):
+    data = make_inputs(n, m=4, d=9, seed=200 + n)
+    want = _reference_step(data)
+    names = ("C", "Z", "X", "W", "b")
+    inp = {k: leaf(data[k], dtype) for k in names}
+    L = coupled_loss(lambda c, z: ops.self_expression(c, z, backend=backend),
+                     lambda c, x, xh: ops.laplacian_trace(c, x, xh, backend=backend), *(inp[k] for k in names))
+    got = [L, *grads(L, [inp[k] for k in names])]
+    assert_close_all(got, want, TOL[dtype], ["loss", "dC", "dZ", "dX", "dW", "db"])
+
+
+class _Counting:
+    """Wraps a backend's primitives and records how each was called."""
+
+    def __init__(self, impl):
+        self.impl = impl
+        self.name = impl.name
+        self.calls = []
+
+    def se_forward(self, *args, **kw):
+        self.calls.append(("se_forward", args[1] is not None))
+        return self.impl.se_forward(*args, **kw)
+
+    def shat(self, *args, **kw):
+        self.calls.append(("shat",))
+        return self.impl.shat(*args, **kw)
+
+    def write_grad_c(self, C, **kw):
+        self.calls.append(("write_grad_c", kw.get("se") is not None, kw.get("trace") is not None,
+                           kw.get("l2") is not None, kw.get("need_dc", True)))
+        return self.impl.write_grad_c(C, **kw)
+
+
+def _impl(backend):
+    if backend == "torch":
+        return chunked.TORCH_IMPL
+    ops.load_kernels()
+    from pssc_fast.kernels.graph_step import TRITON_IMPL
+
+    return TRITON_IMPL
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("n", [1, 2, 45])
+@pytest.mark.parametrize("backend", FUSED_BACKENDS)
+def test_graph_step_writes_dc_once_and_matches(backend, n, dtype):
+    lam = 0.3
+    data = make_inputs(n, m=4, d=9, seed=300 + n)
+    want = _reference_step(data, with_l2=lam)
+    names = ("C", "Z", "X", "W", "b")
+    inp = {k: leaf(data[k], dtype) for k in names}
+    impl = _Counting(_impl(backend))
+    step = chunked.GraphStep(inp["C"], impl)
+    Zc = step.self_expression(inp["Z"])
+    X_hat = torch.tanh(Zc @ inp["W"] + inp["b"])
+    L = (((inp["X"] - X_hat) ** 2).sum() + 2.0 * step.laplacian_trace(inp["X"], X_hat)
+         + 0.7 * ((inp["Z"] - Zc) ** 2).sum() + lam * step.c0_sq_norm)
+    got = [L, *grads(L, [inp[k] for k in names])]
+    assert_close_all(got, want, TOL[dtype], ["loss", "dC", "dZ", "dX", "dW", "db"])
+    # One pass over C per forward operator (the degrees come with C0 Z), one dC write in all.
+    assert impl.calls == [("se_forward", True), ("shat",), ("write_grad_c", True, True, True, True)]
+
+
+@pytest.mark.parametrize("backend", FUSED_BACKENDS)
+def test_graph_step_through_ops_with_unrelated_x_hat(backend):
+    """When X_hat does not come from the step's C0 Z the trace writes its own dC; still exact."""
+    data = make_inputs(33, m=3, d=6, seed=9)
+    ref = [leaf(data[k], torch.float64, "cpu") for k in ("C", "Z", "X_hat")]
+    L_ref = (reference.self_expression(ref[0], ref[1]) * data["G"]).sum() + reference.laplacian_trace(
+        ref[0], data["X"], ref[2])
+    want = [L_ref, *grads(L_ref, ref)]
+    inp = [leaf(data[k], torch.float64) for k in ("C", "Z", "X_hat")]
+    step = ops.graph_step(inp[0], backend=backend)
+    L = (step.self_expression(inp[1]) * data["G"].to(DEVICE)).sum() + step.laplacian_trace(
+        data["X"].to(DEVICE), inp[2])
+    assert not step._trace_deferred
+    got = [L, *grads(L, inp)]
+    assert_close_all(got, want, TOL[torch.float64], ["loss", "dC", "dZ", "dX_hat"])
+
+
+@pytest.mark.parametrize("backend", FUSED_BACKENDS)
+def test_graph_step_trace_alone(backend):
+    """A step used only for the trace computes the degrees itself."""
+    data = make_inputs(18, m=2, d=5, seed=11)
+    ref = [leaf(data[k], torch.float64, "cpu") for k in ("C", "X", "X_hat")]
+    T_ref = reference.laplacian_trace(*ref)
+    want = [T_ref, *grads(T_ref, ref)]
+    inp = [leaf(data[k], torch.float64) for k in ("C", "X", "X_hat")]
+    T = ops.graph_step(inp[0], backend=backend).laplacian_trace(inp[1], inp[2])
+    got = [T, *grads(T, inp)]
+    assert_close_all(got, want, TOL[torch.float64], ["T", "dC", "dX", "dX_hat"])
+
+
+def test_graph_step_rejects_misuse():
+    data = make_inputs(5, m=2, d=3)
+    step = ops.graph_step(data["C"], backend="torch")
+    step.self_expression(data["Z"])
+    with pytest.raises(RuntimeError):
+        step.self_expression(data["Z"])
+    with pytest.raises(ValueError):
+        step.laplacian_trace(data["X"], data["X_hat"][:, :2])
+    with pytest.raises(ValueError):
+        ops.graph_step(data["C"], backend="reference")
+
+
+# ---------------------------------------------------------------------------------------------
+# Torch backend internals: many row blocks, random shapes
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [1, 3, 8])
+def test_torch_backend_with_many_row_blocks(monkeypatch, rows):
+    """Row blocks of a few rows exercise the slab bookkeeping of the chunked dC writer."""
+    n = 29
+    itemsize = 8
+    monkeypatch.setattr(chunked, "CPU_BLOCK_BYTES", rows * n * itemsize)
+    monkeypatch.setattr(chunked, "CUDA_BLOCK_BYTES", rows * n * itemsize)
+    data = make_inputs(n, m=4, d=9, seed=400 + rows)
+    want = _reference_step(data, with_l2=0.5)
+    names = ("C", "Z", "X", "W", "b")
+    inp = {k: leaf(data[k], torch.float64) for k in names}
+    assert chunked.block_rows(inp["C"]) == rows
+    step = ops.graph_step(inp["C"], backend="torch")
+    Zc = step.self_expression(inp["Z"])
+    X_hat = torch.tanh(Zc @ inp["W"] + inp["b"])
+    L = (((inp["X"] - X_hat) ** 2).sum() + 2.0 * step.laplacian_trace(inp["X"], X_hat)
+         + 0.7 * ((inp["Z"] - Zc) ** 2).sum() + 0.5 * step.c0_sq_norm)
+    got = [L, *grads(L, [inp[k] for k in names])]
+    assert_close_all(got, want, TOL[torch.float64], ["loss", "dC", "dZ", "dX", "dW", "db"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 40), m=st.integers(1, 6), d=st.integers(1, 12), rows=st.integers(1, 16),
+       seed=st.integers(0, 2 ** 16))
+def test_torch_backend_random_shapes(n, m, d, rows, seed):
+    old = chunked.CPU_BLOCK_BYTES, chunked.CUDA_BLOCK_BYTES
+    chunked.CPU_BLOCK_BYTES = chunked.CUDA_BLOCK_BYTES = rows * n * 8
+    try:
+        data = make_inputs(n, m, d, seed)
+        want = _reference_step(data)
+        names = ("C", "Z", "X", "W", "b")
+        inp = {k: leaf(data[k], torch.float64) for k in names}
+        L = coupled_loss(chunked.self_expression, chunked.laplacian_trace, *(inp[k] for k in names))
+        got = [L, *grads(L, [inp[k] for k in names])]
+    finally:
+        chunked.CPU_BLOCK_BYTES, chunked.CUDA_BLOCK_BYTES = old
+    assert_close_all(got, want, TOL[torch.float64], ["loss", "dC", "dZ", "dX", "dW", "db"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Dispatch
+# ---------------------------------------------------------------------------------------------
+
+
+def test_auto_backend_choice():
+    assert ops.resolve_backend("auto", torch.device("cpu")) == "torch"
+    expected = "triton" if HAVE_TRITON else "torch"
+    assert ops.resolve_backend("auto", torch.device("cuda")) == expected
+    with pytest.raises(ValueError):
+        ops.resolve_backend("fast")
+
+
+@pytest.mark.parametrize("backend", ["torch", TRITON])
+def test_mismatched_operands_are_rejected(backend):
+    C = torch.randn(4, 4, device=DEVICE)
+    with pytest.raises(ValueError):
+        ops.self_expression(C, torch.randn(4, 2, dtype=torch.float64, device=DEVICE), backend=backend)
+    with pytest.raises(ValueError):
+        ops.laplacian_trace(C, torch.randn(4, 3, device=DEVICE), torch.randn(4, 2, device=DEVICE), backend=backend)
+
+
+@needs_triton
+def test_triton_rejects_half_precision():
+    C = torch.randn(4, 4, device=DEVICE, dtype=torch.float16)
+    with pytest.raises(ValueError):
+        ops.self_expression(C, torch.randn(4, 2, device=DEVICE, dtype=torch.float16), backend="triton")
