@@ -76,7 +76,10 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
     """
     weights = weights or L.LossWeights()
     n = X.shape[0]
-    layer = SelfExpression(n, init=c_init, backend=backend).to(X.device)
+    layer = SelfExpression(n, init=c_init if isinstance(c_init, float) else 0.0, backend=backend).to(X.device)
+    if c_init == "ridge":
+        with torch.no_grad():
+            layer.C.copy_(ridge_coefficients(model.encode(X), weights.self_expression, weights.coef_l2))
     head = ClassifierHead(model.latent_dim, n_clusters).to(X.device) if weights.pseudo_supervised else None
     groups = [{"params": list(model.parameters())},
               {"params": [layer.C], "weight_decay": 2.0 * weights.coef_l2}]
@@ -109,7 +112,7 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
             if weights.balance:
                 terms["balance"] = weights.balance * L.balance_loss(probs)
         loss = sum(terms.values())
-        values = {k: float(v) for k, v in terms.items()}
+        values = {k: v.item() for k, v in terms.items()}
         _check_finite(step, "fine-tune", values, lr)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -118,6 +121,23 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
         if step % 10 == 0 or step == epochs - 1:
             bar.set_postfix(loss=f"{sum(values.values()):.4g}")
     return FinetuneResult(coef=layer.coefficients(), head=head, history=history)
+
+
+@torch.no_grad()
+def ridge_coefficients(Z: torch.Tensor, gamma1: float, lam: float) -> torch.Tensor:
+    """argmin_C gamma1 ||Z - C Z||^2 + lam ||C||^2 = G (G + lam/gamma1 I)^-1 with G = Z Z^T, diagonal zeroed.
+
+    A warm start for C: with a constant start, Adam's early, nearly sign-like steps grow every C_ij with
+    z_i . z_j > 0, which for non-centred codes is every pair, and fine-tuning must first undo that.
+    """
+    Z = Z.double()
+    G = Z @ Z.T
+    ridge = max(lam / max(gamma1, 1e-12), 1e-6 * float(G.diagonal().mean()))
+    A = G.clone()
+    A.diagonal().add_(ridge)
+    C = torch.linalg.solve(A, G).T  # G (G + rI)^-1, both symmetric
+    C.fill_diagonal_(0)
+    return C.float()
 
 
 @torch.no_grad()

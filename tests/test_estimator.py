@@ -1,0 +1,104 @@
+"""The PSSC estimator: scikit-learn API, validation, end-to-end accuracy on a union of subspaces."""
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from pssc_fast import PSSC
+from pssc_fast.datasets import make_subspaces
+from pssc_fast.metrics import acc
+
+# A small configuration that trains in seconds: a linear auto-encoder keeps linear subspaces linear,
+# so the self-expression layer has a structure to find.
+FAST = dict(hidden_dims=(), latent_dim=20, coef_l2=0.1, pretrain_epochs=100, epochs=100, q=3)
+
+
+@pytest.fixture(scope="module")
+def subspaces():
+    return make_subspaces(300, 5, 3, 30, noise=0.01, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(subspaces):
+    X, _ = subspaces
+    return PSSC(5, random_state=0, **FAST).fit(X)
+
+
+def test_end_to_end_recovers_subspaces(subspaces, fitted):
+    _, y = subspaces
+    assert acc(y, fitted.labels_) >= 0.95
+
+
+def test_learned_attributes(subspaces, fitted):
+    X, _ = subspaces
+    n = X.shape[0]
+    assert fitted.labels_.shape == (n,) and fitted.labels_.dtype == np.int64
+    assert set(np.unique(fitted.labels_)) <= set(range(5))
+    assert fitted.coef_.shape == (n, n) and np.all(np.diag(fitted.coef_) == 0)
+    assert np.asarray(fitted.affinity_.todense() if hasattr(fitted.affinity_, "todense") else fitted.affinity_).shape == (n, n)
+    assert fitted.embedding_.shape == (n, 20)
+    assert fitted.n_features_in_ == 30
+    assert set(fitted.timings_) == {"pretrain", "finetune", "cluster"}
+    assert len(fitted.history_) == FAST["epochs"] and {"reconstruction", "trace", "self_expression"} <= set(fitted.history_[0])
+
+
+def test_same_seed_same_labels(subspaces, fitted):
+    X, _ = subspaces
+    again = PSSC(5, random_state=0, **FAST).fit_predict(X)
+    np.testing.assert_array_equal(again, fitted.labels_)
+
+
+def test_get_set_params_and_clone():
+    model = PSSC(4, gamma2=0.5, random_state=3)
+    params = model.get_params()
+    assert params["n_clusters"] == 4 and params["gamma2"] == 0.5 and params["random_state"] == 3
+    model.set_params(n_clusters=6, epochs=10)
+    assert model.n_clusters == 6 and model.epochs == 10
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and copy is not model
+
+
+def test_variants_are_one_setting_apart():
+    dsc = PSSC.variant("dsc-l2", n_clusters=3)
+    pssc_l = PSSC.variant("pssc-l", n_clusters=3)
+    full = PSSC.variant("pssc", n_clusters=3)
+    assert dsc.trace_weight == 0 and dsc.gamma2 == dsc.gamma3 == 0
+    assert pssc_l.trace_weight > 0 and pssc_l.gamma2 == pssc_l.gamma3 == 0
+    assert full.trace_weight > 0 and full.gamma2 > 0 and full.gamma3 > 0
+    with pytest.raises(ValueError, match="unknown variant"):
+        PSSC.variant("dsc")
+
+
+def test_accepts_raw_digits_scale_and_images_with_conv():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(24, 9, 11)).astype(np.uint8)  # odd sizes, uint8 as loaded
+    model = PSSC(3, channels=(4, 3), kernel_sizes=(3, 3), pretrain_epochs=2, epochs=3, random_state=0).fit(images)
+    assert model.labels_.shape == (24,) and model.embedding_.shape[0] == 24
+    assert model.model_.__class__.__name__ == "ConvAutoEncoder"
+    vectors = rng.integers(0, 17, size=(30, 64)).astype(float)  # digits-like 0..16 features
+    model = PSSC(3, hidden_dims=(16,), pretrain_epochs=2, epochs=3, random_state=0).fit(vectors)
+    assert model.labels_.shape == (30,) and model.model_.__class__.__name__ == "FCAutoEncoder"
+
+
+def test_torch_tensor_input():
+    X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
+    labels = PSSC(2, hidden_dims=(8,), pretrain_epochs=2, epochs=2, random_state=0).fit_predict(torch.from_numpy(X))
+    assert labels.shape == (40,)
+
+
+@pytest.mark.parametrize("X,params,error,match", [
+    (np.zeros((10, 3)), {}, ValueError, "constant"),
+    (np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 3.0]]), {}, ValueError, "NaN"),
+    (np.array([["a", "b"], ["c", "d"]]), {}, TypeError, "numeric"),
+    (np.ones(5), {}, ValueError, "2-D"),
+    (np.random.rand(1, 4), {}, ValueError, "at least 2 samples"),
+    (np.random.rand(10, 4), {"n_clusters": 11}, ValueError, "n_clusters"),
+    (np.random.rand(10, 4), {"n_clusters": 2.5}, TypeError, "n_clusters"),
+    (np.random.rand(10, 4), {"n_clusters": 2, "lr": 0}, ValueError, "lr"),
+    (np.random.rand(10, 4), {"n_clusters": 2, "epochs": 0}, ValueError, "epochs"),
+    (np.random.rand(10, 4), {"n_clusters": 2, "backend": "cuda-magic"}, ValueError, "backend"),
+    (np.random.rand(10, 4), {"n_clusters": 2, "architecture": "conv"}, ValueError, "image"),
+])
+def test_bad_input_is_rejected_with_a_named_reason(X, params, error, match):
+    with pytest.raises(error, match=match):
+        PSSC(**{"n_clusters": 2, "pretrain_epochs": 1, "epochs": 1, **params}).fit(X)
