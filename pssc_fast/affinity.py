@@ -1,60 +1,510 @@
 """Clustering the self-expression coefficients (paper Algorithm 2, DESIGN.md section 5).
 
-Pipeline: per-column l1-mass thresholding -> symmetrise -> top-r SVD (r = K*q + 1) ->
+Pipeline: per-column l1-mass thresholding -> S = (|C| + |C|^T)/2 -> top-r SVD (r = K*q + 1) ->
 rows of U*Sigma^1/2 normalised -> A = max(U U^T, 0)^alpha -> spectral clustering.
+
+Two paths share the first steps:
+
+* dense (small n): A is formed as an n x n array, as in the paper;
+* sparse (large n): the thresholded C and S are scipy sparse matrices, the SVD is randomized
+  (Halko-Martinsson-Tropp range finder with power iterations), A keeps only each row's
+  ``n_neighbors`` largest entries, found by FAISS inner-product search, and spectral clustering runs on
+  that sparse graph. Nothing n x n is formed apart from the caller's C.
+
+``cluster_coefficients(..., method="auto")`` picks dense up to :data:`DENSE_MAX_N` nodes, sparse above.
 """
 from __future__ import annotations
 
+import contextlib
+import time
+
 import numpy as np
+import scipy.sparse as sp
 import torch
-from sklearn.cluster import spectral_clustering
+from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
+
+from .spectral import spectral_clustering
+
+__all__ = [
+    "DENSE_MAX_N",
+    "DEFAULT_N_NEIGHBORS",
+    "threshold_columns",
+    "symmetrize_abs",
+    "top_singular_vectors",
+    "embed_rows",
+    "dense_affinity",
+    "knn_affinity",
+    "spectral_embedding_affinity",
+    "cluster_coefficients",
+]
+
+#: ``method="auto"`` uses the dense path up to this many nodes. Measured with
+#: ``bench/affinity_scaling.py`` (see its results): see the module docstring of that script.
+DENSE_MAX_N = 3000
+
+#: Neighbours kept per row of the sparse affinity.
+DEFAULT_N_NEIGHBORS = 30
+
+# Working-buffer budget of the thresholding passes (a row chunk, or a transposed column block).
+_CHUNK_BYTES = 16 << 20
+# Row tile for the cache-friendly transpose of a column block.
+_TRANSPOSE_TILE = 256
+# A column whose candidate set exceeds this multiple of k goes to the top-k fallback.
+_CAND_FACTOR = 8
+# Columns used to size k before the main pass.
+_PILOT_COLUMNS = 128
 
 
-def _as_numpy(C) -> np.ndarray:
+def _as_float_array(C) -> np.ndarray:
+    """C as a 2-D float32/float64 numpy array, without copying when it already is one (torch: shared)."""
     if isinstance(C, torch.Tensor):
-        C = C.detach().cpu().numpy()
-    return np.asarray(C, dtype=np.float64)
+        C = C.detach()
+        if C.device.type != "cpu":
+            C = C.cpu()
+        if C.dtype not in (torch.float32, torch.float64):
+            C = C.to(torch.float32 if C.is_floating_point() else torch.float64)
+        C = C.numpy()
+    elif sp.issparse(C):
+        raise TypeError("threshold_columns expects a dense matrix; got a scipy sparse matrix")
+    else:
+        C = np.asarray(C)
+        if C.dtype not in (np.float32, np.float64):
+            C = C.astype(np.float64)
+    if C.ndim != 2:
+        raise ValueError(f"C must be 2-D, got shape {C.shape}")
+    return C
 
 
-def threshold_columns(C, ro: float) -> np.ndarray:
+def _stable_desc(vals: torch.Tensor, idx: torch.Tensor):
+    """Sort each row by value descending, ties by position ascending (the definition's order)."""
+    by_pos = torch.argsort(idx, dim=1)
+    vals = torch.gather(vals, 1, by_pos)
+    idx = torch.gather(idx, 1, by_pos)
+    order = torch.sort(vals, dim=1, descending=True, stable=True).indices
+    return torch.gather(vals, 1, order), torch.gather(idx, 1, order)
+
+
+def _kept_prefix(vals: torch.Tensor, thr: np.ndarray, mode: str):
+    """Kept count per row of candidates sorted in the definition's order, and whether it is exact.
+
+    ``vals`` (rows x width, |values| sorted descending, ties by position; padding < 0 at the end) are
+    accumulated in float64. Exactness of the count depends on what the candidates are:
+
+    * ``"topk"`` (a row's k largest, ties at the k-th value cut arbitrarily): the first dropped entry
+      lies inside the k and the last kept value is strictly above the k-th, so no tie straddles the cut;
+    * ``"above"`` (every entry >= some cut): the candidates' total mass exceeds the threshold;
+    * ``"all"`` (the whole row): always.
+    """
+    v64 = vals.numpy().astype(np.float64)
+    np.maximum(v64, 0.0, out=v64)
+    csum = np.cumsum(v64, axis=1)
+    cnt = (csum - v64 <= thr[:, None]).sum(axis=1)
+    if mode == "all":
+        return cnt, np.ones(cnt.shape, dtype=bool)
+    if mode == "above":
+        return cnt, csum[:, -1] > thr
+    k = v64.shape[1]
+    last_kept = v64[np.arange(cnt.size), np.maximum(cnt - 1, 0)]
+    return cnt, (cnt < k) & ((cnt == 0) | (last_kept > v64[:, -1]))
+
+
+def _take_prefix(cols, cnt, ok, pos, out_cols, out_rows):
+    """Append the kept (column, row) pairs of the columns whose count is exact; return the others."""
+    c_ok = np.flatnonzero(ok)
+    if c_ok.size:
+        c = cnt[c_ok]
+        mask = np.arange(pos.shape[1])[None, :] < c[:, None]
+        out_cols.append(np.repeat(cols[c_ok], c))
+        out_rows.append(pos[c_ok][mask])
+    return cols[~ok]
+
+
+def _row_chunks(m: int, n: int, itemsize: int, align: int):
+    """Row ranges of about _CHUNK_BYTES, with lengths that are multiples or divisors of ``align``."""
+    rows = max(1, _CHUNK_BYTES // max(1, n * itemsize))
+    step = align * max(1, rows // align) if rows >= align else 1 << (rows.bit_length() - 1)
+    return [(i, min(m, i + step)) for i in range(0, m, step)]
+
+
+def _column_stats(C: np.ndarray, g: int):
+    """Column l1 masses (float64) and the maxima of |C| over g strided row groups (row i in i mod g)."""
+    m, n = C.shape
+    mass = np.zeros(n, dtype=np.float64)
+    gmax = np.zeros((g, n), dtype=C.dtype)
+    for i0, i1 in _row_chunks(m, n, C.itemsize, g):
+        a = np.abs(C[i0:i1])
+        mass += a.sum(axis=0, dtype=np.float64)
+        if i1 - i0 >= g:  # chunk of whole group periods, starting at a multiple of g
+            full = (i1 - i0) // g * g
+            np.maximum(gmax, a[:full].reshape(-1, g, n).max(axis=0), out=gmax)
+            rest = a[full:]
+            np.maximum(gmax[:rest.shape[0]], rest, out=gmax[:rest.shape[0]])
+        else:  # chunk inside one group period
+            s0 = i0 % g
+            np.maximum(gmax[s0:s0 + (i1 - i0)], a, out=gmax[s0:s0 + (i1 - i0)])
+    return mass, gmax
+
+
+def _candidates_above(C: np.ndarray, t: np.ndarray, cap: int):
+    """All (row, col, |value|) with |C[row, col]| >= t[col], grouped by column as CSR (n x m).
+
+    A column collecting more than ``cap`` candidates stops collecting (its cut becomes +inf) and is
+    reported in the returned boolean array, so memory stays bounded for flat or constant columns.
+    """
+    m, n = C.shape
+    t = t.copy()
+    counts = np.zeros(n, dtype=np.int64)
+    rows_l, cols_l, vals_l = [], [], []
+    for i0, i1 in _row_chunks(m, n, C.itemsize, 1):
+        a = np.abs(C[i0:i1])
+        flat = np.flatnonzero(a >= t)
+        r, c = np.divmod(flat, n)
+        rows_l.append(r + i0)
+        cols_l.append(c)
+        vals_l.append(a.ravel()[flat])
+        counts += np.bincount(c, minlength=n)
+        t[counts > cap] = np.inf
+    over = counts > cap
+    rows = np.concatenate(rows_l) if rows_l else np.zeros(0, dtype=np.int64)
+    cols = np.concatenate(cols_l) if cols_l else np.zeros(0, dtype=np.int64)
+    vals = np.concatenate(vals_l) if vals_l else np.zeros(0, dtype=C.dtype)
+    keep = ~over[cols]
+    # COO -> CSR is a stable counting sort: each column's candidates stay in row order.
+    G = sp.csr_matrix((vals[keep], (cols[keep], rows[keep])), shape=(n, m))
+    G.sort_indices()
+    return G, over
+
+
+def _padded(G: sp.csr_matrix, c0: int, c1: int):
+    """Rows c0:c1 of a CSR matrix as padded rectangles (values, positions); padding: value -1."""
+    ptr = G.indptr[c0:c1 + 1]
+    counts = np.diff(ptr)
+    width = max(1, int(counts.max()) if counts.size else 1)
+    rr = np.repeat(np.arange(c1 - c0), counts)
+    col = np.arange(ptr[-1] - ptr[0]) - (ptr[:-1] - ptr[0])[rr]
+    V = np.full((c1 - c0, width), -1.0, dtype=G.dtype)
+    P = np.full((c1 - c0, width), np.iinfo(np.int64).max, dtype=np.int64)
+    V[rr, col] = G.data[ptr[0]:ptr[-1]]
+    P[rr, col] = G.indices[ptr[0]:ptr[-1]]
+    return torch.from_numpy(V), torch.from_numpy(P)
+
+
+def _transposed_abs(C: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """|C[:, cols]|.T as a contiguous (len(cols), m) array, copied one row tile at a time.
+
+    A plain ``.T`` copy of a tall column block is several times slower (a cache miss per element).
+    """
+    m = C.shape[0]
+    out = np.empty((cols.size, m), dtype=C.dtype)
+    contiguous = cols.size and cols[-1] - cols[0] + 1 == cols.size
+    for i0 in range(0, m, _TRANSPOSE_TILE):
+        tile = C[i0:i0 + _TRANSPOSE_TILE, cols[0]:cols[-1] + 1] if contiguous \
+            else C[i0:i0 + _TRANSPOSE_TILE][:, cols]
+        out[:, i0:i0 + _TRANSPOSE_TILE] = tile.T
+    return np.abs(out, out=out)
+
+
+def _threshold_topk(C: np.ndarray, cols: np.ndarray, thr: np.ndarray, k: int, out_cols, out_rows):
+    """Exact kept rows of the given columns by ``torch.topk`` with k, 4k, ... up to a full sort."""
+    m = C.shape[0]
+    b = max(1, _CHUNK_BYTES // max(1, m * C.itemsize))
+    for j in range(0, cols.size, b):
+        blk_cols = cols[j:j + b]
+        a = torch.from_numpy(_transposed_abs(C, blk_cols))
+        local = np.arange(blk_cols.size)
+        kk = k
+        while local.size:
+            sub = a if local.size == blk_cols.size else a.index_select(0, torch.from_numpy(local))
+            if 4 * kk >= m:
+                # Close to a full sort anyway: sort everything, exact by construction.
+                vals, pos = torch.sort(sub, dim=1, descending=True, stable=True)
+                mode = "all"
+            else:
+                vals, pos = _stable_desc(*torch.topk(sub, kk, dim=1, sorted=False))
+                mode = "topk"
+            cnt, ok = _kept_prefix(vals, thr[blk_cols[local]], mode)
+            ok_cols = local[ok]
+            _take_prefix(blk_cols[ok_cols], cnt[ok], np.ones(ok_cols.size, bool), pos.numpy()[ok],
+                         out_cols, out_rows)
+            local = local[~ok]
+            kk = min(m, 4 * kk)
+
+
+def _pick_k(C, thr, live, g):
+    """Candidates per column for the main pass: 1.5x what 95% of a pilot sample of columns keep."""
+    pilot = live[:_PILOT_COLUMNS]
+    pc, pr = [], []
+    _threshold_topk(C, pilot, thr, 16, pc, pr)
+    need = np.bincount(np.concatenate(pc), minlength=C.shape[1])[pilot] if pc else np.zeros(1)
+    return int(min(g // 2, max(4, np.ceil(1.5 * np.quantile(need, 0.95)) + 1)))
+
+
+def threshold_columns(C, ro: float, *, sparse: bool = False):
     """Keep, in every column, the largest |entries| whose l1 mass reaches a fraction ``ro``.
 
-    An entry is kept when the mass of the strictly larger entries before it is <= ro * column mass,
-    so the entry that crosses the threshold is kept too (as in the released DSC code).
-    ``ro >= 1`` keeps everything.
+    An entry is kept when the l1 mass of the entries sorted before it (descending |value|, ties by row
+    index) is <= ``ro`` * column l1 mass, so the entry that crosses the threshold is kept too (as in
+    the released DSC code). ``ro >= 1`` keeps everything.
+
+    Sort + cumulative sum, vectorised, without a per-column loop and without sorting whole columns:
+
+    1. one pass over row chunks of C gives each column's l1 mass and the maxima of |C| over g strided
+       row groups (row i in group i mod g);
+    2. per column, the k-th largest group maximum t is a cut with at least k entries above it (k from
+       a pilot of 128 columns); a second pass collects every entry >= t;
+    3. per column block, the candidates are sorted (descending, ties by row) and a float64 cumulative
+       sum gives the kept prefix. Since the candidates are *all* entries >= t, the result is exact
+       whenever their mass exceeds the threshold; other columns (and columns with more than 8k
+       candidates) are redone by ``torch.topk`` with growing k, up to a full stable sort.
+
+    Memory: O(g n + candidates) besides C (16 MiB working chunks); C itself is not copied.
+    Masses are summed by row chunks in float64; where an entry's prior mass equals ro * mass to the
+    last bit, a different summation order could flip it, as for any floating-point implementation.
+
+    Parameters
+    ----------
+    C : (m, n) numpy array or torch tensor (not copied when float32/float64 on CPU).
+    ro : fraction of each column's l1 mass to keep.
+    sparse : return a ``scipy.sparse.csc_matrix`` in C's float dtype (only the kept non-zeros) instead
+        of a dense float64 array; the sparse form is what the large-n path uses.
+
+    Returns
+    -------
+    Dense float64 ndarray (default) or CSC matrix, holding C's signed values at kept positions.
     """
-    C = _as_numpy(C)
+    C = _as_float_array(C)
+    m, n = C.shape
     if ro >= 1:
-        return C.copy()
-    A = np.abs(C)
-    order = np.argsort(-A, axis=0, kind="stable")
-    sorted_abs = np.take_along_axis(A, order, axis=0)
-    before = np.cumsum(sorted_abs, axis=0) - sorted_abs
-    keep_sorted = before <= ro * A.sum(axis=0, keepdims=True)
-    keep = np.zeros_like(keep_sorted)
-    np.put_along_axis(keep, order, keep_sorted, axis=0)
-    return np.where(keep, C, 0.0)
+        return sp.csc_matrix(C) if sparse else C.astype(np.float64, copy=True)
+    out_cols, out_rows = [], []
+    if m and n:
+        g = 1 << int(np.clip(np.log2(max(m, 1) / 16), 6, 10))
+        mass, gmax = _column_stats(C, g)
+        thr = ro * mass
+        live = np.flatnonzero(mass > 0)  # all-zero columns keep nothing non-zero
+        fallback = live
+        if m >= 4 * g and live.size > _PILOT_COLUMNS:
+            k = _pick_k(C, thr, live, g)
+            t = np.partition(gmax, g - k, axis=0)[g - k]
+            del gmax
+            t[mass <= 0] = np.inf
+            G, over = _candidates_above(C, t, _CAND_FACTOR * k)
+            b = max(1, _CHUNK_BYTES // (8 * _CAND_FACTOR * k * 16))
+            left = [np.flatnonzero(over & (mass > 0))]
+            for c0 in range(0, n, b):
+                c1 = min(n, c0 + b)
+                cols = np.arange(c0, c1)
+                cols = cols[mass[cols] > 0]
+                if not cols.size:
+                    continue
+                V, P = _padded(G, c0, c1)
+                # index_select, not V[sel]: torch's advanced indexing was ~500x slower here (measured).
+                sel = torch.from_numpy(cols - c0)
+                vals, pos = _stable_desc(V.index_select(0, sel), P.index_select(0, sel))
+                cnt, ok = _kept_prefix(vals, thr[cols], "above")
+                left.append(_take_prefix(cols, cnt, ok, pos.numpy(), out_cols, out_rows))
+            fallback = np.unique(np.concatenate(left))
+            k *= 4
+        else:
+            k = 16
+        if fallback.size:
+            _threshold_topk(C, fallback, thr, k, out_cols, out_rows)
+    if out_cols:
+        cols = np.concatenate(out_cols)
+        rows = np.concatenate(out_rows)
+        vals = C[rows, cols]
+        nz = vals != 0
+        rows, cols, vals = rows[nz], cols[nz], vals[nz]
+    else:
+        rows = cols = np.zeros(0, dtype=np.int64)
+        vals = np.zeros(0, dtype=C.dtype)
+    Ct = sp.csc_matrix((vals, (rows, cols)), shape=(m, n))
+    return Ct if sparse else Ct.toarray().astype(np.float64, copy=False)
+
+
+def symmetrize_abs(C):
+    """S = (|C| + |C|^T) / 2 in float64; sparse input gives CSR, dense input a dense array."""
+    if sp.issparse(C):
+        A = abs(sp.csr_matrix(C, dtype=np.float64))
+        return ((A + A.T) * 0.5).tocsr()
+    A = np.abs(_as_float_array(C)).astype(np.float64, copy=False)
+    return 0.5 * (A + A.T)
+
+
+def top_singular_vectors(S, rank: int, *, method: str = "randomized", n_iter: int = 4,
+                         n_oversamples: int = 10, random_state=None):
+    """Top-``rank`` left singular vectors and singular values of S (dense or scipy sparse).
+
+    ``method="randomized"``: scikit-learn's ``randomized_svd`` (Halko-Martinsson-Tropp range finder with
+    ``n_iter`` LU-normalised power iterations and ``n_oversamples`` extra directions); works on sparse S
+    through matrix products only and is reproducible for an integer ``random_state``.
+    ``method="exact"``: LAPACK on a dense S (full SVD), ARPACK ``svds`` on a sparse S; for comparison.
+
+    Returns ``(U, s)`` with s in decreasing order, U of shape (n, rank).
+    """
+    n = min(S.shape)
+    rank = int(rank)
+    if not 1 <= rank <= n:
+        raise ValueError(f"rank={rank} must be in [1, {n}]")
+    if method == "randomized":
+        from sklearn.utils.extmath import randomized_svd
+
+        # BLAS work is on (n, rank + n_oversamples) panels: too small to gain from threads, and threaded
+        # OpenBLAS beside torch's OpenMP pool ran 10x slower on a busy 2-core machine (measured).
+        with threadpool_limits(limits=1, user_api="blas"):
+            U, s, _ = randomized_svd(S, rank, n_oversamples=n_oversamples, n_iter=n_iter,
+                                     power_iteration_normalizer="LU" if n_iter > 0 else "none",
+                                     random_state=check_random_state(random_state))
+        return U, s
+    if method == "exact":
+        if sp.issparse(S) and rank < n:
+            from scipy.sparse.linalg import svds
+
+            v0 = check_random_state(random_state).uniform(-1.0, 1.0, n)
+            U, s, _ = svds(S.astype(np.float64), k=rank, v0=v0)
+        else:
+            Sd = S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64)
+            U, s, _ = np.linalg.svd(Sd, full_matrices=False)
+        order = np.argsort(-s, kind="stable")[:rank]
+        return U[:, order], s[order]
+    raise ValueError(f"unknown SVD method {method!r}; use 'randomized' or 'exact'")
+
+
+def embed_rows(U, s) -> np.ndarray:
+    """Rows of U * Sigma^{1/2} scaled to unit length (zero rows stay zero)."""
+    E = np.asarray(U, dtype=np.float64) * np.sqrt(np.maximum(np.asarray(s, dtype=np.float64), 0.0))
+    norms = np.linalg.norm(E, axis=1, keepdims=True)
+    return E / np.maximum(norms, 1e-12)
+
+
+def dense_affinity(E, alpha: float) -> np.ndarray:
+    """Dense A = max(E E^T, 0)^alpha scaled to max 1 and symmetrised, for unit rows E (n x n, float64).
+
+    Computed with torch: its elementwise power is vectorised and multithreaded, several times faster
+    than numpy's for a non-integer-special exponent such as 5.
+    """
+    Et = torch.from_numpy(np.ascontiguousarray(E, dtype=np.float64))
+    G = Et @ Et.T
+    G.clamp_(min=0.0).pow_(alpha)
+    G /= max(float(G.max()), 1e-12)
+    G += G.T.clone()
+    G *= 0.5
+    return G.numpy()
+
+
+def knn_affinity(E, alpha: float, n_neighbors: int = DEFAULT_N_NEIGHBORS) -> sp.csr_matrix:
+    """Sparse A: for each row of E, its ``n_neighbors`` largest max(<e_i, e_j>, 0)^alpha, j != i.
+
+    Neighbours come from an exact FAISS inner-product search on the unit rows of E (float32). The graph
+    is symmetrised by the union of neighbour lists, each kept pair carrying its value of the dense A
+    (``max(W, W^T)``), so every stored entry equals the dense affinity's entry. The diagonal is not
+    stored (spectral clustering ignores self-loops). Returns an (n, n) float64 CSR matrix.
+    """
+    import faiss
+
+    X = np.ascontiguousarray(E, dtype=np.float32)
+    n = X.shape[0]
+    k = int(min(n_neighbors, n - 1))
+    if k < 1:
+        return sp.csr_matrix((n, n))
+    index = faiss.IndexFlatIP(X.shape[1])
+    index.add(X)
+    sims, nbrs = index.search(X, k + 1)
+    rows = np.repeat(np.arange(n), k + 1)
+    cols = nbrs.ravel()
+    w = np.maximum(sims.ravel().astype(np.float64), 0.0) ** alpha
+    keep = (cols >= 0) & (cols != rows) & (w > 0)
+    W = sp.csr_matrix((w[keep], (rows[keep], cols[keep])), shape=(n, n))
+    return W.maximum(W.T).tocsr()
 
 
 def spectral_embedding_affinity(C, n_clusters: int, *, q: int, alpha: float) -> np.ndarray:
-    """Dense affinity A = max(U U^T, 0)^alpha from the top-(K q + 1) SVD of S = (|C| + |C|^T)/2."""
-    A = np.abs(_as_numpy(C))
-    S = 0.5 * (A + A.T)
+    """Dense affinity A = max(U U^T, 0)^alpha from the exact top-(K q + 1) SVD of S = (|C| + |C|^T)/2.
+
+    No thresholding is applied here; this is the dense, exact reference form of Algorithm 2 steps 1-4.
+    """
+    S = symmetrize_abs(C)
     r = min(n_clusters * q + 1, S.shape[0])
-    U, sig, _ = np.linalg.svd(S, hermitian=True)
-    U = U[:, :r] * np.sqrt(sig[:r])[None, :]
-    U /= np.maximum(np.linalg.norm(U, axis=1, keepdims=True), 1e-12)
-    G = np.maximum(U @ U.T, 0.0) ** alpha
-    G /= max(G.max(), 1e-12)
-    return 0.5 * (G + G.T)
+    U, s = top_singular_vectors(S, r, method="exact")
+    return dense_affinity(embed_rows(U, s), alpha)
 
 
 def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, ro: float = 0.12,
-                         method: str = "auto", random_state=None, return_affinity: bool = False):
-    """Labels (and optionally the affinity) from self-expression coefficients C (paper Algorithm 2)."""
-    Ct = threshold_columns(C, ro)
-    A = spectral_embedding_affinity(Ct, n_clusters, q=q, alpha=alpha)
-    labels = spectral_clustering(A, n_clusters=n_clusters, assign_labels="discretize",
-                                 random_state=random_state)
-    labels = np.asarray(labels, dtype=np.int64)
+                         method: str = "auto", random_state=None, return_affinity: bool = False,
+                         n_neighbors: int = DEFAULT_N_NEIGHBORS, n_iter: int = 4, n_init: int = 10,
+                         timings: dict | None = None):
+    """Labels (and optionally the affinity) from self-expression coefficients C (paper Algorithm 2).
+
+    Parameters
+    ----------
+    C : (n, n) coefficients, numpy array or torch tensor (not copied when float32/float64 on CPU).
+    n_clusters : K.
+    q : subspace dimension; the SVD keeps r = K*q + 1 directions.
+    alpha : exponent of the affinity max(U U^T, 0)^alpha.
+    ro : fraction of each column's l1 mass kept by :func:`threshold_columns` (>= 1 keeps all).
+    method :
+        ``"dense"`` - thresholded C and S dense, randomized SVD, dense A, spectral clustering on it;
+        ``"sparse"`` - thresholded C and S sparse, randomized SVD, ``n_neighbors``-NN sparse A (FAISS),
+        sparse spectral clustering; no dense n x n array besides C itself;
+        ``"exact"`` - the dense path with an exact (LAPACK) SVD, for comparison;
+        ``"auto"`` - ``"dense"`` when n <= :data:`DENSE_MAX_N`, else ``"sparse"``.
+    random_state : int for reproducible labels (it seeds the SVD, the eigensolver and k-means).
+    return_affinity : also return the affinity: a dense (n, n) float64 array on the dense/exact paths,
+        a scipy CSR matrix (n_neighbors-NN entries, no diagonal) on the sparse path.
+    n_neighbors : neighbours per row of the sparse affinity.
+    n_iter : power iterations of the randomized SVD.
+    n_init : k-means restarts in the spectral step.
+    timings : if a dict, wall seconds of the stages "threshold" (incl. symmetrising), "svd",
+        "affinity" and "spectral" are added to it.
+
+    Returns
+    -------
+    labels (int64, values in [0, n_clusters)), or ``(labels, affinity)`` with ``return_affinity``.
+    """
+    Cn = _as_float_array(C)
+    n = Cn.shape[0]
+    if Cn.shape != (n, n):
+        raise ValueError(f"C must be square, got {Cn.shape}")
+    if method == "auto":
+        method = "dense" if n <= DENSE_MAX_N else "sparse"
+    if method not in ("dense", "sparse", "exact"):
+        raise ValueError(f"unknown method {method!r}; use 'auto', 'dense', 'sparse' or 'exact'")
+    rs = check_random_state(random_state)
+    seed_svd, seed_spec = (int(x) for x in rs.randint(0, 2**31 - 1, size=2))
+    sparse_path = method == "sparse"
+    clock = _StageClock(timings)
+
+    # Thresholding leaves few entries per column, so S is kept sparse on every path and the SVD runs
+    # on sparse products; without thresholding (ro >= 1) S is dense.
+    with clock("threshold"):
+        Ct = threshold_columns(Cn, ro, sparse=ro < 1)
+        S = symmetrize_abs(Ct)
+        del Ct
+    with clock("svd"):
+        r = min(n_clusters * q + 1, n)
+        U, s = top_singular_vectors(S, r, method="exact" if method == "exact" else "randomized",
+                                    n_iter=n_iter, random_state=seed_svd)
+        del S
+    with clock("affinity"):
+        E = embed_rows(U, s)
+        A = knn_affinity(E, alpha, n_neighbors) if sparse_path else dense_affinity(E, alpha)
+    with clock("spectral"):
+        labels = spectral_clustering(A, n_clusters, random_state=seed_spec, n_init=n_init, features=E)
     return (labels, A) if return_affinity else labels
+
+
+class _StageClock:
+    """Context-manager factory that adds each stage's wall time to a dict (no-op without one)."""
+
+    def __init__(self, timings):
+        self.timings = timings
+
+    @contextlib.contextmanager
+    def __call__(self, name):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.timings is not None:
+                self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0

@@ -1,0 +1,212 @@
+"""Tests for pssc_fast.affinity and pssc_fast.spectral (Algorithm 2 at scale)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.linalg import subspace_angles
+
+from pssc_fast import affinity as af
+from pssc_fast.metrics import acc
+from pssc_fast.spectral import spectral_clustering, spectral_embedding
+
+
+def threshold_reference(C, ro):
+    """Straightforward per-column thresholding: sort |column| (stable), keep while prior mass <= ro*mass.
+
+    Where the prior mass equals ro * mass up to rounding, the kept set depends on summation order;
+    the tests use random reals (no such coincidences) or small integers (exact sums).
+    """
+    C = np.asarray(C, dtype=np.float64)
+    out = np.zeros_like(C)
+    if ro >= 1:
+        return C.copy()
+    for j in range(C.shape[1]):
+        a = np.abs(C[:, j])
+        order = np.argsort(-a, kind="stable")
+        s = a[order]
+        before = np.cumsum(s) - s
+        keep = order[before <= ro * a.sum()]
+        out[keep, j] = C[keep, j]
+    return out
+
+
+def block_coefficients(n_per=50, k=10, noise=0.05, seed=0):
+    """Noisy block-diagonal C (zero diagonal) with rows shuffled; returns (C float32, labels)."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat(np.arange(k), n_per))
+    same = y[:, None] == y[None, :]
+    C = np.where(same, rng.uniform(0.0, 1.0, same.shape), 0.0)
+    C += noise * rng.standard_normal(C.shape)
+    np.fill_diagonal(C, 0.0)
+    return C.astype(np.float32), y
+
+
+# ---------------------------------------------------------------- thresholding
+
+
+@pytest.mark.parametrize("shape,ro,kind,dtype", [
+    ((600, 300), 0.12, "normal", np.float32),      # group-max filter path (m >= 4g, n > pilot)
+    ((600, 300), 0.5, "ties", np.float64),         # many exact ties straddling the cut
+    ((600, 300), 0.25, "ties", np.float32),
+    ((1100, 200), 0.12, "class_ordered", np.float32),  # large entries contiguous in each column
+    ((700, 150), 0.9, "heavy", np.float64),        # Cauchy entries, mostly zeros
+    ((300, 260), 0.3, "constant", np.float32),     # all ties: falls back to full sorts
+    ((50, 40), 0.12, "normal", np.float64),        # small: top-k path only
+    ((257, 1), 0.0, "normal", np.float32),         # ro = 0 keeps the single largest entry
+])
+def test_threshold_matches_reference(shape, ro, kind, dtype):
+    rng = np.random.default_rng(hash((shape, kind)) % 2**32)
+    m, n = shape
+    if kind == "ties":
+        # Small integers: ties everywhere, and every sum is exact, so the kept set does not depend on
+        # summation order even where the prior mass equals ro * mass exactly.
+        C = rng.integers(-6, 7, shape)
+    elif kind == "class_ordered":
+        C = 0.01 * rng.standard_normal(shape)
+        C[: m // 3] += rng.uniform(0.5, 1.0, (m // 3, n))
+    elif kind == "heavy":
+        C = rng.standard_cauchy(shape) * (rng.random(shape) < 0.3)
+    elif kind == "constant":
+        C = np.full(shape, 0.25)
+    else:
+        C = rng.standard_normal(shape)
+    C = C.astype(dtype)
+    C[:, : min(3, n - 1)] = 0.0 if n > 3 else C[:, : min(3, n - 1)]  # a few all-zero columns
+    expected = threshold_reference(C, ro)
+    dense = af.threshold_columns(C, ro)
+    assert dense.dtype == np.float64 and dense.shape == shape
+    np.testing.assert_array_equal(dense, expected)
+    sparse = af.threshold_columns(C, ro, sparse=True)
+    assert sp.issparse(sparse) and sparse.dtype == C.dtype
+    np.testing.assert_array_equal(sparse.toarray().astype(np.float64), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 40), n=st.integers(1, 12), ro=st.floats(0.0, 1.2),
+       seed=st.integers(0, 2**31 - 1), integer=st.booleans())
+def test_threshold_matches_reference_small(m, n, ro, seed, integer):
+    C = np.random.default_rng(seed).standard_normal((m, n))
+    if integer:
+        C = np.round(3 * C)  # ties, including zeros, with exact sums
+    np.testing.assert_array_equal(af.threshold_columns(C, ro), threshold_reference(C, ro))
+
+
+def test_threshold_accepts_torch_and_keeps_all_when_ro_ge_1():
+    C = torch.randn(80, 70)
+    np.testing.assert_array_equal(af.threshold_columns(C, 0.2), threshold_reference(C.numpy(), 0.2))
+    np.testing.assert_array_equal(af.threshold_columns(C, 1.0), C.numpy().astype(np.float64))
+    assert af.threshold_columns(C.numpy(), 1.5, sparse=True).nnz == np.count_nonzero(C.numpy())
+
+
+# ---------------------------------------------------------------- SVD
+
+
+@pytest.mark.parametrize("sparse_input", [False, True])
+def test_randomized_svd_matches_exact_subspace(sparse_input):
+    rng = np.random.default_rng(1)
+    n, r = 400, 21
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    s = np.concatenate([np.linspace(10.0, 5.0, r), np.linspace(0.5, 0.0, n - r)])
+    S = (Q * s) @ Q.T  # symmetric, clear gap between singular values r and r+1
+    S = 0.5 * (S + S.T)
+    if sparse_input:
+        S = sp.csr_matrix(S)
+    U_r, s_r = af.top_singular_vectors(S, r, method="randomized", random_state=0)
+    U_e, s_e = af.top_singular_vectors(S, r, method="exact")
+    assert U_r.shape == U_e.shape == (n, r)
+    np.testing.assert_allclose(s_r, s_e, rtol=1e-6)
+    np.testing.assert_allclose(s_e, s[:r], rtol=1e-8)
+    assert np.max(subspace_angles(U_r, U_e)) < 1e-5
+    assert np.max(subspace_angles(U_e, Q[:, :r])) < 1e-8
+
+
+# ---------------------------------------------------------------- affinity and spectral
+
+
+def test_knn_affinity_entries_equal_dense_affinity():
+    rng = np.random.default_rng(2)
+    E = af.embed_rows(rng.standard_normal((300, 9)), np.ones(9))
+    A_dense = af.dense_affinity(E, 3.0)
+    A = af.knn_affinity(E, 3.0, n_neighbors=12)
+    assert sp.isspmatrix_csr(A) and A.shape == (300, 300)
+    assert abs(A - A.T).max() == 0.0
+    assert A.diagonal().max() == 0.0
+    rows, cols = A.nonzero()
+    np.testing.assert_allclose(A[rows, cols].A1, A_dense[rows, cols], rtol=1e-5, atol=1e-12)
+    # Each row holds at least its own 12 largest off-diagonal entries of the dense affinity.
+    D = A_dense.copy()
+    np.fill_diagonal(D, -1.0)
+    top = np.argsort(-D, axis=1)[:, :12]
+    held = np.asarray(A[np.repeat(np.arange(300), 12), top.ravel()]).ravel()
+    assert np.mean(held > 0) > 0.99  # ties in float32 search may swap a few equal neighbours
+
+
+def test_spectral_clustering_disconnected_graph_with_isolated_nodes():
+    rng = np.random.default_rng(3)
+    k, n_per = 4, 40
+    blocks = [sp.random(n_per, n_per, density=0.3, random_state=i) for i in range(k)]
+    A = sp.block_diag(blocks + [sp.csr_matrix((3, 3))]).tocsr()  # 3 isolated nodes at the end
+    A = A + A.T
+    y = np.concatenate([np.repeat(np.arange(k), n_per), [0, 1, 2]])
+    features = np.zeros((A.shape[0], k))
+    features[np.arange(A.shape[0]), y] = 1.0
+    features += 0.01 * rng.standard_normal(features.shape)
+    labels = spectral_clustering(A, k, random_state=0, features=features)
+    assert acc(y, labels) == 1.0
+    # Without features the isolated nodes join one cluster; the blocks are still exact.
+    labels = spectral_clustering(A, k, random_state=0)
+    assert acc(y[: k * n_per], labels[: k * n_per]) == 1.0
+
+
+def test_spectral_embedding_spans_component_indicators():
+    A = sp.block_diag([np.ones((30, 30)), np.ones((20, 20)), np.ones((25, 25))]).tocsr()
+    V = spectral_embedding(A, 3, random_state=0)
+    # Rows of a component coincide; different components are orthogonal.
+    G = V @ V.T
+    comp = np.repeat([0, 1, 2], [30, 20, 25])
+    np.testing.assert_allclose(G, (comp[:, None] == comp[None, :]).astype(float), atol=1e-10)
+
+
+@pytest.mark.parametrize("method", ["exact", "dense", "sparse", "auto"])
+def test_cluster_coefficients_recovers_blocks(method):
+    C, y = block_coefficients()
+    labels = af.cluster_coefficients(C, 10, q=4, alpha=5.0, ro=0.12, method=method, random_state=0)
+    assert labels.dtype == np.int64 and labels.shape == y.shape
+    assert set(np.unique(labels)) <= set(range(10))
+    assert acc(y, labels) == 1.0
+
+
+def test_cluster_coefficients_sparse_with_torch_input_and_returned_affinity():
+    C, y = block_coefficients(n_per=60, seed=4)
+    labels, A = af.cluster_coefficients(torch.from_numpy(C), 10, method="sparse", random_state=1,
+                                        return_affinity=True)
+    assert acc(y, labels) == 1.0
+    assert sp.isspmatrix_csr(A) and A.shape == (600, 600) and abs(A - A.T).max() == 0.0
+    labels_d, A_d = af.cluster_coefficients(C, 10, method="dense", random_state=1,
+                                            return_affinity=True)
+    assert isinstance(A_d, np.ndarray) and A_d.shape == (600, 600)
+    np.testing.assert_allclose(A_d, A_d.T)
+    assert acc(labels, labels_d) == 1.0
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+def test_cluster_coefficients_is_deterministic(method):
+    C, _ = block_coefficients(n_per=30, noise=0.3, seed=5)  # noisy enough that labels are not trivial
+    a = af.cluster_coefficients(C, 10, method=method, random_state=7)
+    b = af.cluster_coefficients(C, 10, method=method, random_state=7)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_cluster_coefficients_timings_and_validation():
+    C, _ = block_coefficients(n_per=20, k=5)
+    t = {}
+    af.cluster_coefficients(C, 5, method="sparse", random_state=0, timings=t)
+    assert set(t) == {"threshold", "svd", "affinity", "spectral"} and min(t.values()) >= 0
+    with pytest.raises(ValueError):
+        af.cluster_coefficients(C, 5, method="nope")
+    with pytest.raises(ValueError):
+        af.cluster_coefficients(C[:, :50], 5)
