@@ -8,7 +8,7 @@ For i != j (the diagonal of dC is 0):
 with h, u, a the trace's O(n) vectors (``pssc_fast.chunked.TraceGrad``; DESIGN.md section 4)
 and l2 = 2 * d(loss)/d||C0||_F^2. The trace core K = h 1^T + 1 h^T - (u a^T) * N is symmetric, so
 a program owns the tile pair (I, J), (J, I) with I <= J: it computes K_IJ once and writes both
-dC tiles, which halves the 2 n^2 d flops of the N tiles. The same program reads C_IJ and C_JI
+dC tiles, which halves the 4 n^2 d flops of the N tiles. The same program reads C_IJ and C_JI
 for the signs and, when asked, adds C0^T dZc to dZ with atomics, so the backward of a training
 step reads C once and writes dC once.
 """
@@ -28,6 +28,40 @@ def _sgn(x):
 
 
 @triton.jit
+def _write_tile(
+    C, DC, DZC, Z, DZ, L2, rows, cols, m_rows, m_cols, core,
+    m, stride_cm, stride_cn, stride_dc, stride_dzc, stride_z, stride_dz,
+    HAS_SE: tl.constexpr, FUSE_DZ: tl.constexpr, HAS_TRACE: tl.constexpr, HAS_L2: tl.constexpr,
+    BLOCK_MZ: tl.constexpr, PREC: tl.constexpr,
+):
+    # dC[rows, cols] and, with FUSE_DZ, dZ[cols] += C0[rows, cols]^T dZc[rows].
+    mask = m_rows[:, None] & m_cols[None, :]
+    c = tl.load(C + rows[:, None] * stride_cm + cols[None, :] * stride_cn, mask=mask, other=0.0)
+    diag = rows[:, None] == cols[None, :]
+    c = tl.where(diag, 0.0, c)
+    g = tl.zeros(c.shape, dtype=c.dtype)
+    if HAS_TRACE:
+        g += _sgn(c) * core
+    if HAS_L2:
+        g += tl.load(L2) * c
+    if HAS_SE:
+        for k0 in range(0, m, BLOCK_MZ):
+            rk = k0 + tl.arange(0, BLOCK_MZ)
+            mk = rk < m
+            dzc = tl.load(DZC + rows[:, None] * stride_dzc + rk[None, :], mask=m_rows[:, None] & mk[None, :], other=0.0)
+            z_t = tl.load(Z + cols[None, :] * stride_z + rk[:, None], mask=m_cols[None, :] & mk[:, None], other=0.0)
+            g = tl.dot(dzc, z_t, g, input_precision=PREC)
+            if FUSE_DZ:
+                # C is already in registers: dZ = C0^T dZc costs no extra pass over C.
+                dz = tl.dot(tl.trans(c), dzc, input_precision=PREC)
+                tl.atomic_add(DZ + cols[:, None] * stride_dz + rk[None, :], dz, mask=m_cols[:, None] & mk[None, :])
+    g = tl.where(diag, 0.0, g)
+    tl.store(DC + rows[:, None] * stride_dc + cols[None, :], g, mask=mask)
+
+
+# Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
+# multiply compilations; strides keep their specialisation, which enables vector loads.
+@triton.jit(do_not_specialize=["n", "m", "d"])
 def _grad_c_kernel(
     C, DC, DZC, Z, DZ, H, U, A, X, XH, L2,
     n, m, d,
@@ -39,21 +73,12 @@ def _grad_c_kernel(
     pid_i = tl.program_id(1)
     if pid_i > pid_j:
         return
-    off_diag = pid_i != pid_j
     ri = pid_i * BLOCK + tl.arange(0, BLOCK)
     rj = pid_j * BLOCK + tl.arange(0, BLOCK)
     mi = ri < n
     mj = rj < n
-    dt = C.dtype.element_ty
-    # c_ij is the tile (I, J); c_ji the tile (J, I) in its own orientation (rows J, columns I).
-    c_ij = tl.load(C + ri[:, None] * stride_cm + rj[None, :] * stride_cn, mask=mi[:, None] & mj[None, :], other=0.0)
-    c_ji = tl.load(C + rj[:, None] * stride_cm + ri[None, :] * stride_cn, mask=mj[:, None] & mi[None, :], other=0.0)
-    diag = ri[:, None] == rj[None, :]
-    c_ij = tl.where(diag, 0.0, c_ij)
-    g_ij = tl.zeros((BLOCK, BLOCK), dtype=dt)
-    g_ji = tl.zeros((BLOCK, BLOCK), dtype=dt)
+    core = tl.zeros((BLOCK, BLOCK), dtype=C.dtype.element_ty)
     if HAS_TRACE:
-        nn = tl.zeros((BLOCK, BLOCK), dtype=dt)
         for k0 in range(0, d, BLOCK_D):
             rk = k0 + tl.arange(0, BLOCK_D)
             mk = rk < d
@@ -61,40 +86,21 @@ def _grad_c_kernel(
             xh_i = tl.load(XH + ri[:, None] * stride_xh + rk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
             xh_jt = tl.load(XH + rj[None, :] * stride_xh + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
             x_jt = tl.load(X + rj[None, :] * stride_x + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
-            nn = tl.dot(x_i, xh_jt, nn, input_precision=PREC)
-            nn = tl.dot(xh_i, x_jt, nn, input_precision=PREC)
+            core = tl.dot(x_i, xh_jt, core, input_precision=PREC)
+            core = tl.dot(xh_i, x_jt, core, input_precision=PREC)
         h_i = tl.load(H + ri, mask=mi, other=0.0)
         h_j = tl.load(H + rj, mask=mj, other=0.0)
         u_i = tl.load(U + ri, mask=mi, other=0.0)
         a_j = tl.load(A + rj, mask=mj, other=0.0)
-        core = h_i[:, None] + h_j[None, :] - (u_i[:, None] * a_j[None, :]) * nn
-        g_ij += _sgn(c_ij) * core
-        g_ji += _sgn(c_ji) * tl.trans(core)
-    if HAS_SE:
-        for k0 in range(0, m, BLOCK_MZ):
-            rk = k0 + tl.arange(0, BLOCK_MZ)
-            mk = rk < m
-            dzc_i = tl.load(DZC + ri[:, None] * stride_dzc + rk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
-            dzc_j = tl.load(DZC + rj[:, None] * stride_dzc + rk[None, :], mask=mj[:, None] & mk[None, :], other=0.0)
-            z_it = tl.load(Z + ri[None, :] * stride_z + rk[:, None], mask=mi[None, :] & mk[:, None], other=0.0)
-            z_jt = tl.load(Z + rj[None, :] * stride_z + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
-            g_ij = tl.dot(dzc_i, z_jt, g_ij, input_precision=PREC)
-            g_ji = tl.dot(dzc_j, z_it, g_ji, input_precision=PREC)
-            if FUSE_DZ:
-                # dZ_J += C0_IJ^T dZc_I (and the mirror tile): C is already in registers here.
-                dz_j = tl.dot(tl.trans(c_ij), dzc_i, input_precision=PREC)
-                tl.atomic_add(DZ + rj[:, None] * stride_dz + rk[None, :], dz_j, mask=mj[:, None] & mk[None, :])
-                if off_diag:
-                    dz_i = tl.dot(tl.trans(c_ji), dzc_j, input_precision=PREC)
-                    tl.atomic_add(DZ + ri[:, None] * stride_dz + rk[None, :], dz_i, mask=mi[:, None] & mk[None, :])
-    if HAS_L2:
-        l2 = tl.load(L2)
-        g_ij += l2 * c_ij
-        g_ji += l2 * c_ji
-    g_ij = tl.where(diag, 0.0, g_ij)
-    tl.store(DC + ri[:, None] * stride_dc + rj[None, :], g_ij, mask=mi[:, None] & mj[None, :])
-    if off_diag:
-        tl.store(DC + rj[:, None] * stride_dc + ri[None, :], g_ji, mask=mj[:, None] & mi[None, :])
+        core = h_i[:, None] + h_j[None, :] - (u_i[:, None] * a_j[None, :]) * core
+    _write_tile(C, DC, DZC, Z, DZ, L2, ri, rj, mi, mj, core,
+                m, stride_cm, stride_cn, stride_dc, stride_dzc, stride_z, stride_dz,
+                HAS_SE, FUSE_DZ, HAS_TRACE, HAS_L2, BLOCK_MZ, PREC)
+    if pid_i != pid_j:
+        # The mirror tile (J, I) reuses the symmetric core, transposed.
+        _write_tile(C, DC, DZC, Z, DZ, L2, rj, ri, mj, mi, tl.trans(core),
+                    m, stride_cm, stride_cn, stride_dc, stride_dzc, stride_z, stride_dz,
+                    HAS_SE, FUSE_DZ, HAS_TRACE, HAS_L2, BLOCK_MZ, PREC)
 
 
 def write_grad_c(C: torch.Tensor, *, se=None, trace=None, l2=None, need_dc: bool = True, need_dz: bool = True):
@@ -142,6 +148,6 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace=None, l2=None, need_dc: bool
         HAS_SE=dZc is not None and m > 0, FUSE_DZ=want_dz and m > 0, HAS_TRACE=trace is not None and d > 0,
         HAS_L2=l2 is not None,
         BLOCK=block, BLOCK_MZ=utils.chunk(m, 32), BLOCK_D=utils.chunk(d, 32), PREC=utils.dot_precision(C.dtype),
-        num_warps=utils.num_warps(C.dtype),
+        num_warps=8,
     )
     return dC, dz

@@ -20,7 +20,9 @@ from .grad_c import write_grad_c
 from .self_expression import se_forward
 
 
-@triton.jit
+# Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
+# multiply compilations; strides keep their specialisation, which enables vector loads.
+@triton.jit(do_not_specialize=["n", "d"])
 def _shat_kernel(
     C, A, Y1, Y2, P, Q,
     n, d,

@@ -19,7 +19,9 @@ from . import utils
 from .grad_c import write_grad_c
 
 
-@triton.jit
+# Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
+# multiply compilations; strides keep their specialisation, which enables vector loads.
+@triton.jit(do_not_specialize=["n", "m"])
 def _se_fwd_kernel(
     C, Z, ZC, ROW, COL, SQ,
     n, m,

@@ -25,10 +25,10 @@ from typing import NamedTuple
 
 import torch
 
-# A row block of this many bytes stays in the last-level cache while the several elementwise
-# passes that build a block of S (or of dC) run over it; on GPUs the block only needs to be large
-# enough to amortise kernel launches.
-CPU_BLOCK_BYTES = 4 << 20
+# Row blocks must be tall: every block's GEMM re-packs its whole n-row right-hand side, so on
+# CPU (MKL, 2 threads) blocks of 64 rows ran the trace's GEMMs 3x slower than one big GEMM and
+# 512-1024 rows within 10%. A few such blocks are the only temporaries, far below one n x n.
+CPU_BLOCK_BYTES = 32 << 20
 CUDA_BLOCK_BYTES = 256 << 20
 
 
@@ -69,6 +69,11 @@ class SEForward(NamedTuple):
     sq: torch.Tensor | None  # row sums of C0**2, (n,)
 
 
+def _flat_buffer(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+    """Storage reused by every block; ``view`` of its head gives a contiguous block of any height."""
+    return torch.empty(rows * cols, dtype=like.dtype, device=like.device)
+
+
 def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: bool = False,
                with_sq: bool = False) -> SEForward:
     """C0 @ Z and, in the same pass over C, the row/column sums of |C0| and the row sums of C0**2.
@@ -88,19 +93,22 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
     col = torch.zeros(n, dtype=C.dtype, device=C.device)
     sq = torch.empty(n, dtype=C.dtype, device=C.device) if with_sq else None
     rows = block_rows(C)
-    blk = torch.empty(min(rows, n), n, dtype=C.dtype, device=C.device)
+    buf = _flat_buffer(min(rows, n), n, C)
     for s, e in _blocks(n, rows):
         Cb = C[s:e]
         if zc is not None:
             torch.mm(Cb, Z, out=zc[s:e])
-        b = torch.abs(Cb, out=blk[: e - s])
+        # |C0| of the block, while Cb is still in cache from the GEMM.
+        b = torch.abs(Cb, out=buf[: (e - s) * n].view(e - s, n))
         b.diagonal(s).zero_()  # entries (k, s + k) are C's diagonal
         torch.sum(b, dim=1, out=row[s:e])
         col += b.sum(dim=0)
         if sq is not None:
-            torch.sum(b.square_(), dim=1, out=sq[s:e])
+            torch.linalg.vector_norm(b, 2, dim=1, out=sq[s:e])
     if zc is not None:
         zc.addcmul_(C.diagonal()[:, None], Z, value=-1)
+    if sq is not None:
+        sq.square_()
     return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)
 
 
@@ -112,19 +120,22 @@ def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | 
     """
     n = C.shape[0]
     d1 = Y1.shape[1]
-    Y = Y1 if Y2 is None else torch.cat([Y1, Y2], dim=1)
-    Y = Y * a[:, None]
+    # One right-hand side of width d1 (+ d2) makes one GEMM per block; a is folded in up front.
+    Y = Y1 * a[:, None] if Y2 is None else torch.cat([Y1, Y2], dim=1).mul_(a[:, None])
     out = torch.empty_like(Y)
     rows = block_rows(C)
-    w = torch.empty(min(rows, n), n, dtype=C.dtype, device=C.device)
-    t = torch.empty_like(w)
+    w_buf, c_buf, t_buf = (_flat_buffer(min(rows, n), n, C) for _ in range(3))
     for s, e in _blocks(n, rows):
-        W = torch.abs(C[s:e], out=w[: e - s])
-        # Row block of |C0|^T is a column block of C; reading it here is what keeps S symmetric
-        # without ever forming A + A^T.
-        W.add_(torch.abs(C[:, s:e].t(), out=t[: e - s])).mul_(0.5)
-        W.diagonal(s).fill_(1.0)  # (|C0| + |C0|^T)/2 is 0 there, and + I makes it 1
-        torch.mm(W, Y, out=out[s:e])
+        b = e - s
+        W = torch.abs(C[s:e], out=w_buf[: b * n].view(b, n))
+        # The block's rows of |C0|^T are a column block of C. Reading that block row by row and
+        # transposing it as a whole (a blocked copy) is far cheaper than reading C with a
+        # stride of n, which misses cache and TLB on every element.
+        cols = torch.abs(C[:, s:e], out=c_buf[: n * b].view(n, b))
+        W.add_(t_buf[: b * n].view(b, n).copy_(cols.t()))
+        W.diagonal(s).zero_()
+        # S rows = (|C0| + |C0|^T)/2 + I: the 1/2 and the identity act on the b x d result.
+        torch.addmm(Y[s:e], W, Y, beta=1.0, alpha=0.5, out=out[s:e])
     out.mul_(a[:, None])
     if Y2 is None:
         return out, None
@@ -157,8 +168,7 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2
     dZc, Z = se if se is not None else (None, None)
     want_dz = need_dz and dZc is not None
     if not need_dc:
-        dz = torch.mm(C.t(), dZc).addcmul_(C.diagonal()[:, None], dZc, value=-1) if want_dz else None
-        return None, dz
+        return None, _c0t_times(C, dZc) if want_dz else None
     dC = torch.empty(n, n, dtype=C.dtype, device=C.device)
     dz = None
     if trace is None:
@@ -170,45 +180,59 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2
         if l2 is not None:
             dC.addcmul_(C, l2)
         dC.diagonal().zero_()
-        if want_dz:
-            dz = torch.mm(C.t(), dZc).addcmul_(C.diagonal()[:, None], dZc, value=-1)
-        return dC, dz
+        return dC, _c0t_times(C, dZc) if want_dz else None
 
     h, u, a, X, Xh = trace
     if want_dz:
-        dz = torch.zeros_like(Z)
+        dzt = torch.zeros(Z.shape[1], n, dtype=C.dtype, device=C.device)
+    # Column scaling by a_j goes into the right operands once; row scaling by u_i into each
+    # block's (small) left operands. Then every core block is two GEMMs and one add.
+    Xa, Xha = X * a[:, None], Xh * a[:, None]
     rows = block_rows(C)
+    kt_buf = _flat_buffer(min(rows, n), n, C)
+
+    def core(s, e, lo, hi, Lx, Lxh):
+        K = torch.addmm(h[s:e, None], Lx, Xha[lo:hi].t(), beta=1.0, alpha=-1.0)
+        return K.addmm_(Lxh, Xa[lo:hi].t(), alpha=-1.0).add_(h[None, lo:hi])
+
+    def finish(blk, Cblk, dzc_rows, z_cols):
+        if dzc_rows is not None:
+            blk.addmm_(dzc_rows, z_cols.t())
+        if l2 is not None:
+            blk.addcmul_(Cblk, l2)
+
     # The core K_ij = h_i + h_j - u_i a_j N_ij, N = X Xh^T + Xh X^T, is symmetric, so each block
     # of K is computed once (upper triangle, by row slabs) and used for both dC[I, J] and
     # dC[J, I]: the trace's outer products cost 2 n^2 d flops instead of 4 n^2 d.
     for s, e in _blocks(n, rows):
         b = e - s
-        K = torch.mm(X[s:e], Xh[s:].t())
-        K.addmm_(Xh[s:e], X[s:].t())
-        K.mul_(u[s:e, None]).mul_(a[None, s:]).neg_().add_(h[s:e, None]).add_(h[None, s:])
-        row = dC[s:e, s:]
-        torch.sign(C[s:e, s:], out=row).mul_(K)
-        col = dC[e:, s:e]
+        Lx, Lxh = X[s:e] * u[s:e, None], Xh[s:e] * u[s:e, None]
+        Kd = core(s, e, s, e, Lx, Lxh)
+        row = torch.sign(C[s:e, s:], out=dC[s:e, s:])
+        row[:, :b].mul_(Kd)
         if e < n:
-            torch.sign(C[e:, s:e], out=col).mul_(K[:, b:].t())
-        if dZc is not None:
-            row.addmm_(dZc[s:e], Z[s:].t())
+            Kr = core(s, e, e, n, Lx, Lxh)
+            row[:, b:].mul_(Kr)
+            col = torch.sign(C[e:, s:e], out=dC[e:, s:e])
+            # Kr is contiguous, so its transpose is copied blockwise (cache-friendly).
+            col.mul_(kt_buf[: (n - e) * b].view(n - e, b).copy_(Kr.t()))
+            finish(col, C[e:, s:e], dZc[e:] if dZc is not None else None, Z[s:e] if dZc is not None else None)
+        finish(row, C[s:e, s:], dZc[s:e] if dZc is not None else None, Z[s:] if dZc is not None else None)
+        if want_dz:
+            # dZ^T = dZc^T C, accumulated from the same blocks of C while they are in cache.
+            dzt[:, s:].addmm_(dZc[s:e].t(), C[s:e, s:])
             if e < n:
-                col.addmm_(dZc[e:], Z[s:e].t())
-        if l2 is not None:
-            row.addcmul_(C[s:e, s:], l2)
-            if e < n:
-                col.addcmul_(C[e:, s:e], l2)
-        if dz is not None:
-            # dZ = C^T dZc, accumulated from the same blocks of C while they are in cache.
-            dz[s:].addmm_(C[s:e, s:].t(), dZc[s:e])
-            if e < n:
-                dz[s:e].addmm_(C[e:, s:e].t(), dZc[e:])
+                dzt[:, s:e].addmm_(dZc[e:].t(), C[e:, s:e])
     dC.diagonal().zero_()
-    if dz is not None:
+    if want_dz:
         # Row and column slabs cover every entry of C exactly once, the diagonal included.
-        dz.addcmul_(C.diagonal()[:, None], dZc, value=-1)
+        dz = dzt.t().contiguous().addcmul_(C.diagonal()[:, None], dZc, value=-1)
     return dC, dz
+
+
+def _c0t_times(C: torch.Tensor, dZc: torch.Tensor) -> torch.Tensor:
+    """C0^T dZc as (dZc^T C)^T: MKL streams C far faster this way than as a transposed operand."""
+    return torch.mm(dZc.t(), C).t().contiguous().addcmul_(C.diagonal()[:, None], dZc, value=-1)
 
 
 TORCH_IMPL = SimpleNamespace(name="torch", se_forward=se_forward, shat=shat, write_grad_c=write_grad_c)
