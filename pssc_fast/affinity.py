@@ -3,14 +3,16 @@
 Pipeline: per-column l1-mass thresholding -> S = (|C| + |C|^T)/2 -> top-r SVD (r = K*q + 1) ->
 rows of U*Sigma^1/2 normalised -> A = max(U U^T, 0)^alpha -> spectral clustering.
 
-Two paths share the first steps:
+Both paths threshold C into a sparse matrix (a few entries per column survive), form S sparse and take
+its top singular vectors with a randomized range finder (Halko-Martinsson-Tropp, power iterations);
+they differ after that:
 
-* dense (small n): A is formed as an n x n array, as in the paper;
-* sparse (large n): the thresholded C and S are scipy sparse matrices, the SVD is randomized
-  (Halko-Martinsson-Tropp range finder with power iterations), A keeps only each row's
-  ``n_neighbors`` largest entries, found by FAISS inner-product search, and spectral clustering runs on
-  that sparse graph. Nothing n x n is formed apart from the caller's C.
+* dense (small n): A is the full n x n array, as in the paper, and spectral clustering runs on it;
+* sparse (large n): A keeps only each row's ``n_neighbors`` largest entries, found by FAISS
+  inner-product search, and spectral clustering runs on that sparse graph. Nothing n x n is formed
+  apart from the caller's C (unless ``ro >= 1``, which keeps every entry and so makes S dense).
 
+``method="exact"`` is the dense path with a full LAPACK SVD, kept for comparison.
 ``cluster_coefficients(..., method="auto")`` picks dense up to :data:`DENSE_MAX_N` nodes, sparse above.
 """
 from __future__ import annotations
@@ -39,11 +41,15 @@ __all__ = [
     "cluster_coefficients",
 ]
 
-#: ``method="auto"`` uses the dense path up to this many nodes. Measured with
-#: ``bench/affinity_scaling.py`` (see its results): see the module docstring of that script.
+#: ``method="auto"`` uses the dense path up to this many nodes. The sparse path was faster at every size
+#: measured (bench/affinity_scaling.py, 2 busy cores: dense/sparse 1.6x at n=300, 2x at 1000-2000,
+#: 6x at 3000, 8x at 4000, where the dense path also needs ~4 n^2 doubles), so the threshold is a
+#: fidelity choice: every paper benchmark (n <= 2880) keeps the paper's exact dense affinity for at most
+#: a few seconds, and larger n goes sparse.
 DENSE_MAX_N = 3000
 
-#: Neighbours kept per row of the sparse affinity.
+#: Neighbours kept per row of the sparse affinity (10-100 gave the same labels on the benchmark's
+#: block-structured C; 30 leaves room for clusters of a few dozen points).
 DEFAULT_N_NEIGHBORS = 30
 
 # Working-buffer budget of the thresholding passes (a row chunk, or a transposed column block).
@@ -378,15 +384,28 @@ def embed_rows(U, s) -> np.ndarray:
     return E / np.maximum(norms, 1e-12)
 
 
-def dense_affinity(E, alpha: float) -> np.ndarray:
-    """Dense A = max(E E^T, 0)^alpha scaled to max 1 and symmetrised, for unit rows E (n x n, float64).
+def _pow_(G: torch.Tensor, alpha: float) -> torch.Tensor:
+    """In-place G ** alpha for G >= 0; integer alpha by repeated squaring (several times faster)."""
+    if float(alpha).is_integer() and 1 <= alpha <= 64:
+        e = int(alpha)
+        base = G.clone() if e > 1 else G
+        if e % 2 == 0:
+            G.fill_(1.0)
+        e >>= 1
+        while e:
+            base.mul_(base)
+            if e & 1:
+                G.mul_(base)
+            e >>= 1
+        return G
+    return G.pow_(alpha)
 
-    Computed with torch: its elementwise power is vectorised and multithreaded, several times faster
-    than numpy's for a non-integer-special exponent such as 5.
-    """
+
+def dense_affinity(E, alpha: float) -> np.ndarray:
+    """Dense A = max(E E^T, 0)^alpha scaled to max 1 and symmetrised, for unit rows E (n x n, float64)."""
     Et = torch.from_numpy(np.ascontiguousarray(E, dtype=np.float64))
     G = Et @ Et.T
-    G.clamp_(min=0.0).pow_(alpha)
+    _pow_(G.clamp_(min=0.0), alpha)
     G /= max(float(G.max()), 1e-12)
     G += G.T.clone()
     G *= 0.5

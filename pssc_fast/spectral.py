@@ -65,8 +65,7 @@ def clean_affinity(A, zero_tol: float = ZERO_TOL):
 
 def _components(A):
     """Connected components of the (clean) affinity's graph."""
-    G = A if sp.issparse(A) else sp.csr_matrix(A != 0)
-    return connected_components(G, directed=False)
+    return connected_components(A if sp.issparse(A) else sp.csr_matrix(A), directed=False)
 
 
 def normalized_adjacency(A):
@@ -93,7 +92,8 @@ def _component_vectors(deg, comp, n_comp):
 
 
 def spectral_embedding(A, n_components: int, *, random_state=None, tol: float = 1e-8,
-                       maxiter: int | None = None, clean: bool = True) -> np.ndarray:
+                       maxiter: int | None = None, clean: bool = True,
+                       components: tuple | None = None) -> np.ndarray:
     """Top ``n_components`` eigenvectors of the normalised adjacency of A, rows scaled to unit length.
 
     A is a symmetric non-negative affinity (dense array or scipy sparse matrix; no dense n x n array is
@@ -105,7 +105,8 @@ def spectral_embedding(A, n_components: int, *, random_state=None, tol: float = 
     down directly and deflated from the operator; ARPACK then finds the remaining ones from a start
     vector drawn from ``random_state`` (reproducible), with LOBPCG as the fallback when it does not
     converge. With at least ``n_components`` components the embedding is the indicators of the largest.
-    ``clean=False`` skips :func:`clean_affinity` (for an already cleaned A).
+    ``clean=False`` skips :func:`clean_affinity` (for an already cleaned A); ``components`` passes
+    ``scipy.sparse.csgraph.connected_components`` of the cleaned A when already known.
     """
     if clean:
         A = clean_affinity(A)
@@ -114,7 +115,7 @@ def spectral_embedding(A, n_components: int, *, random_state=None, tol: float = 
     if not 1 <= k <= n:
         raise ValueError(f"n_components={k} must be in [1, {n}]")
     rs = check_random_state(random_state)
-    n_comp, comp = _components(A)
+    n_comp, comp = _components(A) if components is None else components
     N, deg = normalized_adjacency(A)
     # The dense algebra here is on (n, k) panels: too small to gain from BLAS threads, while threaded
     # OpenBLAS next to torch/faiss OpenMP pools on a busy 2-core machine ran ~10x slower (measured).
@@ -240,9 +241,13 @@ def spectral_clustering(A, n_clusters: int, *, random_state=None, n_init: int = 
     else:
         core = large[comp]
         core_idx = np.flatnonzero(core)
-        A_core = A if core_idx.size == n else (A[core_idx][:, core_idx] if sp.issparse(A)
-                                                else A[np.ix_(core_idx, core_idx)])
-        emb = spectral_embedding(A_core, K, random_state=seed_eig, tol=tol, clean=False)
+        if core_idx.size == n:
+            A_core, comps = A, (n_comp, comp)
+        else:
+            A_core = A[core_idx][:, core_idx] if sp.issparse(A) else A[np.ix_(core_idx, core_idx)]
+            comps = None
+        emb = spectral_embedding(A_core, K, random_state=seed_eig, tol=tol, clean=False,
+                                 components=comps)
         labels[core_idx] = _kmeans(emb, K, n_init, seed_km)
 
     out_idx = np.flatnonzero(~core)
