@@ -245,9 +245,10 @@ def accuracy(variants, device, n=300, m=10, d=64):
     def run(variant, dtype):
         C, Z, W = (t.detach().to(dev, dtype).clone().requires_grad_() for t in (C64, Z64, W64))
         if variant == "oracle":
+            X = X64.to(dev)
             Zc = reference.self_expression(C, Z)
             X_hat = torch.sigmoid(Zc @ W)
-            L = ((X64 - X_hat) ** 2).sum() + 2.0 * reference.laplacian_trace(C, X64, X_hat) \
+            L = ((X - X_hat) ** 2).sum() + 2.0 * reference.laplacian_trace(C, X, X_hat) \
                 + GAMMA * ((Z - Zc) ** 2).sum()
             L.backward()
         else:
@@ -257,7 +258,9 @@ def accuracy(variants, device, n=300, m=10, d=64):
     want = run("oracle", torch.float64)
     out = {}
     for variant in variants:
-        for dtype in (torch.float64, torch.float32):
+        # Triton's claim is float32 (float64 Triton is covered by the tests); skipping it here
+        # saves a set of kernel compilations on the GPU run.
+        for dtype in (torch.float32,) if variant.startswith("triton") else (torch.float64, torch.float32):
             got = run(variant, dtype)
             err = max(float((a - b).norm() / b.norm()) for a, b in zip(got, want))
             out.setdefault(variant, {})[str(dtype).replace("torch.", "")] = err
@@ -491,7 +494,9 @@ def main(argv=None):
             else:
                 print(f"  {v:13s} n={n:6d}: {row['status']} ({row['reason']})", flush=True)
         # partial results survive an interrupted run
+        report["summary"] = summarize(report)
         (out_dir / f"kernel_scaling_{tag}.json").write_text(json.dumps(report, indent=1))
+        plot(report, out_dir / f"kernel_scaling_{tag}.png")
 
     report["summary"] = summarize(report)
     report["wall_s"] = time.perf_counter() - t_start

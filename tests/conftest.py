@@ -8,3 +8,19 @@ import torch
 # imports pssc_fast.kernels (and so triton's kernels). On a CUDA machine the kernels compile.
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+def pytest_collection_modifyitems(config, items):
+    """PSSC_TEST_SHARD="i/N" keeps the i-th (0-based) of N contiguous slices of the tests.
+
+    bench/gpu_check.sh runs N shards side by side so that Triton compiles kernels on several CPU
+    cores at once; contiguous slices keep one test function's kernel variants mostly in one
+    shard. Without the variable every test runs.
+    """
+    shard = os.environ.get("PSSC_TEST_SHARD")
+    if not shard:
+        return
+    index, count = (int(v) for v in shard.split("/"))
+    lo, hi = len(items) * index // count, len(items) * (index + 1) // count
+    config.hook.pytest_deselected(items=items[:lo] + items[hi:])
+    items[:] = items[lo:hi]
