@@ -8,6 +8,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses as L
+from . import ops
 from .models import ClassifierHead, SelfExpression
 
 
@@ -87,16 +88,23 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
         groups.append({"params": list(head.parameters())})
     opt = torch.optim.Adam(groups, lr=lr)
     history = []
+    # The fused backends take both n x n operators of a step through one GraphStep, which shares the
+    # degree pass and writes dC once; the reference backend has no fused form.
+    fused = ops.resolve_backend(backend, X.device) != "reference"
     bar = tqdm(range(int(epochs)), desc="fine-tune", disable=not verbose, leave=False)
     for step in bar:
         Z = model.encode(X)
-        Z_c = layer(Z)
+        if fused:
+            graph = ops.graph_step(layer.C, backend=backend)
+            Z_c = graph.self_expression(Z)
+            trace = graph.laplacian_trace
+        else:
+            Z_c = layer(Z)
+            trace = lambda X_, X_hat_: ops.laplacian_trace(layer.C, X_, X_hat_, backend=backend)  # noqa: E731
         X_hat = model.decode(Z_c)
         terms = {"reconstruction": weights.reconstruction * L.reconstruction_loss(X, X_hat)}
         if weights.trace:
-            from . import ops
-
-            terms["trace"] = 2.0 * weights.trace * ops.laplacian_trace(layer.C, X, X_hat, backend=backend)
+            terms["trace"] = 2.0 * weights.trace * trace(X, X_hat)
         if weights.self_expression:
             terms["self_expression"] = weights.self_expression * L.self_expression_loss(Z, Z_c)
         if head is not None:
