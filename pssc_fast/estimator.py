@@ -1,8 +1,10 @@
 """``PSSC``: the scikit-learn style estimator for data of up to a few thousand points."""
 from __future__ import annotations
 
+import json
 import numbers
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -113,6 +115,13 @@ class PSSC(ClusterMixin, BaseEstimator):
         if name not in VARIANTS:
             raise ValueError(f"unknown variant {name!r}; choose one of {sorted(VARIANTS)}")
         return cls(**{**VARIANTS[name], **params})
+
+    @classmethod
+    def from_config(cls, config, **params) -> "PSSC":
+        """An estimator from a configuration: the name of a built-in one (``pssc_fast/configs/NAME.json``,
+        see :func:`list_configs`) or a path to a JSON file ``{"origin": "...", "params": {...}}``.
+        Keyword arguments override the file's parameters."""
+        return cls(**{**load_config(config)["params"], **params})
 
     # -- validation -------------------------------------------------------------------------
     def _validate_params(self, n_samples: int) -> None:
@@ -247,6 +256,34 @@ class PSSC(ClusterMixin, BaseEstimator):
     def fit_predict(self, X, y=None):
         """Fit and return ``labels_``."""
         return self.fit(X).labels_
+
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def list_configs() -> list:
+    """Names of the built-in configurations."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
+
+
+def load_config(config) -> dict:
+    """Read a configuration (built-in name or JSON path); checks that its params are PSSC parameters."""
+    path = Path(config)
+    if not path.suffix:
+        path = CONFIG_DIR / f"{config}.json"
+    if not path.is_file():
+        raise ValueError(f"no configuration {config!r}: not a file, and not one of {list_configs()}")
+    data = json.loads(path.read_text())
+    params = data.get("params")
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: a configuration needs a 'params' object")
+    unknown = sorted(set(params) - set(PSSC().get_params()))
+    if unknown:
+        raise ValueError(f"{path}: unknown PSSC parameters {unknown}")
+    for key in ("hidden_dims", "channels", "kernel_sizes", "image_shape"):
+        if isinstance(params.get(key), list):
+            params[key] = tuple(params[key])
+    return data
 
 
 def _seed(random_state) -> int:

@@ -68,7 +68,7 @@ class FinetuneResult:
 
 def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights | None = None,
              epochs: int = 300, lr: float = 1e-4, c_init: float = 1e-4, backend: str = "auto",
-             tau: float = 0.8, margin: float = 1.0, max_pair_rows: int = 2048,
+             tau: float = 0.8, margin: float = 1.0, max_pair_rows: int = 512,
              generator: torch.Generator | None = None, verbose: bool = True) -> FinetuneResult:
     """Full-batch fine-tuning of encoder, self-expression layer, decoder (and head) on the PSSC objective.
 
