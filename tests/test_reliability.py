@@ -1,0 +1,115 @@
+"""Bad input fails early with a named reason; random input either works or raises ValueError/TypeError."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from pssc_fast import PSSC, datasets, ops
+from pssc_fast.memory import check_self_expression_fits, self_expression_bytes
+from pssc_fast.metrics import acc
+
+TINY = dict(hidden_dims=(8,), latent_dim=4, pretrain_epochs=2, epochs=3)
+
+
+# -- ops ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("call,match", [
+    (lambda: ops.self_expression(torch.zeros(3, 4), torch.zeros(3, 2)), "square"),
+    (lambda: ops.self_expression(torch.zeros(3, 3), torch.zeros(4, 2)), "rows"),
+    (lambda: ops.self_expression(torch.zeros(3, 3), torch.zeros(3)), "2-D"),
+    (lambda: ops.laplacian_trace(torch.zeros(3, 3), torch.zeros(3, 2), torch.zeros(3, 5)), "same shape"),
+    (lambda: ops.laplacian_trace(torch.zeros(2, 2), torch.zeros(3, 2), torch.zeros(3, 2)), "rows"),
+    (lambda: ops.self_expression(torch.zeros(3, 3), torch.zeros(3, 2), backend="numpy"), "backend"),
+    (lambda: ops.laplacian_trace(torch.zeros(3, 3), torch.zeros(3, 2), torch.zeros(3, 2), backend=None), "backend"),
+    (lambda: ops.self_expression(np.zeros((3, 3)), torch.zeros(3, 2)), "square"),
+])
+def test_ops_reject_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 12), m=st.integers(1, 5), d=st.integers(1, 5), scale=st.sampled_from([0.0, 1e-6, 1.0, 1e3]),
+       backend=st.sampled_from(["reference", "torch"]), seed=st.integers(0, 2**16))
+def test_ops_property_finite_and_shaped(n, m, d, scale, backend, seed):
+    g = torch.Generator().manual_seed(seed)
+    C = (scale * torch.randn(n, n, generator=g, dtype=torch.float64)).requires_grad_(True)
+    Z = torch.randn(n, m, generator=g, dtype=torch.float64, requires_grad=True)
+    X = torch.rand(n, d, generator=g, dtype=torch.float64)
+    Xh = torch.rand(n, d, generator=g, dtype=torch.float64, requires_grad=True)
+    Zc = ops.self_expression(C, Z, backend=backend)
+    T = ops.laplacian_trace(C, X, Xh, backend=backend)
+    assert Zc.shape == (n, m) and T.shape == ()
+    (Zc.sum() + T).backward()
+    for t in (Zc, T, C.grad, Z.grad, Xh.grad):
+        assert torch.isfinite(t).all()
+    # an all-zero (or tiny) C must not divide by zero: the degrees are at least 1
+    assert torch.all(C.grad.diagonal() == 0)
+
+
+# -- estimator ----------------------------------------------------------------------------------
+def test_degenerate_inputs_finish_or_fail_cleanly():
+    with pytest.raises(ValueError, match="constant"):
+        PSSC(2, **TINY).fit(np.zeros((20, 5)))
+    rng = np.random.default_rng(0)
+    base = rng.random((10, 6))
+    duplicated = np.repeat(base, 3, axis=0)  # every row three times
+    labels = PSSC(3, random_state=0, **TINY).fit_predict(duplicated)
+    assert labels.shape == (30,) and np.isfinite(labels).all()
+    constant_feature = rng.random((30, 6))
+    constant_feature[:, 2] = 7.0
+    labels = PSSC(3, random_state=0, **TINY).fit_predict(constant_feature)
+    assert labels.shape == (30,)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(X=arrays(np.float64, st.tuples(st.integers(1, 14), st.integers(1, 5)),
+                elements=st.one_of(st.floats(-1e6, 1e6), st.just(np.nan), st.just(np.inf))),
+       k=st.integers(-1, 6))
+def test_estimator_property_works_or_raises_cleanly(X, k):
+    try:
+        labels = PSSC(k, random_state=0, **TINY).fit_predict(X)
+    except (ValueError, TypeError):
+        return
+    assert labels.shape == (X.shape[0],) and labels.min() >= 0 and labels.max() < k
+
+
+def test_training_stops_on_a_non_finite_loss_naming_step_and_term():
+    X, _ = datasets.make_subspaces(40, 2, 2, 6, random_state=0)
+    with pytest.raises(FloatingPointError, match=r"(fine-tune|pre-train).*step \d+.*learning rate"):
+        PSSC(2, hidden_dims=(8,), pretrain_epochs=3, epochs=3, lr=1e30, pretrain_lr=1e30, random_state=0).fit(X * 1e30)
+
+
+def test_memory_guard_refuses_before_allocating():
+    n = 2_000_000  # 16 TB of n x n state
+    assert self_expression_bytes(n) > 10**13
+    with pytest.raises(MemoryError, match="anchors"):
+        check_self_expression_fits(n)
+    check_self_expression_fits(100)  # small problems pass
+
+
+def test_same_seed_same_labels_on_cpu():
+    X, y = datasets.make_subspaces(60, 3, 2, 8, random_state=2)
+    a = PSSC(3, random_state=5, **TINY).fit_predict(X)
+    b = PSSC(3, random_state=5, **TINY).fit_predict(X)
+    np.testing.assert_array_equal(a, b)
+    assert acc(y, a) > 0  # scored, not selected
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:99" if not torch.cuda.is_available() else "nonsense"])
+def test_unknown_device(device):
+    with pytest.raises(ValueError, match="device"):
+        PSSC(2, device=device, **TINY).fit(np.random.rand(10, 3))
+
+
+def test_loaders_validate():
+    with pytest.raises(ValueError, match="n_per_class"):
+        import tempfile, gzip, pathlib  # noqa: E401
+        folder = pathlib.Path(tempfile.mkdtemp())
+        (folder / "t10k-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + b"".join(
+            int(s).to_bytes(4, "big") for s in (1, 2, 2)) + bytes(4))
+        (folder / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1]) + (1).to_bytes(4, "big") + bytes(1))
+        datasets.load_mnist(folder, n_per_class=0)
+    with pytest.raises(ValueError, match="n_clusters"):
+        datasets.make_subspaces(3, 5)
