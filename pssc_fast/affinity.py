@@ -72,7 +72,7 @@ def _as_float_array(C) -> np.ndarray:
             C = C.to(torch.float32 if C.is_floating_point() else torch.float64)
         C = C.numpy()
     elif sp.issparse(C):
-        raise TypeError("threshold_columns expects a dense matrix; got a scipy sparse matrix")
+        raise TypeError("expected a dense coefficient matrix C, got a scipy sparse matrix")
     else:
         C = np.asarray(C)
         if C.dtype not in (np.float32, np.float64):

@@ -30,6 +30,9 @@ __all__ = ["clean_affinity", "normalized_adjacency", "spectral_embedding", "spec
 _DENSE_EIG_MAX_N = 300
 # A cleaned dense affinity with fewer non-zeros than this fraction is converted to CSR.
 _SPARSE_DENSITY = 0.25
+# Deflation shift: the known eigenvalue-1 directions move to 1 - 3 = -2, below the whole spectrum
+# of D^{-1/2} A D^{-1/2} (which lies in [-1, 1]), so the largest remaining eigenpairs are new ones.
+_DEFLATE = 3.0
 # Relative weight under which an edge counts as absent (see clean_affinity).
 ZERO_TOL = 1e-12
 
@@ -135,15 +138,13 @@ def _embedding(N, deg, comp, n_comp, k, rs, tol, maxiter):
         if n <= _DENSE_EIG_MAX_N:
             Nd = N.toarray() if sp.issparse(N) else N
             Qd = Q.toarray()
-            P = np.eye(n) - Qd @ Qd.T
-            _, vecs = np.linalg.eigh(P @ Nd @ P)
+            _, vecs = np.linalg.eigh(Nd - _DEFLATE * (Qd @ Qd.T))
             W = vecs[:, ::-1][:, :m]
         else:
             QT = Q.T.tocsr()
 
             def apply(x):
-                # Deflation: the known eigenvalue-1 directions become eigenvalue 0.
-                return N @ x - Q @ (QT @ x)
+                return N @ x - _DEFLATE * (Q @ (QT @ x))
 
             op = LinearOperator((n, n), matvec=apply, matmat=apply, dtype=np.float64)
             v0 = rs.uniform(-1.0, 1.0, n)

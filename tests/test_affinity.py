@@ -8,10 +8,18 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.linalg import subspace_angles
+from threadpoolctl import threadpool_limits
 
 from pssc_fast import affinity as af
 from pssc_fast.metrics import acc
 from pssc_fast.spectral import spectral_clustering, spectral_embedding
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_blas():
+    # The matrices here are small; threaded BLAS on a busy shared 2-core machine was up to 50x slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def threshold_reference(C, ro):
@@ -108,7 +116,7 @@ def test_threshold_accepts_torch_and_keeps_all_when_ro_ge_1():
 @pytest.mark.parametrize("sparse_input", [False, True])
 def test_randomized_svd_matches_exact_subspace(sparse_input):
     rng = np.random.default_rng(1)
-    n, r = 400, 21
+    n, r = 240, 13
     Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
     s = np.concatenate([np.linspace(10.0, 5.0, r), np.linspace(0.5, 0.0, n - r)])
     S = (Q * s) @ Q.T  # symmetric, clear gap between singular values r and r+1
@@ -169,6 +177,33 @@ def test_spectral_embedding_spans_component_indicators():
     G = V @ V.T
     comp = np.repeat([0, 1, 2], [30, 20, 25])
     np.testing.assert_allclose(G, (comp[:, None] == comp[None, :]).astype(float), atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [120, 360])  # dense eigh branch / deflated ARPACK branch
+def test_spectral_embedding_matches_dense_eigendecomposition(n):
+    rng = np.random.default_rng(6)
+    half = n // 2
+    # Two components, each a random graph with a planted 3-way structure, so that eigenvalues
+    # other than the two 1's matter too.
+    blocks = []
+    for size in (half, n - half):
+        z = rng.integers(0, 3, size)
+        P = np.where(z[:, None] == z[None, :], 0.5, 0.05)
+        W = np.triu(rng.random((size, size)) < P, 1) * rng.uniform(0.5, 1.0, (size, size))
+        blocks.append(W + W.T)
+    A = sp.block_diag(blocks).tocsr()
+    k = 6  # 1, 1 and two eigenvalues ~0.75 per component, then a gap
+    V = spectral_embedding(A, k, random_state=0)
+    d = np.asarray(A.sum(axis=1)).ravel()
+    N = A.toarray() / np.sqrt(np.outer(d, d))
+    vals, vecs = np.linalg.eigh(N)
+    assert vals[-k - 1] < vals[-k] - 0.1  # a gap, so the top-k subspace is well defined
+    ref = vecs[:, -k:]
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    # Row normalisation commutes with a rotation of the basis: V = ref @ R for an orthogonal R.
+    R, *_ = np.linalg.lstsq(ref, V, rcond=None)
+    np.testing.assert_allclose(ref @ R, V, atol=1e-6)
+    np.testing.assert_allclose(R.T @ R, np.eye(k), atol=1e-6)
 
 
 @pytest.mark.parametrize("method", ["exact", "dense", "sparse", "auto"])
