@@ -1,0 +1,498 @@
+"""PSSC for data far larger than an n x n layer allows (paper Algorithm 3, DESIGN.md section 6).
+
+Pipeline of :class:`LargePSSC` / :func:`fit_large`:
+
+1. one streaming pass over X for the global [0, 1] scale (and a finiteness check);
+2. a fully-connected auto-encoder d-500-500-2000-m pre-trained in mini-batches drawn from all rows, for a
+   budget counted in *samples seen* (``pretrain_samples``), so its cost does not grow with N;
+3. ``anchors`` rows drawn uniformly at random (seeded; labels are never looked at);
+4. PSSC fine-tuned on the anchors (full batch, the fused n x n operators of :func:`pssc_fast.train.finetune`);
+5. the anchors clustered from their self-expression coefficients (:func:`pssc_fast.affinity.cluster_coefficients`);
+6. every row encoded in batches and given the label of its nearest anchor in latent space with FAISS
+   (exact ``IndexFlatL2``; an IVF index for very large problems; a k-NN majority vote as an option).
+
+Stages 1, 2 and 6 read X in batches of rows, so a ``np.memmap`` larger than memory works: apart from X
+itself, at most one batch of raw rows is held at a time (plus the anchors' rows and N labels).
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import time
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
+from tqdm.auto import tqdm
+
+from . import affinity, memory
+from .estimator import _seed
+from .losses import LossWeights
+from .models import FCAutoEncoder
+from .train import _check_finite, finetune, resolve_device
+
+__all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
+
+#: ``index="auto"`` switches from the exact flat index to IVF when queries x anchors exceeds this many
+#: distance evaluations. Below it the exact search is already cheap next to encoding (measured in
+#: bench/fit_large_scaling.py: 5000 anchors x 65,000 queries in 10-D take a few hundredths of a second).
+IVF_MIN_WORK = 5e10
+
+
+class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
+    """PSSC on anchors with FAISS assignment of every other point (paper Algorithm 3).
+
+    The n x n self-expression layer is trained on ``anchors`` uniformly drawn rows only; all rows are
+    then labelled by their nearest anchor in the fine-tuned latent space, so memory and time grow
+    linearly in the number of rows once the anchors are fixed. ``predict`` labels new rows the same way.
+
+    Parameters
+    ----------
+    n_clusters : int, number of clusters K (2 <= K <= anchors).
+    anchors : int, number of uniformly drawn anchor rows (capped at the number of rows).
+    hidden_dims : hidden widths of the fully-connected auto-encoder (paper: 500, 500, 2000).
+    latent_dim : latent width (default max(n_clusters, 10); the paper uses K).
+    pretrain_samples : pre-training budget in samples seen (mini-batch Adam); independent of N.
+    pretrain_lr : initial Adam learning rate of pre-training; decayed to 0 by a cosine schedule over the
+        budget when ``pretrain_schedule="cosine"``, constant with ``"constant"``.
+    batch_size : pre-training mini-batch size.
+    epochs, lr : full-batch fine-tuning steps on the anchors and their Adam learning rate.
+    gamma1, gamma2, gamma3, trace_weight, balance_weight, tau, c_init : the PSSC objective, as in
+        :class:`pssc_fast.PSSC`.
+    coef_l2 : weight of ||C||_F^2. ``"auto"`` scales the value measured on scikit-learn's digits
+        (100 for 1797 codes of width 10 and their mean squared norm there) by this problem's
+        ``anchors * mean ||z||^2 / latent_dim`` - the size of the eigenvalues of Z Z^T that the ridge
+        competes with - so that the regularisation keeps the same relative strength (label-free).
+    q, alpha, ro, affinity_method : clustering of the anchors' coefficients (paper Algorithm 2).
+    n_neighbors : 1 gives each point its nearest anchor's label; k > 1 a majority vote of the k nearest
+        anchors (ties go to the nearest anchor's label).
+    index : "flat" (exact FAISS IndexFlatL2), "ivf" (FAISS IndexIVFFlat, approximate) or "auto" (IVF
+        when rows x anchors exceeds :data:`IVF_MIN_WORK`).
+    nprobe : IVF lists visited per query (None: a quarter of the lists, at least 8).
+    encode_batch_size : rows read, scaled and encoded at a time when encoding and predicting.
+    scale : "minmax" rescales X globally to [0, 1] with the training data's min and max (the same affine
+        map is applied in ``predict``/``transform``); None uses X as given.
+    autoencoder : None, or an :class:`~pssc_fast.models.FCAutoEncoder` of the same shape, already
+        pre-trained on this scaling of the data, whose weights are the starting point (it is not
+        modified); set ``pretrain_samples=0`` to skip pre-training. Lets several anchor settings share
+        one pre-training.
+    backend, device, random_state, verbose : as in :class:`pssc_fast.PSSC`.
+
+    Attributes
+    ----------
+    labels_ : (N,) int64 cluster of every training row.
+    anchor_indices_ : (anchors,) sorted row indices of the anchors.
+    anchor_labels_ : (anchors,) int64 cluster of every anchor (from the self-expression coefficients).
+    anchor_embedding_ : (anchors, latent_dim) float32 latent codes of the anchors (fine-tuned encoder).
+    coef_ : (anchors, anchors) float32 self-expression coefficients C0 of the anchors.
+    model_ : the fine-tuned auto-encoder (on CPU).
+    index_ : the FAISS index over ``anchor_embedding_``.
+    pretrain_history_ : mean reconstruction error per 100 pre-training steps.
+    history_ : per-step loss terms of the fine-tuning.
+    timings_ : seconds per stage: "scan", "pretrain", "finetune", "cluster", "encode", "assign", "total".
+    coef_l2_ : the ||C||^2 weight used (the resolved value when coef_l2="auto").
+    n_features_in_ : number of input features.
+    """
+
+    def __init__(self, n_clusters=8, *, anchors=5000, hidden_dims=(500, 500, 2000), latent_dim=None,
+                 pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", batch_size=256,
+                 epochs=30, lr=1e-4, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2="auto",
+                 balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, affinity_method="auto",
+                 n_neighbors=1, index="auto", nprobe=None, encode_batch_size=8192, scale="minmax",
+                 autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
+        self.n_clusters = n_clusters
+        self.anchors = anchors
+        self.hidden_dims = hidden_dims
+        self.latent_dim = latent_dim
+        self.pretrain_samples = pretrain_samples
+        self.pretrain_lr = pretrain_lr
+        self.pretrain_schedule = pretrain_schedule
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.lr = lr
+        self.gamma1 = gamma1
+        self.gamma2 = gamma2
+        self.gamma3 = gamma3
+        self.trace_weight = trace_weight
+        self.coef_l2 = coef_l2
+        self.balance_weight = balance_weight
+        self.tau = tau
+        self.c_init = c_init
+        self.q = q
+        self.alpha = alpha
+        self.ro = ro
+        self.affinity_method = affinity_method
+        self.n_neighbors = n_neighbors
+        self.index = index
+        self.nprobe = nprobe
+        self.encode_batch_size = encode_batch_size
+        self.scale = scale
+        self.autoencoder = autoencoder
+        self.backend = backend
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation -------------------------------------------------------------------------
+    def _validate_params(self, n_rows: int) -> int:
+        """Check every parameter; returns the number of anchors actually used."""
+        def integer(name, low, high=None):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+            if value < low or (high is not None and value > high):
+                bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+                raise ValueError(f"{name}={value} must be {bound}")
+
+        def number(name, *, positive=False, low=None, high=None):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+                raise TypeError(f"{name} must be a finite number, got {value!r}")
+            if positive and value <= 0:
+                raise ValueError(f"{name}={value} must be > 0")
+            if low is not None and value < low:
+                raise ValueError(f"{name}={value} must be >= {low}")
+            if high is not None and value > high:
+                raise ValueError(f"{name}={value} must be <= {high}")
+
+        integer("anchors", 2)
+        m = min(int(self.anchors), n_rows)
+        integer("n_clusters", 2)
+        if self.n_clusters > m:
+            raise ValueError(f"n_clusters={self.n_clusters} must be <= the number of anchors used ({m})")
+        integer("pretrain_samples", 0)
+        integer("batch_size", 1)
+        integer("epochs", 1)
+        integer("q", 1)
+        integer("n_neighbors", 1, m)
+        integer("encode_batch_size", 1)
+        if self.latent_dim is not None:
+            integer("latent_dim", 1)
+        for name in ("lr", "pretrain_lr", "alpha", "ro"):
+            number(name, positive=True)
+        for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight"):
+            number(name, low=0.0)
+        number("tau", low=0.0, high=1.0)
+        if self.coef_l2 != "auto":
+            number("coef_l2", low=0.0)
+        if self.c_init != "ridge":
+            number("c_init", low=0.0)
+        if self.nprobe is not None:
+            integer("nprobe", 1)
+        try:
+            hidden = tuple(int(h) for h in self.hidden_dims)
+        except TypeError as exc:
+            raise TypeError(f"hidden_dims must be a sequence of integers, got {self.hidden_dims!r}") from exc
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden_dims={self.hidden_dims!r} must hold positive widths")
+        if self.pretrain_schedule not in ("cosine", "constant"):
+            raise ValueError(f"pretrain_schedule={self.pretrain_schedule!r} must be 'cosine' or 'constant'")
+        if self.autoencoder is not None and not (hasattr(self.autoencoder, "state_dict")
+                                                 and hasattr(self.autoencoder, "encode")):
+            raise TypeError(f"autoencoder must be None or an FCAutoEncoder, got {type(self.autoencoder).__name__}")
+        if self.index not in ("auto", "flat", "ivf"):
+            raise ValueError(f"index={self.index!r} must be 'auto', 'flat' or 'ivf'")
+        if self.scale not in ("minmax", None):
+            raise ValueError(f"scale={self.scale!r} must be 'minmax' or None")
+        from .ops import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r} is not one of {BACKENDS}")
+        return m
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, X, y=None):
+        """Cluster the rows of X (array, torch tensor or ``np.memmap``; rows = samples). ``y`` is ignored."""
+        t_start = time.perf_counter()
+        X = _as_rows(X)
+        n, d = X.shape
+        m = self._validate_params(n)
+        device = resolve_device(self.device)
+        memory.check_self_expression_fits(m, backend=self.backend, device=device)
+        seed = _seed(self.random_state)
+        rng = np.random.default_rng(seed)
+        timings = {}
+        bs = int(self.encode_batch_size)
+        verbose = bool(self.verbose)
+
+        t0 = time.perf_counter()
+        self._low, self._span = _scan(X, bs, self.scale, verbose)
+        timings["scan"] = time.perf_counter() - t0
+        self.n_features_in_ = d
+
+        latent = self.latent_dim if self.latent_dim is not None else max(int(self.n_clusters), 10)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
+            model = FCAutoEncoder(d, tuple(int(h) for h in self.hidden_dims), int(latent)).to(device)
+
+            t0 = time.perf_counter()
+            if self.autoencoder is not None:
+                model.load_state_dict(self.autoencoder.state_dict())
+            self.pretrain_history_ = pretrain_stream(
+                model, X, samples=int(self.pretrain_samples), lr=float(self.pretrain_lr),
+                schedule=self.pretrain_schedule, batch_size=int(self.batch_size), rng=rng, rows=self._rows,
+                device=device, verbose=verbose)
+            timings["pretrain"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            # Uniform, seeded anchors: the only choice Algorithm 3 makes about them, and label-free.
+            anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
+            Xa = torch.from_numpy(self._rows(X, anchor_idx)).to(device)
+            coef_l2 = self._resolve_coef_l2(model, Xa)
+            weights = LossWeights(trace=float(self.trace_weight), self_expression=float(self.gamma1),
+                                  coef_l2=coef_l2, graph=float(self.gamma2), label=float(self.gamma3),
+                                  balance=float(self.balance_weight))
+            result = finetune(model, Xa, int(self.n_clusters), weights=weights, epochs=int(self.epochs),
+                              lr=float(self.lr), c_init="ridge" if self.c_init == "ridge" else float(self.c_init),
+                              backend=self.backend, tau=float(self.tau), generator=generator, verbose=verbose)
+            timings["finetune"] = time.perf_counter() - t0
+            model.eval()
+            with torch.no_grad():
+                anchor_codes = model.encode(Xa).float().cpu().numpy()
+            del Xa
+
+        t0 = time.perf_counter()
+        coef = result.coef.cpu().numpy()
+        anchor_labels = affinity.cluster_coefficients(coef, int(self.n_clusters), q=int(self.q),
+                                                      alpha=float(self.alpha), ro=float(self.ro),
+                                                      method=self.affinity_method, random_state=seed)
+        timings["cluster"] = time.perf_counter() - t0
+
+        self.model_ = model.cpu()
+        self._device = device
+        self.coef_ = coef
+        self.coef_l2_ = coef_l2
+        self.head_ = None if result.head is None else result.head.cpu()
+        self.history_ = result.history
+        self.anchor_indices_ = anchor_idx
+        self.anchor_labels_ = np.asarray(anchor_labels, dtype=np.int64)
+        self.anchor_embedding_ = np.ascontiguousarray(anchor_codes, dtype=np.float32)
+        self.index_ = _build_index(self.anchor_embedding_, self._index_kind(n, m), seed, self.nprobe)
+        self.model_.to(device)
+        try:
+            labels, enc_s, asg_s = self._label_rows(X, desc="encode + assign")
+        finally:
+            self.model_.cpu()
+        timings["encode"], timings["assign"] = enc_s, asg_s
+        timings["total"] = time.perf_counter() - t_start
+        self.labels_ = labels
+        self.timings_ = timings
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_``."""
+        return self.fit(X).labels_
+
+    # -- out of sample ----------------------------------------------------------------------
+    def predict(self, X):
+        """Cluster of each row of X: the label of its nearest anchor (or the vote of ``n_neighbors``)
+        in the fine-tuned latent space. X is scaled with the training data's min and max."""
+        self._check_fitted()
+        X = self._check_new(X)
+        return self._label_rows(X, desc="predict")[0]
+
+    def transform(self, X):
+        """(n, latent_dim) float32 latent codes of the rows of X under the fine-tuned encoder."""
+        self._check_fitted()
+        X = self._check_new(X)
+        out = np.empty((X.shape[0], self.anchor_embedding_.shape[1]), dtype=np.float32)
+        for start, Z in self._encode_batches(X, "transform"):
+            out[start:start + Z.shape[0]] = Z
+        return out
+
+    # -- internals --------------------------------------------------------------------------
+    def _check_fitted(self):
+        if not hasattr(self, "labels_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit(X) first")
+
+    def _check_new(self, X):
+        X = _as_rows(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
+                             f"{self.n_features_in_}")
+        return X
+
+    def _rows(self, X, index) -> np.ndarray:
+        """Rows ``index`` (sorted, or a slice) of X as scaled float32 - the only raw rows held at a time."""
+        rows = np.asarray(X[index], dtype=np.float32)
+        if self._span is not None:
+            rows = (rows - self._low) / self._span
+        if not np.isfinite(rows).all():  # predict-time input is checked here, fit-time input in _scan too
+            raise ValueError("X contains NaN or infinite values; remove or impute them first")
+        return np.ascontiguousarray(rows, dtype=np.float32)
+
+    def _resolve_coef_l2(self, model, Xa) -> float:
+        if self.coef_l2 != "auto":
+            return float(self.coef_l2)
+        with torch.no_grad():
+            Z = model.encode(Xa)
+            sq = float((Z.double() ** 2).sum(dim=1).mean())
+        m, width = Z.shape
+        # Reference point: coef_l2 = 100 measured on digits (DESIGN.md section 10) with
+        # 1797 codes of width 10 whose mean squared norm was DIGITS_MEAN_SQ_NORM.
+        return float(100.0 * (m * sq / width) / (1797 * DIGITS_MEAN_SQ_NORM / 10))
+
+    def _index_kind(self, n_queries: int, n_anchors: int) -> str:
+        if self.index != "auto":
+            return self.index
+        return "ivf" if float(n_queries) * n_anchors > IVF_MIN_WORK and n_anchors >= 1000 else "flat"
+
+    def _encode_batches(self, X, desc):
+        model = self.model_
+        device = next(model.parameters()).device
+        model.eval()
+        bs = int(self.encode_batch_size)
+        n = X.shape[0]
+        with torch.no_grad():
+            for start in tqdm(range(0, n, bs), desc=desc, disable=not self.verbose, leave=False):
+                xb = torch.from_numpy(self._rows(X, slice(start, min(start + bs, n)))).to(device)
+                yield start, model.encode(xb).float().cpu().numpy()
+
+    def _label_rows(self, X, desc):
+        """Labels of all rows (streamed); returns (labels, encode seconds, assign seconds)."""
+        labels = np.empty(X.shape[0], dtype=np.int64)
+        enc_s = asg_s = 0.0
+        t = time.perf_counter()
+        for start, Z in self._encode_batches(X, desc):
+            t1 = time.perf_counter()
+            enc_s += t1 - t
+            labels[start:start + Z.shape[0]] = nearest_anchor_labels(
+                self.index_, Z, self.anchor_labels_, int(self.n_clusters), int(self.n_neighbors))
+            t = time.perf_counter()
+            asg_s += t - t1
+        return labels, enc_s, asg_s
+
+
+#: Mean squared norm of the latent codes of the digits reference setting (FC AE 64-256-128-10 pre-trained
+#: 200 epochs, X scaled to [0, 1]), measured once for coef_l2="auto"; see LargePSSC.
+DIGITS_MEAN_SQ_NORM = 1.0
+
+
+def fit_large(X, k, anchors=5000, *, random_state=None, device="auto", verbose=False, **params) -> LargePSSC:
+    """Cluster the rows of X into ``k`` clusters with PSSC trained on ``anchors`` uniformly drawn rows and
+    FAISS nearest-anchor assignment of every row (paper Algorithm 3).
+
+    X may be a numpy array, a torch tensor or an ``np.memmap`` (read in batches). Further keyword
+    arguments are :class:`LargePSSC` parameters. Returns the fitted :class:`LargePSSC`: ``labels_`` for
+    every row, ``anchor_indices_``, ``predict(X_new)``, ``transform(X_new)``, ``timings_``.
+    """
+    return LargePSSC(k, anchors=anchors, random_state=random_state, device=device, verbose=verbose,
+                     **params).fit(X)
+
+
+def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str = "cosine", batch_size: int = 256,
+                    rng=None, rows=None, device="cpu", verbose: bool = False) -> list:
+    """Mini-batch Adam on mean squared reconstruction for a budget of ``samples`` samples seen.
+
+    X is read in batches (any array or ``np.memmap``): each pass over the rows follows a fresh random
+    permutation (its last partial batch is dropped), and each batch's indices are sorted so a memmap is
+    read in file order. ``rows(X, index)`` returns the batch as float32 (default: ``X[index]`` as is),
+    which is where scaling goes. With ``schedule="cosine"`` the learning rate decays from ``lr`` to 0 over
+    the budget, so that the last steps settle instead of jittering at ``lr``. Returns the mean
+    reconstruction error of every 100 steps.
+    """
+    rng = np.random.default_rng(rng)
+    rows = rows or (lambda A, idx: np.ascontiguousarray(A[idx], dtype=np.float32))
+    n = X.shape[0]
+    bs = min(int(batch_size), n)
+    steps = int(samples) // bs
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history, running = [], 0.0
+    perm, pos = rng.permutation(n), 0
+    bar = tqdm(range(steps), desc="pre-train", disable=not verbose, leave=False)
+    model.train()
+    for step in bar:
+        if pos + bs > n:
+            perm, pos = rng.permutation(n), 0
+        xb = torch.from_numpy(rows(X, np.sort(perm[pos:pos + bs]))).to(device)
+        pos += bs
+        if schedule == "cosine":
+            for group in opt.param_groups:
+                group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+        loss = ((model.decode(model.encode(xb)) - xb) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running += loss.item()
+        if (step + 1) % 100 == 0 or step == steps - 1:
+            history.append(running / ((step % 100) + 1))
+            running = 0.0
+            _check_finite(step, "pre-train", {"reconstruction": history[-1]}, lr)
+            bar.set_postfix(loss=f"{history[-1]:.4g}")
+    return history
+
+
+def nearest_anchor_labels(index, Z, anchor_labels, n_clusters: int, n_neighbors: int = 1) -> np.ndarray:
+    """Labels of the query codes Z from a FAISS ``index`` over the anchors' codes: the nearest anchor's
+    label, or with ``n_neighbors > 1`` the majority label of the nearest anchors (ties to the nearest's)."""
+    Z = np.ascontiguousarray(Z, dtype=np.float32)
+    _, nn = index.search(Z, int(n_neighbors))
+    if (nn < 0).any():  # IVF with too few probes can come back short; fall back to the found neighbours
+        nn = np.where(nn < 0, nn[:, :1], nn)
+    votes_of = anchor_labels[nn]
+    if n_neighbors == 1:
+        return votes_of[:, 0].astype(np.int64)
+    votes = np.zeros((Z.shape[0], n_clusters), dtype=np.float64)
+    np.add.at(votes, (np.arange(Z.shape[0])[:, None], votes_of), 1.0)
+    votes[np.arange(Z.shape[0]), votes_of[:, 0]] += 0.5  # a tie goes to the nearest anchor's label
+    return votes.argmax(axis=1).astype(np.int64)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+def _as_rows(X):
+    """X as a 2-D numeric numpy array without copying (memmaps stay memmaps; torch tensors are viewed)."""
+    if isinstance(X, torch.Tensor):
+        X = X.detach()
+        if X.device.type != "cpu":
+            X = X.cpu()
+        X = X.numpy()
+    elif not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"X could not be read as an array: {exc}") from exc
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+    if X.ndim < 2:
+        raise ValueError(f"X must be 2-D (samples, features) or image-shaped, got shape {X.shape}")
+    if X.ndim > 2:
+        X = X.reshape(X.shape[0], -1)  # a view for C-contiguous input (memmaps included)
+    if X.shape[0] < 2 or X.shape[1] == 0:
+        raise ValueError(f"X needs at least 2 samples and 1 feature, got shape {X.shape}")
+    return X
+
+
+def _scan(X, batch: int, scale, verbose: bool):
+    """One streaming pass: checks finiteness and returns (low, span) of the global min-max scaling
+    (``(0.0, None)`` when ``scale`` is None)."""
+    low, high = np.inf, -np.inf
+    n = X.shape[0]
+    for start in tqdm(range(0, n, batch), desc="scan", disable=not verbose, leave=False):
+        rows = np.asarray(X[start:start + batch])
+        if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+            raise ValueError("X contains NaN or infinite values; remove or impute them first")
+        low, high = min(low, float(rows.min())), max(high, float(rows.max()))
+    if scale is None:
+        return 0.0, None
+    if high == low:
+        raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
+    return np.float32(low), np.float32(high - low)
+
+
+def _build_index(codes: np.ndarray, kind: str, seed: int, nprobe):
+    import faiss
+
+    m, dim = codes.shape
+    if kind == "flat":
+        index = faiss.IndexFlatL2(dim)
+    else:
+        nlist = max(1, int(round(math.sqrt(m))))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
+        index.cp.seed = int(seed) % (2**31)
+        index.train(codes)
+        index.nprobe = int(nprobe) if nprobe is not None else min(nlist, max(8, nlist // 4))
+    index.add(codes)
+    return index

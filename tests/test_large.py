@@ -1,0 +1,185 @@
+"""fit_large / LargePSSC: anchors, streaming input, FAISS assignment, out-of-sample prediction."""
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+import pssc_fast
+from pssc_fast.datasets import make_subspaces
+from pssc_fast.large import LargePSSC, _build_index, fit_large, nearest_anchor_labels
+from pssc_fast.metrics import acc
+
+# Small and fast: a linear auto-encoder keeps linear subspaces linear (as in test_estimator.py), a short
+# pre-training budget in samples, and few anchors.
+FAST = dict(hidden_dims=(), latent_dim=20, coef_l2=0.1, pretrain_samples=12_000, batch_size=64, epochs=60,
+            q=3, encode_batch_size=97)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_subspaces(1000, 4, 3, 30, noise=0.01, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, _ = data
+    return fit_large(X, 4, anchors=200, random_state=0, **FAST)
+
+
+def test_end_to_end_with_fewer_anchors_than_points(data, fitted):
+    X, y = data
+    assert fitted.anchor_indices_.shape == (200,)
+    assert len(np.unique(fitted.anchor_indices_)) == 200
+    assert np.all(np.diff(fitted.anchor_indices_) > 0) and fitted.anchor_indices_.max() < X.shape[0]
+    assert fitted.labels_.shape == (1000,) and fitted.labels_.dtype == np.int64
+    assert acc(y, fitted.labels_) >= 0.9
+    # anchors keep the label the self-expression clustering gave them (their own nearest anchor)
+    np.testing.assert_array_equal(fitted.labels_[fitted.anchor_indices_], fitted.anchor_labels_)
+
+
+def test_learned_attributes(fitted):
+    assert fitted.coef_.shape == (200, 200) and np.all(np.diag(fitted.coef_) == 0)
+    assert fitted.anchor_embedding_.shape == (200, 20) and fitted.anchor_embedding_.dtype == np.float32
+    assert fitted.n_features_in_ == 30
+    assert {"scan", "pretrain", "finetune", "cluster", "encode", "assign", "total"} == set(fitted.timings_)
+    assert all(v >= 0 for v in fitted.timings_.values())
+    # 12,000 samples in batches of 64 -> 187 steps, logged every 100 steps and at the end
+    assert len(fitted.pretrain_history_) == 2
+    assert len(fitted.history_) == FAST["epochs"]
+
+
+def test_predict_on_training_rows_reproduces_labels(data, fitted):
+    X, _ = data
+    np.testing.assert_array_equal(fitted.predict(X), fitted.labels_)
+    # and for a subset in another order (out-of-sample code path, other batch boundaries)
+    rows = np.random.default_rng(1).permutation(X.shape[0])[:333]
+    np.testing.assert_array_equal(fitted.predict(X[rows]), fitted.labels_[rows])
+
+
+def test_predict_out_of_sample(fitted):
+    # new points from the same subspaces (same seed -> same bases), never seen in training
+    X_new, y_new = make_subspaces(1000, 4, 3, 30, noise=0.01, random_state=0)
+    X_new = X_new + 0.003 * np.random.default_rng(5).standard_normal(X_new.shape).astype(np.float32)
+    assert acc(y_new, fitted.predict(X_new)) >= 0.9
+
+
+def test_transform_matches_anchor_embedding(data, fitted):
+    X, _ = data
+    Z = fitted.transform(X)
+    assert Z.shape == (1000, 20) and Z.dtype == np.float32
+    np.testing.assert_allclose(Z[fitted.anchor_indices_], fitted.anchor_embedding_, rtol=1e-5, atol=1e-5)
+
+
+def test_memmap_and_tensor_input_give_same_labels(data, fitted, tmp_path):
+    X, _ = data
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    X_mm = np.load(path, mmap_mode="r")
+    from_mm = fit_large(X_mm, 4, anchors=200, random_state=0, **FAST)
+    np.testing.assert_array_equal(from_mm.labels_, fitted.labels_)
+    np.testing.assert_array_equal(from_mm.anchor_indices_, fitted.anchor_indices_)
+    np.testing.assert_array_equal(fitted.predict(torch.from_numpy(X)), fitted.labels_)
+    raw = np.memmap(tmp_path / "X.f32", dtype=np.float32, mode="w+", shape=X.shape)
+    raw[:] = X
+    raw.flush()
+    np.testing.assert_array_equal(fitted.predict(np.memmap(tmp_path / "X.f32", dtype=np.float32, mode="r",
+                                                           shape=X.shape)), fitted.labels_)
+
+
+def test_scaling_uses_training_range(data, fitted):
+    # predict applies the *training* min-max map: rescaling the input changes the codes
+    X, _ = data
+    assert not np.allclose(fitted.transform(X * 3.0), fitted.transform(X))
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf"])
+def test_assignment_equals_brute_force_nearest_neighbour(kind):
+    rng = np.random.default_rng(0)
+    anchors = rng.standard_normal((300, 10)).astype(np.float32)
+    queries = rng.standard_normal((2000, 10)).astype(np.float32)
+    labels = rng.integers(0, 7, 300)
+    index = _build_index(anchors, kind, seed=0, nprobe=10_000)  # IVF visiting every list is exact
+    got = nearest_anchor_labels(index, queries, labels, 7)
+    d2 = ((queries[:, None, :] - anchors[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_array_equal(got, labels[d2.argmin(axis=1)])
+
+
+def test_knn_vote_is_majority_with_ties_to_nearest():
+    import faiss
+
+    anchors = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]], dtype=np.float32)
+    labels = np.array([0, 1, 1, 2, 2])
+    index = faiss.IndexFlatL2(1)
+    index.add(anchors)
+    q = np.array([[0.1], [10.2], [1.4]], dtype=np.float32)
+    # 3 nearest of 0.1: anchors 0,1,2 -> labels 0,1,1 -> majority 1 although the nearest says 0
+    np.testing.assert_array_equal(nearest_anchor_labels(index, q, labels, 3, 3), [1, 2, 1])
+    # 2 nearest of 0.1: labels 0 and 1 tie -> the nearest anchor's label 0
+    np.testing.assert_array_equal(nearest_anchor_labels(index, q[:1], labels, 3, 2), [0])
+
+
+def test_same_seed_same_result_and_seed_matters(data, fitted):
+    X, _ = data
+    again = LargePSSC(4, anchors=200, random_state=0, **FAST).fit(X)
+    np.testing.assert_array_equal(again.anchor_indices_, fitted.anchor_indices_)
+    np.testing.assert_array_equal(again.labels_, fitted.labels_)
+    other = LargePSSC(4, anchors=200, random_state=1, **{**FAST, "pretrain_samples": 0, "epochs": 1}).fit(X)
+    assert not np.array_equal(other.anchor_indices_, fitted.anchor_indices_)
+
+
+def test_anchors_capped_at_rows_and_pretrained_autoencoder_reused(data, fitted):
+    X, y = data
+    small = X[:150]
+    model = LargePSSC(4, anchors=5000, random_state=0,
+                      **{**FAST, "pretrain_samples": 0, "epochs": 2, "autoencoder": fitted.model_}).fit(small)
+    assert model.anchor_indices_.shape == (150,)
+    assert model.labels_.shape == (150,)
+    # the given auto-encoder is the starting point and is left untouched
+    assert model.model_ is not fitted.model_
+    np.testing.assert_allclose(fitted.transform(X[:5]), fitted.model_.encode(
+        torch.from_numpy(fitted._rows(X, slice(0, 5)))).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_exported_and_sklearn_api():
+    assert pssc_fast.fit_large is fit_large and pssc_fast.LargePSSC is LargePSSC
+    model = LargePSSC(5, anchors=300, gamma2=0.5)
+    params = model.get_params()
+    assert params["n_clusters"] == 5 and params["anchors"] == 300 and params["gamma2"] == 0.5
+    assert clone(model).get_params() == params
+    with pytest.raises(NotFittedError):
+        model.predict(np.zeros((3, 4)))
+    with pytest.raises(NotFittedError):
+        model.transform(np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("params, error, words", [
+    (dict(anchors=1), ValueError, "anchors"),
+    (dict(anchors=2.5), TypeError, "anchors"),
+    (dict(n_clusters=60, anchors=50), ValueError, "n_clusters"),
+    (dict(pretrain_samples=-1), ValueError, "pretrain_samples"),
+    (dict(n_neighbors=0), ValueError, "n_neighbors"),
+    (dict(index="hnsw"), ValueError, "index"),
+    (dict(pretrain_schedule="step"), ValueError, "pretrain_schedule"),
+    (dict(coef_l2="big"), TypeError, "coef_l2"),
+    (dict(lr=0.0), ValueError, "lr"),
+    (dict(scale="standard"), ValueError, "scale"),
+    (dict(autoencoder="ae.pt"), TypeError, "autoencoder"),
+    (dict(device="tpu"), ValueError, "device"),
+])
+def test_invalid_parameters_are_named(params, error, words):
+    X = np.random.default_rng(0).random((100, 6)).astype(np.float32)
+    base = dict(n_clusters=3, anchors=50, pretrain_samples=0, epochs=1)
+    with pytest.raises(error, match=words):
+        LargePSSC(**{**base, **params}).fit(X)
+
+
+def test_invalid_input(fitted):
+    with pytest.raises(ValueError, match="NaN"):
+        LargePSSC(2, anchors=10, pretrain_samples=0, epochs=1).fit(np.array([[0.0, np.nan]] * 20))
+    with pytest.raises(TypeError, match="numeric"):
+        LargePSSC(2, anchors=10).fit(np.array([["a", "b"]] * 20))
+    with pytest.raises(ValueError, match="constant"):
+        LargePSSC(2, anchors=10).fit(np.ones((20, 3)))
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(np.zeros((4, 7), dtype=np.float32))
