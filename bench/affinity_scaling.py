@@ -243,7 +243,7 @@ def run_one(pipeline, n, a, labels_path):
 # ----------------------------------------------------------------------------- driver
 
 
-def plot(records, path):
+def plot(records, path, threads_note="library default threads"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -279,8 +279,9 @@ def plot(records, path):
     axes[0].legend()
     axes[1].legend(fontsize=6, ncol=2)
     axes[2].legend()
+    load = np.median([r["loadavg_1min_before_after"][0] for r in records])
     fig.suptitle("Algorithm 2 post-processing, K=10, q=4, alpha=5, ro=0.12 "
-                 f"({os.cpu_count()} CPU cores, shared)")
+                 f"({os.cpu_count()} CPU cores shared, median 1-min load {load:.1f}; {threads_note})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -385,7 +386,8 @@ def main():
             w.writerow([r["pipeline"], r["n"], *[f"{r['seconds'][s]:.4f}" for s in STAGES],
                         f"{r['seconds']['total']:.4f}", f"{r['peak_extra_bytes'] / 2**30:.3f}",
                         f"{r['acc_vs_blocks']:.4f}", f"{r['loadavg_1min_before_after'][0]:.2f}"])
-    plot(records, out_dir / f"{stem}.png")
+    plot(records, out_dir / f"{stem}.png",
+         f"{a.threads} thread(s) per pipeline" if a.threads else "library default threads")
     print(f"wrote {out_dir / stem}.json/.csv/.png")
 
 

@@ -206,6 +206,30 @@ def test_spectral_embedding_matches_dense_eigendecomposition(n):
     np.testing.assert_allclose(R.T @ R, np.eye(k), atol=1e-6)
 
 
+def test_spectral_embedding_lobpcg_fallback_when_arpack_stops_early():
+    rng = np.random.default_rng(7)
+    z = rng.integers(0, 4, 360)
+    P = np.where(z[:, None] == z[None, :], 0.4, 0.02)
+    W = np.triu(rng.random((360, 360)) < P, 1) * 1.0
+    A = sp.csr_matrix(W + W.T)
+    V = spectral_embedding(A, 4, random_state=0, maxiter=1)  # ARPACK gives up -> LOBPCG
+    V_ref = spectral_embedding(A, 4, random_state=0)
+    R, *_ = np.linalg.lstsq(V_ref, V, rcond=None)
+    np.testing.assert_allclose(V_ref @ R, V, atol=1e-3)
+
+
+def test_spectral_clustering_groups_surplus_components_by_features():
+    # Six separate cliques for three clusters: cliques 2j and 2j+1 have nearby features.
+    sizes = [30, 25, 30, 25, 30, 25]
+    A = sp.block_diag([np.ones((s, s)) for s in sizes]).tocsr()
+    comp = np.repeat(np.arange(6), sizes)
+    y = comp // 2
+    centers = np.eye(3)[y] + 0.05 * np.eye(6)[comp][:, :3]
+    with pytest.warns(RuntimeWarning, match="components"):
+        labels = spectral_clustering(A, 3, random_state=0, features=centers)
+    assert acc(y, labels) == 1.0
+
+
 @pytest.mark.parametrize("method", ["exact", "dense", "sparse", "auto"])
 def test_cluster_coefficients_recovers_blocks(method):
     C, y = block_coefficients()
