@@ -13,10 +13,14 @@ differentiated in C, Z and W. Variants:
     triton        Triton kernels, separate ops            (CUDA only)
     triton_fused  Triton kernels, ops.graph_step          (CUDA only)
 
-For each size: median wall seconds over a few repetitions after one warm-up (CUDA: CUDA events),
-peak memory beyond the inputs (CPU: resident-set high-water mark of a fresh subprocess per
-(variant, n), minus its resident set once the inputs exist; CUDA: max_memory_allocated minus
-memory_allocated after the inputs), that peak in units of one n x n float32 matrix, the n x n
+For each size: median wall seconds over a few repetitions after one warm-up, the variants
+interleaved rep by rep (CUDA: CUDA events); peak memory beyond the inputs (CPU: resident-set
+high-water mark of a fresh subprocess per (variant, n), minus its resident set once the inputs
+exist, with glibc's mmap threshold fixed at 1 MiB for every variant -- glibc otherwise raises it
+after the first large free and keeps later freed blocks resident, so RSS would follow allocation
+history rather than live memory; --malloc-threshold 0 restores glibc's default; CUDA:
+max_memory_allocated minus memory_allocated after the inputs), that peak in units of one n x n
+float32 matrix, the n x n
 buffers and passes each design implies, and the achieved GFLOP/s (nominal flops of the loss,
 6 n^2 (m + d)) next to a plain torch matmul of the same shapes timed in the same run. A size
 that would not fit in memory, or that would overrun the time budget, is skipped with the reason.
@@ -189,7 +193,10 @@ def measure_times(variants, n, m, d, reps, device, dtype=torch.float32):
     out, good = {}, []
     for v in variants:  # warm-up: page faults, Triton compilation; a failing variant drops out
         try:
-            loss_and_backward(v, *tensors)
+            # A single CPU repetition (the largest sizes) goes without: the memory run already
+            # paid for any compilation, and first-touch page faults are small against a step.
+            if reps > 1 or dev.type == "cuda":
+                loss_and_backward(v, *tensors)
             good.append(v)
         except Exception as err:
             out[v] = {"error": repr(err)}
@@ -306,9 +313,12 @@ def measure_isolated(variant, n, args, timeout, timed=()):
            "--d", str(args.d), "--reps", str(args.reps_for(n)), "--device", args.device]
     if timed:
         cmd += ["--timed", *timed]
+    env = dict(os.environ)
+    if variant not in ("times", "matmul") and args.malloc_threshold:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_threshold)
     if args.threads:
         cmd += ["--threads", str(args.threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     for line in proc.stdout.splitlines()[::-1]:
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
@@ -355,7 +365,8 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
     p.add_argument("--m", type=int, default=10)
     p.add_argument("--d", type=int, default=784)
-    p.add_argument("--reps", type=int, default=0, help="timed repetitions (0: 5 for quick sizes, 3 otherwise)")
+    p.add_argument("--reps", type=int, default=0,
+                   help="timed repetitions (0: 5 up to n = 4000, then 3; on CPU 1 beyond n = 8000)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -364,6 +375,8 @@ def main(argv=None):
     p.add_argument("--matmul-precision", default=None, choices=["highest", "high", "medium"],
                    help="torch.set_float32_matmul_precision for cuBLAS and the Triton kernels alike")
     p.add_argument("--no-accuracy", action="store_true")
+    p.add_argument("--malloc-threshold", type=int, default=1 << 20,
+                   help="CPU memory runs: glibc MALLOC_MMAP_THRESHOLD_ in bytes (0: glibc's default)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--timed", nargs="*", default=[], help=argparse.SUPPRESS)
@@ -375,7 +388,8 @@ def main(argv=None):
 
     t_start = time.perf_counter()
     cuda = torch.device(args.device).type == "cuda"
-    args.reps_for = lambda n: args.reps or (5 if n <= 4000 else 3)
+    # CPU steps grow as n^2 d: at n = 16000 one step takes tens of seconds on 2 cores.
+    args.reps_for = lambda n: args.reps or (5 if n <= 4000 else 3 if (n <= 8000 or cuda) else 1)
     tag = args.tag or torch.device(args.device).type
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -399,7 +413,9 @@ def main(argv=None):
     report = {
         "machine": machine,
         "config": {"m": args.m, "d": args.d, "dtype": "float32", "gamma": GAMMA, "sizes": args.sizes,
-                   "variants": args.variants, "flops_model": "6 n^2 (m + d)"},
+                   "variants": args.variants, "flops_model": "6 n^2 (m + d)",
+                   "cpu_memory_runs": (f"glibc MALLOC_MMAP_THRESHOLD_={args.malloc_threshold}" if args.malloc_threshold
+                                       else "glibc defaults")},
         "design": {v: DESIGN[v] for v in args.variants},
         "matmul": {}, "results": [], "accuracy": None,
     }

@@ -148,6 +148,7 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace=None, l2=None, need_dc: bool
         HAS_SE=dZc is not None and m > 0, FUSE_DZ=want_dz and m > 0, HAS_TRACE=trace is not None and d > 0,
         HAS_L2=l2 is not None,
         BLOCK=block, BLOCK_MZ=utils.chunk(m, 32), BLOCK_D=utils.chunk(d, 32), PREC=utils.dot_precision(C.dtype),
+        # The core tile, a C tile and a gradient tile are live at once: 8 warps keep them in registers.
         num_warps=8,
     )
     return dC, dz

@@ -101,7 +101,7 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
         C.stride(0), C.stride(1), Z.stride(0) if Z is not None else 0, zc.stride(0) if zc is not None else 0,
         HAS_Z=Z is not None, STATS=stats, SQUARES=with_sq,
         BLOCK_M=block, BLOCK_N=block, BLOCK_K=block_k, PREC=utils.dot_precision(C.dtype),
-        num_warps=utils.num_warps(C.dtype),
+        num_warps=4,
     )
     return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)
 

@@ -63,8 +63,3 @@ def chunk(width: int, cap: int) -> int:
     tl.dot needs every dimension >= 16; the cap bounds register use.
     """
     return max(16, min(cap, triton.next_power_of_2(max(1, width))))
-
-
-def num_warps(dtype: torch.dtype) -> int:
-    """Warps per program (ignored by the interpreter)."""
-    return 4

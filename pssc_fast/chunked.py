@@ -1,8 +1,8 @@
 """Row-block chunked torch backend for the two n x n operators (DESIGN.md section 4).
 
-No n x n temporary exists besides C and its gradient: |C0|, S and S_hat only ever exist as blocks
-of a few rows, and the gradient of C is written once, block by block, from O(n) vectors and the
-O(n x d) inputs. Works on CPU and CUDA tensors alike.
+No n x n temporary exists besides C and its gradient: |C0|, S and S_hat only ever exist as row
+blocks of a few tens of megabytes (``block_rows``), and the gradient of C is written once, block by
+block, from O(n) vectors and the O(n x d) inputs. Works on CPU and CUDA tensors alike.
 
 The module has three layers:
 
@@ -98,7 +98,7 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
         Cb = C[s:e]
         if zc is not None:
             torch.mm(Cb, Z, out=zc[s:e])
-        # |C0| of the block, while Cb is still in cache from the GEMM.
+        # |C0| of the block in the same sweep over C as the GEMM.
         b = torch.abs(Cb, out=buf[: (e - s) * n].view(e - s, n))
         b.diagonal(s).zero_()  # entries (k, s + k) are C's diagonal
         torch.sum(b, dim=1, out=row[s:e])
@@ -185,15 +185,16 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2
     h, u, a, X, Xh = trace
     if want_dz:
         dzt = torch.zeros(Z.shape[1], n, dtype=C.dtype, device=C.device)
-    # Column scaling by a_j goes into the right operands once; row scaling by u_i into each
-    # block's (small) left operands. Then every core block is two GEMMs and one add.
-    Xa, Xha = X * a[:, None], Xh * a[:, None]
+    neg_a = -a
     rows = block_rows(C)
-    kt_buf = _flat_buffer(min(rows, n), n, C)
 
     def core(s, e, lo, hi, Lx, Lxh):
-        K = torch.addmm(h[s:e, None], Lx, Xha[lo:hi].t(), beta=1.0, alpha=-1.0)
-        return K.addmm_(Lxh, Xa[lo:hi].t(), alpha=-1.0).add_(h[None, lo:hi])
+        # u_i N_ij by two GEMMs with row-scaled (block-sized) left operands, then
+        # K = h_i + h_j - a_j (u_i N_ij) in two passes over the block: scaling the columns of the
+        # output instead of the right operands avoids two n x d copies of X and X_hat.
+        K = torch.mm(Lx, Xh[lo:hi].t()).addmm_(Lxh, X[lo:hi].t())
+        torch.addcmul(h[None, lo:hi], K, neg_a[None, lo:hi], out=K)
+        return K.add_(h[s:e, None])
 
     def finish(blk, Cblk, dzc_rows, z_cols):
         if dzc_rows is not None:
@@ -213,9 +214,7 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2
         if e < n:
             Kr = core(s, e, e, n, Lx, Lxh)
             row[:, b:].mul_(Kr)
-            col = torch.sign(C[e:, s:e], out=dC[e:, s:e])
-            # Kr is contiguous, so its transpose is copied blockwise (cache-friendly).
-            col.mul_(kt_buf[: (n - e) * b].view(n - e, b).copy_(Kr.t()))
+            col = torch.sign(C[e:, s:e], out=dC[e:, s:e]).mul_(Kr.t())
             finish(col, C[e:, s:e], dZc[e:] if dZc is not None else None, Z[s:e] if dZc is not None else None)
         finish(row, C[s:e, s:], dZc[s:e] if dZc is not None else None, Z[s:] if dZc is not None else None)
         if want_dz:
@@ -350,6 +349,20 @@ def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> to
 # --------------------------------------------------------------------------------------------
 
 
+_NEVER = object()
+
+
+def _graph_task():
+    """Id of the running backward pass (``torch.utils.checkpoint`` relies on the same call).
+
+    Deferred gradient terms are tagged with it, so that a pass which stops short of the
+    self-expression node (``autograd.grad`` of other inputs) cannot leak them into a later one.
+    None where torch lacks the call.
+    """
+    fn = getattr(torch._C, "_current_graph_task_id", None)
+    return fn() if fn is not None else None
+
+
 def _depends_on(roots, token) -> bool:
     """True if a node tagged ``token`` is reachable from the autograd nodes ``roots``."""
     stack = [r for r in roots if r is not None]
@@ -380,8 +393,11 @@ class _StepSelfExpression(torch.autograd.Function):
     def backward(ctx, dZc, dsq):
         C, Z = ctx.saved_tensors
         step = ctx.step
-        trace, step._pending = step._pending, None
-        step._se_backward_done = True
+        task = _graph_task()
+        pending, step._pending = step._pending, None
+        # Terms left by a backward pass that never reached this node belong to no gradient.
+        trace = pending[1] if pending is not None and pending[0] == task else None
+        step._se_done_in = task
         se = (dZc.contiguous(), Z) if dZc is not None else None
         l2 = 2.0 * dsq if dsq is not None else None
         dC, dZ = step.impl.write_grad_c(C, se=se, trace=trace, l2=l2, need_dc=ctx.needs_input_grad[0],
@@ -408,10 +424,11 @@ class _StepTrace(torch.autograd.Function):
         dC = None
         step = ctx.step
         if tg is not None:
-            if ctx.defer and not step._se_backward_done and step._pending is None:
+            task = _graph_task()
+            if ctx.defer and step._se_done_in != task:
                 # The self-expression backward is certain to run after this one (X_hat depends on
                 # its output); it will write these terms into the same dC as its own.
-                step._pending = tg
+                step._pending = (task, tg)
             else:
                 dC = step.impl.write_grad_c(C, trace=tg, need_dz=False)[0]
         return dC, dX, dXh, None, None
@@ -420,7 +437,7 @@ class _StepTrace(torch.autograd.Function):
 class GraphStep:
     """Both n x n operators of one training step over one C, with one write of dC.
 
-    Usage (one instance per forward/backward)::
+    Usage (one instance per forward pass)::
 
         step = GraphStep(C, TORCH_IMPL)          # or pssc_fast.ops.graph_step(C)
         Zc = step.self_expression(Z)              # C0 Z; the same pass over C yields the degrees
@@ -433,8 +450,8 @@ class GraphStep:
     written as a second n x n tensor. That is only done when the autograd graph guarantees the
     order (X or X_hat computed from this step's ``self_expression`` output); otherwise the trace
     writes its own dC and results are still exact. ``c0_sq_norm`` = ||C0||_F^2 comes out of the
-    self-expression pass and its gradient (2 lam C0) joins the same write. A step supports one
-    backward pass (no ``retain_graph`` replays).
+    self-expression pass and its gradient (2 lam C0) joins the same write. Repeated backward
+    passes (``retain_graph=True``) each write dC once.
     """
 
     def __init__(self, C: torch.Tensor, impl=TORCH_IMPL):
@@ -444,8 +461,8 @@ class GraphStep:
         self.impl = impl
         self._token = object()
         self._stats = None
-        self._pending = None
-        self._se_backward_done = False
+        self._pending = None  # (backward pass id, TraceGrad) deferred by the trace
+        self._se_done_in = _NEVER  # backward pass in which the self-expression backward last ran
         self._se_called = False
         self._trace_deferred = False
         self.c0_sq_norm = None
