@@ -16,6 +16,15 @@ FAST = dict(hidden_dims=(), latent_dim=20, coef_l2=0.1, pretrain_samples=12_000,
             q=3, encode_batch_size=97)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Tiny networks: on a loaded machine two intra-op threads mostly wait on each other.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def data():
     return make_subspaces(1000, 4, 3, 30, noise=0.01, random_state=0)
@@ -72,6 +81,7 @@ def test_transform_matches_anchor_embedding(data, fitted):
 
 
 def test_memmap_and_tensor_input_give_same_labels(data, fitted, tmp_path):
+    """A memmap fit with the same seed reproduces the in-memory fit exactly; predict reads memmaps and tensors."""
     X, _ = data
     path = tmp_path / "X.npy"
     np.save(path, X)
@@ -119,11 +129,9 @@ def test_knn_vote_is_majority_with_ties_to_nearest():
     np.testing.assert_array_equal(nearest_anchor_labels(index, q[:1], labels, 3, 2), [0])
 
 
-def test_same_seed_same_result_and_seed_matters(data, fitted):
+def test_seed_changes_anchors(data, fitted):
+    # (the same seed giving the same anchors and labels is checked by the memmap test's second fit)
     X, _ = data
-    again = LargePSSC(4, anchors=200, random_state=0, **FAST).fit(X)
-    np.testing.assert_array_equal(again.anchor_indices_, fitted.anchor_indices_)
-    np.testing.assert_array_equal(again.labels_, fitted.labels_)
     other = LargePSSC(4, anchors=200, random_state=1, **{**FAST, "pretrain_samples": 0, "epochs": 1}).fit(X)
     assert not np.array_equal(other.anchor_indices_, fitted.anchor_indices_)
 
