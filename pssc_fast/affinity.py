@@ -285,6 +285,8 @@ def threshold_columns(C, ro: float, *, sparse: bool = False):
         return sp.csc_matrix(C) if sparse else C.astype(np.float64, copy=True)
     out_cols, out_rows = [], []
     if m and n:
+        # Groups of >= ~16 rows: the group maxima are 16x fewer values than C to select from, and up
+        # to 1024 of them still resolve a cut for k <= g / 2 candidates.
         g = 1 << int(np.clip(np.log2(max(m, 1) / 16), 6, 10))
         mass, gmax = _column_stats(C, g)
         thr = ro * mass
@@ -296,7 +298,9 @@ def threshold_columns(C, ro: float, *, sparse: bool = False):
             del gmax
             t[mass <= 0] = np.inf
             G, over = _candidates_above(C, t, _CAND_FACTOR * k)
-            b = max(1, _CHUNK_BYTES // (8 * _CAND_FACTOR * k * 16))
+            # Columns per block: a column's rectangles hold <= _CAND_FACTOR * k slots of value and
+            # position, plus sorted copies (~64 bytes a slot in all).
+            b = max(1, _CHUNK_BYTES // (64 * _CAND_FACTOR * k))
             left = [np.flatnonzero(over & (mass > 0))]
             for c0 in range(0, n, b):
                 c1 = min(n, c0 + b)
