@@ -27,10 +27,14 @@ CACHE = pt.RESULTS / "paper_cache"
 def load_state(dataset, variant, seed, suffix):
     import torch
 
-    path = CACHE / f"state_{dataset}_{variant}_s{seed}{suffix}.pt"
-    if not path.is_file():
-        return None
-    return torch.load(path, weights_only=False)
+    # the full tables' state, else --quick's (same configuration and seed)
+    for suf in dict.fromkeys((suffix, "", "_quick")):
+        path = CACHE / f"state_{dataset}_{variant}_s{seed}{suf}.pt"
+        if path.is_file():
+            state = torch.load(path, weights_only=False)
+            state["path"] = str(path.relative_to(pt.RESULTS.parent.parent))
+            return state
+    return None
 
 
 def model_from_state(state, X):
@@ -53,7 +57,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
     parser.add_argument("--suffix", default="", help='"" for the full tables\' states, "_quick" for --quick\'s')
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tsne-points", type=int, default=3000,
+    parser.add_argument("--tsne-points", type=int, default=2000,
                         help="t-SNE on this many of the 10k test images (evenly spaced), to keep it cheap")
     args = parser.parse_args()
 
@@ -83,7 +87,7 @@ def main() -> None:
             ax.set_yticks([])
             plot_affinity(A, y, pt.RESULTS / f"paper_fig2_affinity_orl_{v}.png",
                           title=f"{pt.VARIANT_NAMES[v]}, ORL, rows ordered by true class")
-            info[f"fig2_{v}_acc"] = s["acc"]
+            info[f"fig2_{v}"] = {"acc": s["acc"], "state": st["path"]}
         fig.suptitle("Affinity A (Alg. 2), rows/columns ordered by true class (paper Fig. 2); sqrt scale")
         fig.tight_layout()
         fig.savefig(pt.RESULTS / "paper_fig2_affinity_orl.png")
@@ -108,7 +112,7 @@ def main() -> None:
         side = int(np.sqrt(Xs.shape[1]))
         rows.append((ds, Xs[pick].reshape(-1, side, side), rec[pick].reshape(-1, side, side),
                      self_rec[pick].reshape(-1, side, side)))
-        info[f"psnr_{ds}"] = {"autoencoder_dec_enc": psnr(Xs, rec), "self_expressive_dec_C0Z": psnr(Xs, self_rec),
+        info[f"psnr_{ds}"] = {"state": st["path"], "autoencoder_dec_enc": psnr(Xs, rec), "self_expressive_dec_C0Z": psnr(Xs, self_rec),
                               "per_shown_image_dec_C0Z": [psnr(Xs[i], self_rec[i]) for i in pick]}
     if rows:
         fig, axes = plt.subplots(3 * len(rows), 6, figsize=(6.6, 3.5 * len(rows)), dpi=120)

@@ -165,14 +165,16 @@ def run_one(spec: dict) -> dict:
     if spec.get("share_pretrain", True) and hasattr(est, "pretrained_state"):
         est.pretrained_state, pretrain_seconds = pretrained(est, X, params, spec)
         est.set_params(pretrain_epochs=0)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     est.fit(X)
+    cpu_fit = time.process_time() - cpu_start  # fine-tuning + clustering (pre-training is shared, outside)
     seconds = time.perf_counter() - start + pretrain_seconds
     est.timings_["pretrain"] += pretrain_seconds
     out = {**{k: spec[k] for k in ("dataset", "variant", "seed")}, "overrides": spec.get("overrides") or {},
            **scores(y, est.labels_), "seconds": seconds, "timings": est.timings_,
            "epochs": int(params["epochs"]), "s_per_epoch": est.timings_["finetune"] / int(params["epochs"]),
            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+           "cpu_seconds_fit": cpu_fit, "cpu_s_per_epoch": cpu_fit / int(params["epochs"]),
            "n_clusters_found": int(len(np.unique(est.labels_))),
            "final_loss": est.history_[-1] if est.history_ else None}
     if spec.get("save_state"):
@@ -238,9 +240,10 @@ def summarise(runs: list) -> dict:
         out[ds] = {}
         for v, rs in by_variant.items():
             cell = {"seeds": sorted(r["seed"] for r in rs)}
-            for key in ("acc", "nmi", "purity", "seconds", "s_per_epoch", "peak_rss_mib"):
-                vals = np.array([r[key] for r in rs], dtype=float)
-                cell[key] = [float(vals.mean()), float(vals.std())]
+            for key in ("acc", "nmi", "purity", "seconds", "s_per_epoch", "peak_rss_mib", "cpu_s_per_epoch"):
+                vals = np.array([r[key] for r in rs if key in r], dtype=float)
+                if vals.size:
+                    cell[key] = [float(vals.mean()), float(vals.std())]
             cell["per_seed_acc"] = [r["acc"] for r in sorted(rs, key=lambda r: r["seed"])]
             cell["paper"] = dict(zip(("acc", "nmi", "purity"), PAPER[ds][v]))
             out[ds][v] = cell
@@ -253,7 +256,7 @@ def fmt(ms, digits=3):
 
 def markdown(summary: dict, large: dict | None, meta: dict) -> str:
     lines = [
-        f"Mean ± std over seeds {meta['seeds']} with one fixed configuration per data kind "
+        f"Mean ± std over the seeds listed per row (of {meta['seeds']}) with one fixed configuration per data kind "
         f"(`pssc_fast/configs/{{orl,coil20,mnist1k}}.json`; loss weights identical for all images). "
         "Labels are used only to score. **Paper** = the paper's Table III, which is the best of a 7×7×7 "
         "grid of loss weights per dataset, selected by accuracy against the ground-truth labels — not "
@@ -266,8 +269,8 @@ def markdown(summary: dict, large: dict | None, meta: dict) -> str:
           "initialisation — see `make_estimator` in bench/paper_tables.py); the three variants of a seed share "
           "one pre-trained auto-encoder.",
         "",
-        "| dataset | method | ACC | NMI | purity | paper ACC / NMI / PUR | s / run | s / fine-tune epoch |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dataset | method | seeds | ACC | NMI | purity | paper ACC / NMI / PUR | s / run | s / fine-tune epoch |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for ds in DATASETS:
         for v in VARIANT_NAMES:
@@ -275,7 +278,7 @@ def markdown(summary: dict, large: dict | None, meta: dict) -> str:
             if cell is None:
                 continue
             p = cell["paper"]
-            lines.append(f"| {TITLES[ds]} | {VARIANT_NAMES[v]} | {fmt(cell['acc'])} | {fmt(cell['nmi'])} | "
+            lines.append(f"| {TITLES[ds]} | {VARIANT_NAMES[v]} | {len(cell['seeds'])} | {fmt(cell['acc'])} | {fmt(cell['nmi'])} | "
                          f"{fmt(cell['purity'])} | {p['acc']:.4f} / {p['nmi']:.4f} / {p['purity']:.4f} | "
                          f"{cell['seconds'][0]:.0f} | {cell['s_per_epoch'][0]:.4f} |")
     lines += ["", "Table V, MNIST column (the 10k test set, `pssc_fast.fit_large`, uniform random anchors; paper: "
@@ -294,17 +297,20 @@ def markdown(summary: dict, large: dict | None, meta: dict) -> str:
                   "2 threads, full batch; the port's figures were measured on this machine and are quoted, "
                   "ours are measured by this script in a subprocess — peak RSS is the whole process, "
                   "pre-training included; the machine is shared, so times are noisy):", "",
-                  "| dataset | method | s / epoch (ours) | DSC-Net port s / epoch | ratio | peak RSS MiB (ours) "
-                  "| port peak RSS MiB |", "|---|---|---|---|---|---|---|"]
+                  "| dataset | method | wall s / epoch (ours, loaded machine) | CPU s / epoch (ours, 1 thread) | "
+                  "DSC-Net port s / epoch | ratio (CPU s / port s) | peak RSS MiB (ours) | port peak RSS MiB |",
+                  "|---|---|---|---|---|---|---|---|"]
         for ds in speed:
             ref = DSCNET_PORT[ds]
             for v in VARIANT_NAMES:
                 cell = summary[ds].get(v)
                 if cell is None:
                     continue
-                lines.append(f"| {TITLES[ds]} | {VARIANT_NAMES[v]} | {cell['s_per_epoch'][0]:.4f} | "
-                             f"{ref['s_per_epoch']} | {cell['s_per_epoch'][0] / ref['s_per_epoch']:.2f}× | "
-                             f"{cell['peak_rss_mib'][0]:.0f} | {ref['peak_rss_mib']} |")
+                cpu = cell.get("cpu_s_per_epoch")
+                cpu_txt = f"{cpu[0]:.4f}" if cpu else "n/a"
+                ratio = f"{cpu[0] / ref['s_per_epoch']:.2f}×" if cpu else "n/a"
+                lines.append(f"| {TITLES[ds]} | {VARIANT_NAMES[v]} | {cell['s_per_epoch'][0]:.4f} | {cpu_txt} | "
+                             f"{ref['s_per_epoch']} | {ratio} | {cell['peak_rss_mib'][0]:.0f} | {ref['peak_rss_mib']} |")
     lines += ["", f"Machine: {meta['machine']}, {meta['cpus']} CPUs (shared), torch {meta['torch']}, "
               f"{meta['threads']} threads per run. Generated by `{meta['command']}` on {meta['date']}."]
     return "\n".join(lines) + "\n"
@@ -375,7 +381,10 @@ def main() -> None:
                              "the cap is recorded in the results")
     parser.add_argument("--fresh", action="store_true", help="ignore finished runs on disk")
     parser.add_argument("--no-large", action="store_true", help="skip Table V's MNIST-10k column")
-    parser.add_argument("--large-only", action="store_true", help="only Table V's column; Table III from disk")
+    parser.add_argument("--large-only", "--from-disk", dest="large_only", action="store_true",
+                        help="run nothing for Table III: rebuild it from the finished runs on disk (and run Table "
+                             "V's column unless --no-large)")
+    parser.add_argument("--large-note", default=None, help="why Table V's column is pending, with --no-large")
     parser.add_argument("--large-anchors", type=int, default=None, help="fit_large anchors (default: its own)")
     parser.add_argument("--large-pretrain-samples", type=int, default=None)
     parser.add_argument("--large-seeds", type=int, default=None, help="seeds for fit_large (default: --seeds)")
@@ -424,6 +433,8 @@ def main() -> None:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             runs = list(pool.map(work, specs))
     large = None
+    if args.no_large and not args.quick:
+        large = {"status": args.large_note or "not run (--no-large)", "runs": []}
     if not args.quick and not args.no_large:
         params = {k: v for k, v in (("anchors", args.large_anchors),
                                     ("pretrain_samples", args.large_pretrain_samples)) if v is not None}
