@@ -60,10 +60,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     epochs, lr : full-batch fine-tuning steps on the anchors and their Adam learning rate.
     gamma1, gamma2, gamma3, trace_weight, balance_weight, tau, c_init : the PSSC objective, as in
         :class:`pssc_fast.PSSC`.
-    coef_l2 : weight of ||C||_F^2. ``"auto"`` scales the value measured on scikit-learn's digits
-        (100 for 1797 codes of width 10 and their mean squared norm there) by this problem's
-        ``anchors * mean ||z||^2 / latent_dim`` - the size of the eigenvalues of Z Z^T that the ridge
-        competes with - so that the regularisation keeps the same relative strength (label-free).
+    coef_l2 : weight of ||C||_F^2 (100 was measured on scikit-learn's digits with codes of width 10; the
+        losses are sums, so the value is scale dependent).
     q, alpha, ro, affinity_method : clustering of the anchors' coefficients (paper Algorithm 2).
     n_neighbors : 1 gives each point its nearest anchor's label; k > 1 a majority vote of the k nearest
         anchors (ties go to the nearest anchor's label).
@@ -91,13 +89,13 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.
     history_ : per-step loss terms of the fine-tuning.
     timings_ : seconds per stage: "scan", "pretrain", "finetune", "cluster", "encode", "assign", "total".
-    coef_l2_ : the ||C||^2 weight used (the resolved value when coef_l2="auto").
+    coef_l2_ : the ||C||^2 weight used.
     n_features_in_ : number of input features.
     """
 
     def __init__(self, n_clusters=8, *, anchors=5000, hidden_dims=(500, 500, 2000), latent_dim=None,
                  pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", batch_size=256,
-                 epochs=30, lr=1e-4, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2="auto",
+                 epochs=30, lr=1e-4, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2=100.0,
                  balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, affinity_method="auto",
                  n_neighbors=1, index="auto", nprobe=None, encode_batch_size=8192, scale="minmax",
                  autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
@@ -174,8 +172,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight"):
             number(name, low=0.0)
         number("tau", low=0.0, high=1.0)
-        if self.coef_l2 != "auto":
-            number("coef_l2", low=0.0)
+        number("coef_l2", low=0.0)
         if self.c_init != "ridge":
             number("c_init", low=0.0)
         if self.nprobe is not None:
@@ -240,7 +237,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             # Uniform, seeded anchors: the only choice Algorithm 3 makes about them, and label-free.
             anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
             Xa = torch.from_numpy(self._rows(X, anchor_idx)).to(device)
-            coef_l2 = self._resolve_coef_l2(model, Xa)
+            coef_l2 = float(self.coef_l2)
             weights = LossWeights(trace=float(self.trace_weight), self_expression=float(self.gamma1),
                                   coef_l2=coef_l2, graph=float(self.gamma2), label=float(self.gamma3),
                                   balance=float(self.balance_weight))
@@ -323,17 +320,6 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
         return np.ascontiguousarray(rows, dtype=np.float32)
 
-    def _resolve_coef_l2(self, model, Xa) -> float:
-        if self.coef_l2 != "auto":
-            return float(self.coef_l2)
-        with torch.no_grad():
-            Z = model.encode(Xa)
-            sq = float((Z.double() ** 2).sum(dim=1).mean())
-        m, width = Z.shape
-        # Reference point: coef_l2 = 100 measured on digits (DESIGN.md section 10) with
-        # 1797 codes of width 10 whose mean squared norm was DIGITS_MEAN_SQ_NORM.
-        return float(100.0 * (m * sq / width) / (1797 * DIGITS_MEAN_SQ_NORM / 10))
-
     def _index_kind(self, n_queries: int, n_anchors: int) -> str:
         if self.index != "auto":
             return self.index
@@ -363,11 +349,6 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             t = time.perf_counter()
             asg_s += t - t1
         return labels, enc_s, asg_s
-
-
-#: Mean squared norm of the latent codes of the digits reference setting (FC AE 64-256-128-10 pre-trained
-#: 200 epochs, X scaled to [0, 1]), measured once for coef_l2="auto"; see LargePSSC.
-DIGITS_MEAN_SQ_NORM = 1.0
 
 
 def fit_large(X, k, anchors=5000, *, random_state=None, device="auto", verbose=False, **params) -> LargePSSC:

@@ -170,6 +170,7 @@ def test_exported_and_sklearn_api():
     (dict(index="hnsw"), ValueError, "index"),
     (dict(pretrain_schedule="step"), ValueError, "pretrain_schedule"),
     (dict(coef_l2="big"), TypeError, "coef_l2"),
+    (dict(coef_l2=-1.0), ValueError, "coef_l2"),
     (dict(lr=0.0), ValueError, "lr"),
     (dict(scale="standard"), ValueError, "scale"),
     (dict(autoencoder="ae.pt"), TypeError, "autoencoder"),
@@ -191,3 +192,25 @@ def test_invalid_input(fitted):
         LargePSSC(2, anchors=10).fit(np.ones((20, 3)))
     with pytest.raises(ValueError, match="features"):
         fitted.predict(np.zeros((4, 7), dtype=np.float32))
+
+
+def test_cli_fit_uses_fit_large_for_anchors(data, tmp_path, monkeypatch, capsys):
+    import pssc_fast.large as large
+    from pssc_fast.cli import main
+
+    X, y = data
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    seen = {}
+
+    def small_fit_large(X_, k, anchors=5000, **kw):
+        seen.update(kw, anchors=anchors, k=k, memmap=isinstance(X_, np.memmap))
+        return fit_large(X_, k, anchors=anchors, **{**kw, **FAST})
+
+    monkeypatch.setattr(large, "fit_large", small_fit_large)
+    out = tmp_path / "labels.npy"
+    assert main(["fit", str(path), "--k", "4", "--anchors", "200", "--out", str(out), "--quiet", "--seed", "3"]) == 0
+    labels = np.load(out)
+    assert seen["anchors"] == 200 and seen["k"] == 4 and seen["random_state"] == 3 and seen["memmap"]
+    assert labels.shape == (1000,) and acc(y, labels) >= 0.9
+    assert "1000 samples -> 4 clusters" in capsys.readouterr().out
