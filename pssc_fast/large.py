@@ -299,6 +299,22 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             out[start:start + Z.shape[0]] = Z
         return out
 
+    # -- pickling: FAISS indexes are SWIG objects, stored as their serialised bytes ------------
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "index_" in state:
+            import faiss
+
+            state = dict(state, index_=faiss.serialize_index(state["index_"]))
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("index_"), np.ndarray):
+            import faiss
+
+            state = dict(state, index_=faiss.deserialize_index(state["index_"]))
+        super().__setstate__(state)
+
     # -- internals --------------------------------------------------------------------------
     def _check_fitted(self):
         if not hasattr(self, "labels_"):

@@ -214,3 +214,12 @@ def test_cli_fit_uses_fit_large_for_anchors(data, tmp_path, monkeypatch, capsys)
     assert seen["anchors"] == 200 and seen["k"] == 4 and seen["random_state"] == 3 and seen["memmap"]
     assert labels.shape == (1000,) and acc(y, labels) >= 0.9
     assert "1000 samples -> 4 clusters" in capsys.readouterr().out
+
+
+def test_pickle_round_trip_predicts_the_same(data, fitted):
+    import pickle
+
+    X, _ = data
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict(X[:300]), fitted.labels_[:300])
+    assert restored.index_.ntotal == 200
