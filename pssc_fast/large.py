@@ -90,6 +90,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     history_ : per-step loss terms of the fine-tuning.
     timings_ : seconds per stage: "scan", "pretrain", "finetune", "cluster", "encode", "assign", "total".
     coef_l2_ : the ||C||^2 weight used.
+    data_min_, data_range_ : the global min-max scaling (X - data_min_) / data_range_ of the training data,
+        applied to new rows too (0.0 and None when ``scale=None``).
     n_features_in_ : number of input features.
     """
 
@@ -214,7 +216,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         verbose = bool(self.verbose)
 
         t0 = time.perf_counter()
-        self._low, self._span = _scan(X, bs, self.scale, verbose)
+        self.data_min_, self.data_range_ = _scan(X, bs, self.scale, verbose)
         timings["scan"] = time.perf_counter() - t0
         self.n_features_in_ = d
 
@@ -226,7 +228,11 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
 
             t0 = time.perf_counter()
             if self.autoencoder is not None:
-                model.load_state_dict(self.autoencoder.state_dict())
+                try:
+                    model.load_state_dict(self.autoencoder.state_dict())
+                except RuntimeError as exc:
+                    raise ValueError(f"autoencoder does not match a {d}-{'-'.join(map(str, self.hidden_dims))}-"
+                                     f"{latent} FCAutoEncoder: {exc}") from exc
             self.pretrain_history_ = pretrain_stream(
                 model, X, samples=int(self.pretrain_samples), lr=float(self.pretrain_lr),
                 schedule=self.pretrain_schedule, batch_size=int(self.batch_size), rng=rng, rows=self._rows,
@@ -330,8 +336,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     def _rows(self, X, index) -> np.ndarray:
         """Rows ``index`` (sorted, or a slice) of X as scaled float32 - the only raw rows held at a time."""
         rows = np.asarray(X[index], dtype=np.float32)
-        if self._span is not None:
-            rows = (rows - self._low) / self._span
+        if self.data_range_ is not None:
+            rows = (rows - self.data_min_) / self.data_range_
         if not np.isfinite(rows).all():  # predict-time input is checked here, fit-time input in _scan too
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
         return np.ascontiguousarray(rows, dtype=np.float32)
@@ -463,7 +469,7 @@ def _as_rows(X):
 
 
 def _scan(X, batch: int, scale, verbose: bool):
-    """One streaming pass: checks finiteness and returns (low, span) of the global min-max scaling
+    """One streaming pass: checks finiteness and returns (min, range) of the global min-max scaling
     (``(0.0, None)`` when ``scale`` is None)."""
     low, high = np.inf, -np.inf
     n = X.shape[0]

@@ -6,6 +6,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 import pssc_fast
+import pssc_fast.models
 from pssc_fast.datasets import make_subspaces
 from pssc_fast.large import LargePSSC, _build_index, fit_large, nearest_anchor_labels
 from pssc_fast.metrics import acc
@@ -174,6 +175,7 @@ def test_exported_and_sklearn_api():
     (dict(lr=0.0), ValueError, "lr"),
     (dict(scale="standard"), ValueError, "scale"),
     (dict(autoencoder="ae.pt"), TypeError, "autoencoder"),
+    (dict(autoencoder=pssc_fast.models.FCAutoEncoder(5, (), 10)), ValueError, "autoencoder"),
     (dict(device="tpu"), ValueError, "device"),
 ])
 def test_invalid_parameters_are_named(params, error, words):
