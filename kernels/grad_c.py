@@ -36,7 +36,10 @@ def _write_tile(
 ):
     # dC[rows, cols] and, with FUSE_DZ, dZ[cols] += C0[rows, cols]^T dZc[rows].
     mask = m_rows[:, None] & m_cols[None, :]
-    c = tl.load(C + rows[:, None] * stride_cm + cols[None, :] * stride_cn, mask=mask, other=0.0)
+    # 64-bit offsets: beyond n = 46341 an n x n offset overflows int32.
+    r64 = rows.to(tl.int64)
+    c64 = cols.to(tl.int64)
+    c = tl.load(C + r64[:, None] * stride_cm + c64[None, :] * stride_cn, mask=mask, other=0.0)
     diag = rows[:, None] == cols[None, :]
     c = tl.where(diag, 0.0, c)
     g = tl.zeros(c.shape, dtype=c.dtype)
@@ -56,7 +59,7 @@ def _write_tile(
                 dz = tl.dot(tl.trans(c), dzc, input_precision=PREC)
                 tl.atomic_add(DZ + cols[:, None] * stride_dz + rk[None, :], dz, mask=m_cols[:, None] & mk[None, :])
     g = tl.where(diag, 0.0, g)
-    tl.store(DC + rows[:, None] * stride_dc + cols[None, :], g, mask=mask)
+    tl.store(DC + r64[:, None] * stride_dc + c64[None, :], g, mask=mask)
 
 
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only

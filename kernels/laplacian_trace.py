@@ -45,9 +45,12 @@ def _shat_kernel(
         rn = start + tl.arange(0, BLOCK_N)
         mask_n = rn < n
         tile_mask = mask_m[:, None] & mask_n[None, :]
-        c_ij = tl.load(C + rm[:, None] * stride_cm + rn[None, :] * stride_cn, mask=tile_mask, other=0.0)
+        # 64-bit offsets: beyond n = 46341 an n x n offset overflows int32.
+        rm64 = rm.to(tl.int64)
+        rn64 = rn.to(tl.int64)
+        c_ij = tl.load(C + rm64[:, None] * stride_cm + rn64[None, :] * stride_cn, mask=tile_mask, other=0.0)
         # Element (i, j) of this tile is C[j, i]: the tile of C^T, read in place.
-        c_ji = tl.load(C + rn[None, :] * stride_cm + rm[:, None] * stride_cn, mask=tile_mask, other=0.0)
+        c_ji = tl.load(C + rn64[None, :] * stride_cm + rm64[:, None] * stride_cn, mask=tile_mask, other=0.0)
         s = 0.5 * (tl.abs(c_ij) + tl.abs(c_ji))
         # C0 has a zero diagonal, so S = (|C0| + |C0|^T)/2 + I is exactly 1 there.
         s = tl.where(rm[:, None] == rn[None, :], 1.0, s)
@@ -90,7 +93,8 @@ def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | 
         C.stride(0), C.stride(1), Y1.stride(0), (Y2 if Y2 is not None else Y1).stride(0),
         P.stride(0), (Q if Q is not None else P).stride(0),
         TWO=Y2 is not None, BLOCK_M=block, BLOCK_N=block, BLOCK_D=block_d, PREC=utils.dot_precision(C.dtype),
-        num_warps=4,
+        # Two accumulators and an S tile per program: with 4 warps the fp32 FMA path spills (ptxas, sm_90).
+        num_warps=8,
     )
     return P, Q
 

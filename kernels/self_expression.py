@@ -42,7 +42,8 @@ def _se_fwd_kernel(
     for start in range(0, n, BLOCK_N):
         rn = start + tl.arange(0, BLOCK_N)
         mask_n = rn < n
-        c = tl.load(C + rm[:, None] * stride_cm + rn[None, :] * stride_cn,
+        # 64-bit offsets: beyond n = 46341 an n x n offset overflows int32.
+        c = tl.load(C + rm[:, None].to(tl.int64) * stride_cm + rn[None, :].to(tl.int64) * stride_cn,
                     mask=mask_m[:, None] & mask_n[None, :], other=0.0)
         c = tl.where(rm[:, None] == rn[None, :], 0.0, c)
         if HAS_Z:
