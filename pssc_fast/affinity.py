@@ -82,16 +82,13 @@ def _as_float_array(C) -> np.ndarray:
     return C
 
 
-def _stable_desc(vals: torch.Tensor, idx: torch.Tensor):
+def _stable_desc(vals: np.ndarray, idx: np.ndarray):
     """Sort each row by value descending, ties by position ascending (the definition's order)."""
-    by_pos = torch.argsort(idx, dim=1)
-    vals = torch.gather(vals, 1, by_pos)
-    idx = torch.gather(idx, 1, by_pos)
-    order = torch.sort(vals, dim=1, descending=True, stable=True).indices
-    return torch.gather(vals, 1, order), torch.gather(idx, 1, order)
+    order = np.lexsort((idx, -vals), axis=-1)
+    return np.take_along_axis(vals, order, axis=1), np.take_along_axis(idx, order, axis=1)
 
 
-def _kept_prefix(vals: torch.Tensor, thr: np.ndarray, mode: str):
+def _kept_prefix(vals: np.ndarray, thr: np.ndarray, mode: str):
     """Kept count per row of candidates sorted in the definition's order, and whether it is exact.
 
     ``vals`` (rows x width, |values| sorted descending, ties by position; padding < 0 at the end) are
@@ -102,8 +99,7 @@ def _kept_prefix(vals: torch.Tensor, thr: np.ndarray, mode: str):
     * ``"above"`` (every entry >= some cut): the candidates' total mass exceeds the threshold;
     * ``"all"`` (the whole row): always.
     """
-    v64 = vals.numpy().astype(np.float64)
-    np.maximum(v64, 0.0, out=v64)
+    v64 = np.maximum(vals, 0.0, dtype=np.float64)
     csum = np.cumsum(v64, axis=1)
     cnt = (csum - v64 <= thr[:, None]).sum(axis=1)
     if mode == "all":
@@ -193,7 +189,7 @@ def _padded(G: sp.csr_matrix, c0: int, c1: int):
     P = np.full((c1 - c0, width), np.iinfo(np.int64).max, dtype=np.int64)
     V[rr, col] = G.data[ptr[0]:ptr[-1]]
     P[rr, col] = G.indices[ptr[0]:ptr[-1]]
-    return torch.from_numpy(V), torch.from_numpy(P)
+    return V, P
 
 
 def _transposed_abs(C: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -212,26 +208,28 @@ def _transposed_abs(C: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 
 def _threshold_topk(C: np.ndarray, cols: np.ndarray, thr: np.ndarray, k: int, out_cols, out_rows):
-    """Exact kept rows of the given columns by ``torch.topk`` with k, 4k, ... up to a full sort."""
+    """Exact kept rows of the given columns from their k, 4k, ... largest |entries|, up to a full sort."""
     m = C.shape[0]
     b = max(1, _CHUNK_BYTES // max(1, m * C.itemsize))
     for j in range(0, cols.size, b):
         blk_cols = cols[j:j + b]
-        a = torch.from_numpy(_transposed_abs(C, blk_cols))
+        a = _transposed_abs(C, blk_cols)
         local = np.arange(blk_cols.size)
         kk = k
         while local.size:
-            sub = a if local.size == blk_cols.size else a.index_select(0, torch.from_numpy(local))
+            sub = a if local.size == blk_cols.size else a[local]
             if 4 * kk >= m:
                 # Close to a full sort anyway: sort everything, exact by construction.
-                vals, pos = torch.sort(sub, dim=1, descending=True, stable=True)
+                pos = np.argsort(-sub, axis=1, kind="stable")
+                vals = np.take_along_axis(sub, pos, axis=1)
                 mode = "all"
             else:
-                vals, pos = _stable_desc(*torch.topk(sub, kk, dim=1, sorted=False))
+                idx = np.argpartition(sub, m - kk, axis=1)[:, m - kk:]
+                vals, pos = _stable_desc(np.take_along_axis(sub, idx, axis=1), idx)
                 mode = "topk"
             cnt, ok = _kept_prefix(vals, thr[blk_cols[local]], mode)
             ok_cols = local[ok]
-            _take_prefix(blk_cols[ok_cols], cnt[ok], np.ones(ok_cols.size, bool), pos.numpy()[ok],
+            _take_prefix(blk_cols[ok_cols], cnt[ok], np.ones(ok_cols.size, bool), pos[ok],
                          out_cols, out_rows)
             local = local[~ok]
             kk = min(m, 4 * kk)
@@ -262,7 +260,11 @@ def threshold_columns(C, ro: float, *, sparse: bool = False):
     3. per column block, the candidates are sorted (descending, ties by row) and a float64 cumulative
        sum gives the kept prefix. Since the candidates are *all* entries >= t, the result is exact
        whenever their mass exceeds the threshold; other columns (and columns with more than 8k
-       candidates) are redone by ``torch.topk`` with growing k, up to a full stable sort.
+       candidates) are redone from their k largest entries (``np.argpartition``) with growing k, up
+       to a full stable sort.
+
+    All of it is single-threaded numpy: memory-bound passes gain little from a second core, and
+    small multi-threaded torch sorts stalled for seconds on the busy shared machine (measured).
 
     Memory: O(g n + candidates) besides C (16 MiB working chunks); C itself is not copied.
     Masses are summed by row chunks in float64; where an entry's prior mass equals ro * mass to the
@@ -309,11 +311,12 @@ def threshold_columns(C, ro: float, *, sparse: bool = False):
                 if not cols.size:
                     continue
                 V, P = _padded(G, c0, c1)
-                # index_select, not V[sel]: torch's advanced indexing was ~500x slower here (measured).
-                sel = torch.from_numpy(cols - c0)
-                vals, pos = _stable_desc(V.index_select(0, sel), P.index_select(0, sel))
+                V, P = V[cols - c0], P[cols - c0]
+                # Positions ascend within a row already, so a stable sort on value gives the order.
+                order = np.argsort(-V, axis=1, kind="stable")
+                vals, pos = np.take_along_axis(V, order, axis=1), np.take_along_axis(P, order, axis=1)
                 cnt, ok = _kept_prefix(vals, thr[cols], "above")
-                left.append(_take_prefix(cols, cnt, ok, pos.numpy(), out_cols, out_rows))
+                left.append(_take_prefix(cols, cnt, ok, pos, out_cols, out_rows))
             fallback = np.unique(np.concatenate(left))
             k *= 4
         else:
