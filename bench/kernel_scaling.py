@@ -164,7 +164,7 @@ def measure_memory(variant, n, m, d, device, dtype=torch.float32):
     A small step first loads libraries and thread pools, whose memory is not the variant's.
     """
     dev = torch.device(device)
-    loss_and_backward(variant, *make_inputs(min(n, 96), m, d, dtype, dev))
+    loss_and_backward(variant, *make_inputs(min(n, 1024), m, d, dtype, dev))
     tensors = make_inputs(n, m, d, dtype, dev)
     gc.collect()
     _sync(dev)
@@ -307,6 +307,21 @@ def run_worker(args) -> None:
     print("RESULT " + json.dumps(res), flush=True)
 
 
+def warm(args) -> None:
+    """One step of each runnable variant at the given sizes, so that Triton compiles the kernel
+    variants a later run needs (they depend on n mod 16) into its cache while other work runs."""
+    for n in args.warm:
+        for v in args.variants:
+            if runnable(v, args.device):
+                continue
+            t0 = time.perf_counter()
+            try:
+                loss_and_backward(v, *make_inputs(n, args.m, args.d, torch.float32, torch.device(args.device)))
+                print(f"warm {v} n={n}: {time.perf_counter() - t0:.1f}s", flush=True)
+            except Exception as err:
+                print(f"warm {v} n={n} failed: {err!r}", flush=True)
+
+
 def measure_isolated(variant, n, args, timeout, timed=()):
     """CPU: a fresh process per measurement, so that high-water marks do not contaminate."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", variant, "--n", str(n), "--m", str(args.m),
@@ -377,6 +392,8 @@ def main(argv=None):
     p.add_argument("--no-accuracy", action="store_true")
     p.add_argument("--malloc-threshold", type=int, default=1 << 20,
                    help="CPU memory runs: glibc MALLOC_MMAP_THRESHOLD_ in bytes (0: glibc's default)")
+    p.add_argument("--warm", type=int, nargs="*", default=None,
+                   help="only run one step of each variant at these sizes (fills Triton's cache) and exit")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--timed", nargs="*", default=[], help=argparse.SUPPRESS)
@@ -385,6 +402,8 @@ def main(argv=None):
         torch.set_float32_matmul_precision(args.matmul_precision)
     if args.worker:
         return run_worker(args)
+    if args.warm is not None:
+        return warm(args)
 
     t_start = time.perf_counter()
     cuda = torch.device(args.device).type == "cuda"
@@ -398,6 +417,7 @@ def main(argv=None):
         "cpu_count": os.cpu_count(), "torch_threads": args.threads or torch.get_num_threads(),
         "torch": torch.__version__, "python": platform.python_version(),
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "loadavg_start": os.getloadavg(),
     }
     try:
         import triton
@@ -516,6 +536,7 @@ def main(argv=None):
 
     report["summary"] = summarize(report)
     report["wall_s"] = time.perf_counter() - t_start
+    report["machine"]["loadavg_end"] = os.getloadavg()
     (out_dir / f"kernel_scaling_{tag}.json").write_text(json.dumps(report, indent=1))
     plot(report, out_dir / f"kernel_scaling_{tag}.png")
     print(json.dumps(report["summary"], indent=1))
