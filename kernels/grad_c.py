@@ -53,10 +53,10 @@ def _write_tile(
             mk = rk < m
             dzc = tl.load(DZC + rows[:, None] * stride_dzc + rk[None, :], mask=m_rows[:, None] & mk[None, :], other=0.0)
             z_t = tl.load(Z + cols[None, :] * stride_z + rk[:, None], mask=m_cols[None, :] & mk[:, None], other=0.0)
-            g = tl.dot(dzc, z_t, g, input_precision=PREC)
+            g = tl.dot(dzc, z_t, g, input_precision=PREC, out_dtype=g.dtype)
             if FUSE_DZ:
                 # C is already in registers: dZ = C0^T dZc costs no extra pass over C.
-                dz = tl.dot(tl.trans(c), dzc, input_precision=PREC)
+                dz = tl.dot(tl.trans(c), dzc, input_precision=PREC, out_dtype=c.dtype)
                 tl.atomic_add(DZ + cols[:, None] * stride_dz + rk[None, :], dz, mask=m_cols[:, None] & mk[None, :])
     g = tl.where(diag, 0.0, g)
     tl.store(DC + r64[:, None] * stride_dc + c64[None, :], g, mask=mask)
@@ -89,8 +89,8 @@ def _grad_c_kernel(
             xh_i = tl.load(XH + ri[:, None] * stride_xh + rk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
             xh_jt = tl.load(XH + rj[None, :] * stride_xh + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
             x_jt = tl.load(X + rj[None, :] * stride_x + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
-            core = tl.dot(x_i, xh_jt, core, input_precision=PREC)
-            core = tl.dot(xh_i, x_jt, core, input_precision=PREC)
+            core = tl.dot(x_i, xh_jt, core, input_precision=PREC, out_dtype=core.dtype)
+            core = tl.dot(xh_i, x_jt, core, input_precision=PREC, out_dtype=core.dtype)
         h_i = tl.load(H + ri, mask=mi, other=0.0)
         h_j = tl.load(H + rj, mask=mj, other=0.0)
         u_i = tl.load(U + ri, mask=mi, other=0.0)

@@ -57,10 +57,10 @@ def _shat_kernel(
         a_n = tl.load(A + rn, mask=mask_n, other=0.0)
         s = s * a_n[None, :]
         y1 = tl.load(Y1 + rn[:, None] * stride_y1 + rd[None, :], mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        acc1 = tl.dot(s, y1, acc1, input_precision=PREC)
+        acc1 = tl.dot(s, y1, acc1, input_precision=PREC, out_dtype=acc1.dtype)
         if TWO:
             y2 = tl.load(Y2 + rn[:, None] * stride_y2 + rd[None, :], mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-            acc2 = tl.dot(s, y2, acc2, input_precision=PREC)
+            acc2 = tl.dot(s, y2, acc2, input_precision=PREC, out_dtype=acc2.dtype)
     a_m = tl.load(A + rm, mask=mask_m, other=0.0)
     out_mask = mask_m[:, None] & mask_d[None, :]
     tl.store(P + rm[:, None] * stride_p + rd[None, :], acc1 * a_m[:, None], mask=out_mask)

@@ -49,7 +49,7 @@ def _se_fwd_kernel(
         if HAS_Z:
             z = tl.load(Z + rn[:, None] * stride_z + rk[None, :],
                         mask=mask_n[:, None] & mask_k[None, :], other=0.0)
-            acc = tl.dot(c, z, acc, input_precision=PREC)
+            acc = tl.dot(c, z, acc, input_precision=PREC, out_dtype=acc.dtype)
         if STATS:
             # When m spans several chunks, only the first chunk's programs count the statistics.
             if pid_k == 0:

@@ -60,6 +60,8 @@ def tile(dtype: torch.dtype) -> int:
 def chunk(width: int, cap: int) -> int:
     """Power-of-two chunk (16 <= chunk <= cap) for a dimension of ``width`` columns.
 
-    tl.dot needs every dimension >= 16; the cap bounds register use.
+    tl.dot needs every dimension >= 16; the cap bounds register use. (Every tl.dot in these
+    kernels passes ``out_dtype`` explicitly: Triton 3.6 defaults it to float32 and then rejects
+    a float64 accumulator.)
     """
     return max(16, min(cap, triton.next_power_of_2(max(1, width))))

@@ -27,16 +27,22 @@ import torch
 
 # Row blocks must be tall: every block's GEMM re-packs its whole n-row right-hand side, so on
 # CPU (MKL, 2 threads) blocks of 64 rows ran the trace's GEMMs 3x slower than one big GEMM and
-# 512-1024 rows within 10%. A few such blocks are the only temporaries, far below one n x n.
+# 512-1024 rows within 10%. A few such blocks are the only temporaries: each is capped by a byte
+# budget and by a fraction of n, so that none is ever as large as an n x n matrix (on an H200 a
+# 256 MiB budget alone made single blocks of n = 8000 and 3.5 n x n of peak memory).
 CPU_BLOCK_BYTES = 32 << 20
 CUDA_BLOCK_BYTES = 256 << 20
+CPU_MIN_BLOCKS = 4
+CUDA_MIN_BLOCKS = 8
 
 
 def block_rows(C: torch.Tensor) -> int:
     """Rows per block for an n x n matrix like ``C`` (at least 1, at most n)."""
     n = C.shape[0]
-    budget = CUDA_BLOCK_BYTES if C.device.type == "cuda" else CPU_BLOCK_BYTES
-    return int(max(1, min(n, budget // max(1, n * C.element_size()))))
+    cuda = C.device.type == "cuda"
+    budget = CUDA_BLOCK_BYTES if cuda else CPU_BLOCK_BYTES
+    fraction = -(-n // (CUDA_MIN_BLOCKS if cuda else CPU_MIN_BLOCKS))
+    return int(max(1, min(n, fraction, budget // max(1, n * C.element_size()))))
 
 
 def _blocks(n: int, rows: int):

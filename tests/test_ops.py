@@ -303,6 +303,8 @@ def test_torch_backend_with_many_row_blocks(monkeypatch, rows):
     itemsize = 8
     monkeypatch.setattr(chunked, "CPU_BLOCK_BYTES", rows * n * itemsize)
     monkeypatch.setattr(chunked, "CUDA_BLOCK_BYTES", rows * n * itemsize)
+    monkeypatch.setattr(chunked, "CPU_MIN_BLOCKS", 1)
+    monkeypatch.setattr(chunked, "CUDA_MIN_BLOCKS", 1)
     data = make_inputs(n, m=4, d=9, seed=400 + rows)
     want = _reference_step(data, with_l2=0.5)
     names = ("C", "Z", "X", "W", "b")
@@ -383,3 +385,18 @@ def test_graph_step_repeated_and_partial_backward(backend):
     second = torch.autograd.grad(L, [inp[k] for k in names])
     for got in (first, second):
         assert_close_all([L, *got], want, TOL[torch.float64], ["loss", "dC", "dZ", "dX", "dW", "db"])
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("n", [1, 7, 1000, 8000, 100_000])
+def test_row_blocks_stay_below_n_by_n(n, device):
+    """Blocks respect the byte budget and never span the whole matrix once n is non-trivial."""
+    from types import SimpleNamespace
+
+    # block_rows reads only the shape, device type and element size: no n x n allocation needed.
+    C = SimpleNamespace(shape=(n, n), device=torch.device(device), element_size=lambda: 4)
+    budget, parts = ((chunked.CUDA_BLOCK_BYTES, chunked.CUDA_MIN_BLOCKS) if device == "cuda"
+                     else (chunked.CPU_BLOCK_BYTES, chunked.CPU_MIN_BLOCKS))
+    rows = chunked.block_rows(C)
+    assert 1 <= rows <= -(-n // parts)
+    assert rows == 1 or rows * n * 4 <= budget
