@@ -91,16 +91,17 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
     sq = torch.empty(n, **kw) if with_sq else None
     if n == 0 or (Z is not None and m == 0 and not stats):
         return SEForward(zc, row, col, sq)
+    has_z = Z is not None and m > 0
     block = utils.tile(C.dtype)
     block_k = utils.chunk(m, 64)
-    grid = (triton.cdiv(n, block), triton.cdiv(m, block_k) if Z is not None else 1)
+    grid = (triton.cdiv(n, block), triton.cdiv(m, block_k) if has_z else 1)
     dummy = C  # pointer arguments a constexpr flag switches off are never dereferenced
     _se_fwd_kernel[grid](
         C, Z if Z is not None else dummy, zc if zc is not None else dummy,
         row if stats else dummy, col if stats else dummy, sq if with_sq else dummy,
         n, m,
         C.stride(0), C.stride(1), Z.stride(0) if Z is not None else 0, zc.stride(0) if zc is not None else 0,
-        HAS_Z=Z is not None, STATS=stats, SQUARES=with_sq,
+        HAS_Z=has_z, STATS=stats, SQUARES=with_sq,
         BLOCK_M=block, BLOCK_N=block, BLOCK_K=block_k, PREC=utils.dot_precision(C.dtype),
         num_warps=4,
     )
