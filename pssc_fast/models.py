@@ -40,8 +40,8 @@ def _mlp(dims: Sequence[int]) -> nn.Sequential:
 
 
 class ConvAutoEncoder(nn.Module):
-    """Stride-2 convolutional encoder with a mirrored transposed-convolution decoder, ReLU throughout
-    (the DSC-Net / PSSC small-data architecture, paper Table II).
+    """Stride-2 convolutional encoder with a mirrored transposed-convolution decoder, ReLU after every
+    layer but the output (the DSC-Net / PSSC small-data architecture, paper Table II).
 
     ``in_shape`` is (channels, height, width); ``channels`` and ``kernel_sizes`` list the encoder layers.
     The latent code of a sample is its flattened last feature map.
@@ -79,9 +79,14 @@ class ConvAutoEncoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         h = z.reshape(z.shape[0], *self._shapes[-1])
+        last = len(self.dec_layers) - 1
         for i, deconv in enumerate(self.dec_layers):
             target = self._shapes[-2 - i]
-            h = torch.relu(deconv(h, output_size=target[1:]))
+            h = deconv(h, output_size=target[1:])
+            # The output layer stays linear: with small initial codes a ReLU there outputs relu(bias),
+            # often 0 for every pixel, and the auto-encoder never leaves the all-zero image (seen on ORL).
+            if i < last:
+                h = torch.relu(h)
         return h.flatten(1)
 
 
