@@ -82,6 +82,13 @@ def part_mnist(args):
     rows = lambda A, idx: np.ascontiguousarray(A[idx], dtype=np.float32) / 255.0  # noqa: E731
     common = dict(pretrain_samples=0, epochs=args.epochs, verbose=args.verbose)
     runs = []
+    previous = RESULTS / ("fit_large_mnist" + (f"_{args.tag}" if args.tag else "") + ".json")
+    if args.append and previous.exists():  # add seeds to an earlier run with the same settings
+        old = json.loads(previous.read_text())
+        same = all(old["settings"][k] == getattr(args, k) for k in ("pretrain_samples", "epochs", "anchors"))
+        if not same:
+            raise SystemExit(f"--append: {previous} has other settings {old['settings']}")
+        runs = [r for r in old["runs"] if r["seed"] not in args.seeds]
     for seed in args.seeds:
         torch.manual_seed(seed)
         ae = FCAutoEncoder(784, (500, 500, 2000), 10)
@@ -105,7 +112,7 @@ def part_mnist(args):
             print(f"  anchors {m}: {s} (anchors alone {s_anchor['acc']:.3f}; KMeans on fine-tuned codes "
                   f"{km_ft['acc']:.3f}); coef_l2 {est.coef_l2_:.3g}; "
                   + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()), flush=True)
-        if not args.no_baselines and seed == args.seeds[0]:  # seconds each on an idle machine; once here
+        if not args.no_baselines and not any("kmeans_pixels" in r for r in runs):  # once: seconds on an idle machine
             t0 = time.perf_counter()
             run["kmeans_pixels"] = scores(y, KMeans(10, n_init=10, random_state=seed).fit_predict(X / 255.0))
             t1 = time.perf_counter()
@@ -128,9 +135,10 @@ def _mnist_report(args, runs):
         summary[f"kmeans_finetuned_{m}"] = {k: _mean_std([c["kmeans_finetuned_codes"][k] for c in cfg])
                                             for k in ("acc", "nmi")}
     summary["ae_kmeans"] = {k: _mean_std([r["ae_kmeans"][k] for r in runs]) for k in ("acc", "nmi", "purity")}
-    for name in ("kmeans_pixels", "spectral_pixels"):
-        if name in runs[0]:
-            summary[name] = {k: _mean_std([r[name][k] for r in runs]) for k in ("acc", "nmi", "purity")}
+    for name in ("kmeans_pixels", "spectral_pixels"):  # computed for the first seed only
+        have = [r[name] for r in runs if name in r]
+        if have:
+            summary[name] = {k: _mean_std([h[k] for h in have]) for k in ("acc", "nmi", "purity")}
     for name, s in summary.items():
         print(f"{name:>24}: ACC {s['acc']['mean']:.3f} +- {s['acc']['std']:.3f}  NMI {s['nmi']['mean']:.3f}")
 
@@ -160,7 +168,7 @@ def _mnist_report(args, runs):
     fig.suptitle(f"fit_large on MNIST-10k: pre-training {args.pretrain_samples} samples, {args.epochs} fine-tuning steps")
     payload = {"part": "mnist", "machine": _machine(), "settings": {
         "pretrain_samples": args.pretrain_samples, "epochs": args.epochs, "anchors": args.anchors,
-        "seeds": [r["seed"] for r in runs], "seeds_asked": args.seeds, "autoencoder": "784-500-500-2000-10", "scaling": "X/255 (= fit_large's min-max)"},
+        "seeds": [r["seed"] for r in runs], "autoencoder": "784-500-500-2000-10", "scaling": "X/255 (= fit_large's min-max)"},
         "summary": summary, "runs": runs}
     _save("mnist", args.tag, payload, fig)
 
@@ -384,6 +392,7 @@ def main(argv=None):
     p.add_argument("--path", default=None)
     p.add_argument("--n", type=int, default=None)
     p.add_argument("--no-baselines", action="store_true")
+    p.add_argument("--append", action="store_true", help="mnist: keep the seeds already in the JSON file")
     p.add_argument("--tag", default="")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
