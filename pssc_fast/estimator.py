@@ -114,7 +114,11 @@ class PSSC(ClusterMixin, BaseEstimator):
         """An estimator for one of the paper's ablation settings: "dsc-l2", "pssc-l" or "pssc"."""
         if name not in VARIANTS:
             raise ValueError(f"unknown variant {name!r}; choose one of {sorted(VARIANTS)}")
-        return cls(**{**VARIANTS[name], **params})
+        clash = {k: v for k, v in params.items() if k in VARIANTS[name] and v != VARIANTS[name][k]}
+        if clash:
+            # silently letting these win would turn DSC-L2 or PSSC_l back into full PSSC
+            raise ValueError(f"variant {name!r} fixes {sorted(clash)}; drop them from the parameters")
+        return cls(**{**params, **VARIANTS[name]})
 
     @classmethod
     def from_config(cls, config, **params) -> "PSSC":

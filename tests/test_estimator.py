@@ -67,6 +67,8 @@ def test_variants_are_one_setting_apart():
     assert full.trace_weight > 0 and full.gamma2 > 0 and full.gamma3 > 0
     with pytest.raises(ValueError, match="unknown variant"):
         PSSC.variant("dsc")
+    with pytest.raises(ValueError, match="fixes"):
+        PSSC.variant("dsc-l2", n_clusters=3, gamma2=0.1)
 
 
 def test_accepts_raw_digits_scale_and_images_with_conv():
