@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from . import affinity, memory
 from .losses import LossWeights
+from .validation import check_integer, check_number
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .train import finetune, pretrain, resolve_device
 
@@ -130,23 +131,10 @@ class PSSC(ClusterMixin, BaseEstimator):
     # -- validation -------------------------------------------------------------------------
     def _validate_params(self, n_samples: int) -> None:
         def integer(name, low, high=None):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{name} must be an integer, got {value!r}")
-            if value < low or (high is not None and value > high):
-                bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-                raise ValueError(f"{name}={value} must be {bound}")
+            check_integer(name, getattr(self, name), low, high)
 
-        def number(name, *, positive=False, low=None, high=None):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-                raise TypeError(f"{name} must be a finite number, got {value!r}")
-            if positive and value <= 0:
-                raise ValueError(f"{name}={value} must be > 0")
-            if low is not None and value < low:
-                raise ValueError(f"{name}={value} must be >= {low}")
-            if high is not None and value > high:
-                raise ValueError(f"{name}={value} must be <= {high}")
+        def number(name, **bounds):
+            check_number(name, getattr(self, name), **bounds)
 
         integer("n_clusters", 2, n_samples)
         integer("pretrain_epochs", 0)

@@ -17,7 +17,6 @@ itself, at most one batch of raw rows is held at a time (plus the anchors' rows 
 from __future__ import annotations
 
 import math
-import numbers
 import time
 
 import numpy as np
@@ -31,6 +30,7 @@ from .estimator import _seed
 from .losses import LossWeights
 from .models import FCAutoEncoder
 from .train import _check_finite, finetune, resolve_device
+from .validation import check_integer, check_number
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -138,23 +138,10 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     def _validate_params(self, n_rows: int) -> int:
         """Check every parameter; returns the number of anchors actually used."""
         def integer(name, low, high=None):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{name} must be an integer, got {value!r}")
-            if value < low or (high is not None and value > high):
-                bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-                raise ValueError(f"{name}={value} must be {bound}")
+            check_integer(name, getattr(self, name), low, high)
 
-        def number(name, *, positive=False, low=None, high=None):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-                raise TypeError(f"{name} must be a finite number, got {value!r}")
-            if positive and value <= 0:
-                raise ValueError(f"{name}={value} must be > 0")
-            if low is not None and value < low:
-                raise ValueError(f"{name}={value} must be >= {low}")
-            if high is not None and value > high:
-                raise ValueError(f"{name}={value} must be <= {high}")
+        def number(name, **bounds):
+            check_number(name, getattr(self, name), **bounds)
 
         integer("anchors", 2)
         m = min(int(self.anchors), n_rows)
