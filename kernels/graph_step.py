@@ -10,18 +10,11 @@ to the self-expression backward) is backend-independent and lives in
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 
 from pssc_fast.chunked import GraphStep
 
-from .grad_c import write_grad_c
-from .laplacian_trace import shat
-from .self_expression import se_forward
-
-TRITON_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, shat=shat, write_grad_c=write_grad_c)
-"""The Triton primitives, with the same contracts as ``pssc_fast.chunked.TORCH_IMPL``."""
+from .laplacian_trace import TRITON_IMPL
 
 
 def graph_step(C: torch.Tensor) -> GraphStep:

@@ -9,11 +9,13 @@ g, and one pass of ``grad_c`` that writes dC (DESIGN.md section 4).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 import triton
 import triton.language as tl
 
-from pssc_fast.chunked import TraceSaved, check_operands, trace_backward, trace_forward
+from pssc_fast.chunked import LaplacianTraceFunction, check_operands
 
 from . import utils
 from .grad_c import write_grad_c
@@ -99,25 +101,9 @@ def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | 
     return P, Q
 
 
-class LaplacianTraceFunction(torch.autograd.Function):
-    """Tr(X^T L_n X_hat) with Triton kernels; no n x n tensor besides dC."""
-
-    @staticmethod
-    def forward(ctx, C, X, X_hat):
-        need_c, need_x, need_xh = ctx.needs_input_grad[:3]
-        stats = se_forward(C, None, with_degrees=True)
-        T, saved = trace_forward(shat, C, X, X_hat, stats.row_abs, stats.col_abs,
-                                 need_x=need_x, need_xh=need_xh, need_c=need_c)
-        ctx.save_for_backward(C, *saved)
-        return T
-
-    @staticmethod
-    def backward(ctx, gT):
-        C, *rest = ctx.saved_tensors
-        need_c, need_x, need_xh = ctx.needs_input_grad[:3]
-        dX, dXh, tg = trace_backward(TraceSaved(*rest), gT, need_x=need_x, need_xh=need_xh, need_c=need_c)
-        dC = write_grad_c(C, trace=tg, need_dz=False)[0] if tg is not None else None
-        return dC, dX, dXh
+TRITON_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, shat=shat, write_grad_c=write_grad_c)
+"""The Triton primitives, with the same contracts as ``pssc_fast.chunked.TORCH_IMPL``: the autograd
+Functions and the fused step of ``pssc_fast.chunked`` run on them unchanged."""
 
 
 def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> torch.Tensor:
@@ -125,4 +111,4 @@ def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> to
     check_operands(C, X, X_hat)
     utils.check_device(C)
     utils.check_dtype(C)
-    return LaplacianTraceFunction.apply(C, X.contiguous(), X_hat.contiguous())
+    return LaplacianTraceFunction.apply(C, X.contiguous(), X_hat.contiguous(), TRITON_IMPL)

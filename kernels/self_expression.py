@@ -9,11 +9,13 @@ Backward (dZ = C0^T dZc, dC = dZc Z^T with a zero diagonal) is the dC writer in 
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import torch
 import triton
 import triton.language as tl
 
-from pssc_fast.chunked import SEForward, check_operands
+from pssc_fast.chunked import SEForward, SelfExpressionFunction, check_operands
 
 from . import utils
 from .grad_c import write_grad_c
@@ -108,19 +110,9 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
     return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)
 
 
-class SelfExpressionFunction(torch.autograd.Function):
-    """C0 @ Z with Triton kernels; backward writes dC and dZ in one pass over C."""
-
-    @staticmethod
-    def forward(ctx, C, Z):
-        ctx.save_for_backward(C, Z)
-        return se_forward(C, Z).zc
-
-    @staticmethod
-    def backward(ctx, dZc):
-        C, Z = ctx.saved_tensors
-        return write_grad_c(C, se=(dZc.contiguous(), Z), need_dc=ctx.needs_input_grad[0],
-                            need_dz=ctx.needs_input_grad[1])
+# The two primitives pssc_fast.chunked.SelfExpressionFunction runs on (the full set, with shat,
+# is laplacian_trace.TRITON_IMPL, which imports this module).
+_SE_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, write_grad_c=write_grad_c)
 
 
 def self_expression(C: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
@@ -128,4 +120,4 @@ def self_expression(C: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     check_operands(C, Z)
     utils.check_device(C)
     utils.check_dtype(C)
-    return SelfExpressionFunction.apply(C, Z.contiguous())
+    return SelfExpressionFunction.apply(C, Z.contiguous(), _SE_IMPL)
