@@ -27,6 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--out", default=str(RESULTS / "digits_defaults.json"))
     args = parser.parse_args()
     X, y = load_digits(return_X_y=True)
     rows = []
@@ -49,10 +50,13 @@ def main() -> None:
         s = summary[name]
         print(f"{name:28s} mean ACC {s['acc'][0]:.4f} ± {s['acc'][1]:.4f}  NMI {s['nmi'][0]:.4f}  "
               f"{s['seconds'][0]:.1f} s/run")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "digits_defaults.json"
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    import torch
+
     out.write_text(json.dumps({"machine": platform.platform(), "cpus": __import__("os").cpu_count(),
-                               "runs": rows, "summary": summary}, indent=1))
+                               "torch_threads": torch.get_num_threads(), "defaults": PSSC().get_params(),
+                               "runs": rows, "summary": summary}, indent=1, default=str))
     print(f"written {out}")
 
 

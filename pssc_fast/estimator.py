@@ -44,7 +44,11 @@ class PSSC(ClusterMixin, BaseEstimator):
     channels, kernel_sizes : encoder layers of the convolutional auto-encoder (paper Table II).
     image_shape : (channels, height, width) to read 2-D input rows as images.
     pretrain_epochs, pretrain_lr, batch_size : auto-encoder pre-training (Adam, mini-batches).
-    epochs, lr : full-batch fine-tuning steps and Adam learning rate.
+    epochs, lr : full-batch fine-tuning steps and Adam learning rate (1e-3, as DSC-Net's public
+        implementations fine-tune; the paper states 1e-4, which left C close to its ridge start in 300
+        steps).
+    head_lr : Adam learning rate of the classifier head. The head starts from random weights while the
+        rest is pre-trained, so it gets a larger step; at ``lr`` it stayed near uniform predictions.
     gamma1 : weight of the self-expression error ||Z - C0 Z||^2.
     gamma2, gamma3 : weights of the pseudo-graph and pseudo-label losses (0 switches them off).
     trace_weight : weight of the Laplacian-trace part of the locality-preserving reconstruction.
@@ -76,7 +80,7 @@ class PSSC(ClusterMixin, BaseEstimator):
 
     def __init__(self, n_clusters=8, *, architecture="auto", hidden_dims=(256, 128), latent_dim=None,
                  channels=(15,), kernel_sizes=(3,), image_shape=None, pretrain_epochs=200,
-                 pretrain_lr=1e-3, batch_size=128, epochs=300, lr=1e-4, gamma1=1.0, gamma2=0.1,
+                 pretrain_lr=1e-3, batch_size=128, epochs=300, lr=1e-3, head_lr=1e-2, gamma1=1.0, gamma2=0.1,
                  gamma3=0.1, trace_weight=1.0, coef_l2=100.0, balance_weight=0.1, tau=0.8, q=4,
                  alpha=5.0, ro=0.12, c_init="ridge", scale="minmax", affinity_method="auto",
                  backend="auto", device="auto", random_state=None, verbose=False):
@@ -92,6 +96,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.batch_size = batch_size
         self.epochs = epochs
         self.lr = lr
+        self.head_lr = head_lr
         self.gamma1 = gamma1
         self.gamma2 = gamma2
         self.gamma3 = gamma3
@@ -141,7 +146,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         integer("epochs", 1)
         integer("batch_size", 1)
         integer("q", 1)
-        for name in ("lr", "pretrain_lr", "alpha"):
+        for name in ("lr", "head_lr", "pretrain_lr", "alpha"):
             number(name, positive=True)
         for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "coef_l2", "balance_weight"):
             number(name, low=0.0)
@@ -224,9 +229,10 @@ class PSSC(ClusterMixin, BaseEstimator):
             t1 = time.perf_counter()
             weights = LossWeights(trace=self.trace_weight, self_expression=self.gamma1, coef_l2=self.coef_l2,
                                   graph=self.gamma2, label=self.gamma3, balance=self.balance_weight)
+            c_init = self.c_init if self.c_init == "ridge" else float(self.c_init)
             result = finetune(model, Xt, int(self.n_clusters), weights=weights, epochs=self.epochs, lr=self.lr,
-                              c_init=self.c_init if self.c_init == "ridge" else float(self.c_init), backend=self.backend, tau=self.tau, generator=generator,
-                              verbose=self.verbose)
+                              head_lr=self.head_lr, c_init=c_init, backend=self.backend, tau=self.tau,
+                              generator=generator, verbose=self.verbose)
             t2 = time.perf_counter()
             with torch.no_grad():
                 self.embedding_ = model.encode(Xt).cpu().numpy()

@@ -69,7 +69,7 @@ class FinetuneResult:
 def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights | None = None,
              epochs: int = 300, lr: float = 1e-4, c_init: float = 1e-4, backend: str = "auto",
              tau: float = 0.8, margin: float = 1.0, max_pair_rows: int = 512,
-             generator: torch.Generator | None = None, verbose: bool = True) -> FinetuneResult:
+             head_lr: float | None = None, generator: torch.Generator | None = None, verbose: bool = True) -> FinetuneResult:
     """Full-batch fine-tuning of encoder, self-expression layer, decoder (and head) on the PSSC objective.
 
     ``max_pair_rows`` bounds the pseudo-graph loss: above that many samples, each step uses a random
@@ -85,7 +85,7 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
     groups = [{"params": list(model.parameters())},
               {"params": [layer.C], "weight_decay": 2.0 * weights.coef_l2}]
     if head is not None:
-        groups.append({"params": list(head.parameters())})
+        groups.append({"params": list(head.parameters()), "lr": lr if head_lr is None else head_lr})
     opt = torch.optim.Adam(groups, lr=lr)
     history = []
     # The fused backends take both n x n operators of a step through one GraphStep, which shares the

@@ -97,6 +97,7 @@ def test_torch_tensor_input():
     (np.random.rand(10, 4), {"n_clusters": 11}, ValueError, "n_clusters"),
     (np.random.rand(10, 4), {"n_clusters": 2.5}, TypeError, "n_clusters"),
     (np.random.rand(10, 4), {"n_clusters": 2, "lr": 0}, ValueError, "lr"),
+    (np.random.rand(10, 4), {"n_clusters": 2, "head_lr": -1.0}, ValueError, "head_lr"),
     (np.random.rand(10, 4), {"n_clusters": 2, "epochs": 0}, ValueError, "epochs"),
     (np.random.rand(10, 4), {"n_clusters": 2, "backend": "cuda-magic"}, ValueError, "backend"),
     (np.random.rand(10, 4), {"n_clusters": 2, "architecture": "conv"}, ValueError, "image"),
@@ -104,3 +105,22 @@ def test_torch_tensor_input():
 def test_bad_input_is_rejected_with_a_named_reason(X, params, error, match):
     with pytest.raises(error, match=match):
         PSSC(**{"n_clusters": 2, "pretrain_epochs": 1, "epochs": 1, **params}).fit(X)
+
+
+@pytest.mark.parametrize("head_lr", [1e-2, 3e-4])
+def test_head_takes_its_own_learning_rate(head_lr):
+    from pssc_fast.losses import LossWeights
+    from pssc_fast.models import ClassifierHead, FCAutoEncoder
+    from pssc_fast.train import finetune
+
+    torch.manual_seed(1)
+    X = torch.rand(37, 9)
+    model = FCAutoEncoder(9, (8,), 5)
+    torch.manual_seed(0)  # the head is the first thing finetune draws at random
+    result = finetune(model, X, 3, weights=LossWeights(graph=1.0, label=0.0), epochs=1, lr=1e-5,
+                      head_lr=head_lr, c_init="ridge", verbose=False)
+    torch.manual_seed(0)
+    start = ClassifierHead(5, 3)
+    step = (result.head.linear.weight - start.linear.weight).abs().max().item()
+    # Adam's first step moves every parameter with a gradient by about its learning rate
+    assert step == pytest.approx(head_lr, rel=0.05)

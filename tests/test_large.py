@@ -173,6 +173,7 @@ def test_exported_and_sklearn_api():
     (dict(coef_l2="big"), TypeError, "coef_l2"),
     (dict(coef_l2=-1.0), ValueError, "coef_l2"),
     (dict(lr=0.0), ValueError, "lr"),
+    (dict(head_lr=0.0), ValueError, "head_lr"),
     (dict(scale="standard"), ValueError, "scale"),
     (dict(autoencoder="ae.pt"), TypeError, "autoencoder"),
     (dict(autoencoder=pssc_fast.models.FCAutoEncoder(5, (), 10)), ValueError, "autoencoder"),
