@@ -113,8 +113,7 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace=None, l2=None, need_dc: bool
     ``se`` = (dZc, Z) or None; ``trace`` = ``TraceGrad`` or None; ``l2`` = 0-d tensor or None.
     Returns ``(dC, dZ)``.
     """
-    utils.check_device(C)
-    utils.check_dtype(C)
+    utils.check_launch(C)
     n = C.shape[0]
     dZc, Z = se if se is not None else (None, None)
     want_dz = need_dz and dZc is not None

@@ -75,8 +75,7 @@ def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | 
 
     Same contract as ``pssc_fast.chunked.shat``.
     """
-    utils.check_device(C)
-    utils.check_dtype(C)
+    utils.check_launch(C)
     n = C.shape[0]
     Y1 = Y1.contiguous()
     Y2 = Y2.contiguous() if Y2 is not None else None
@@ -109,6 +108,5 @@ Functions and the fused step of ``pssc_fast.chunked`` run on them unchanged."""
 def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> torch.Tensor:
     """Tr(X^T L_n X_hat), L_n = I - S_hat, with the Triton backend; differentiable in C, X, X_hat."""
     check_operands(C, X, X_hat)
-    utils.check_device(C)
-    utils.check_dtype(C)
+    utils.check_launch(C)
     return LaplacianTraceFunction.apply(C, X.contiguous(), X_hat.contiguous(), TRITON_IMPL)

@@ -75,8 +75,7 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
 
     Same contract as ``pssc_fast.chunked.se_forward``; parts not asked for are None.
     """
-    utils.check_device(C)
-    utils.check_dtype(C)
+    utils.check_launch(C)
     n = C.shape[0]
     stats = with_degrees or with_sq
     if Z is None and not stats:
@@ -118,6 +117,5 @@ _SE_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, write_grad_c=wr
 def self_expression(C: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
     """C0 @ Z (C with its diagonal zeroed) with the Triton backend; differentiable in C and Z."""
     check_operands(C, Z)
-    utils.check_device(C)
-    utils.check_dtype(C)
+    utils.check_launch(C)
     return SelfExpressionFunction.apply(C, Z.contiguous(), _SE_IMPL)

@@ -45,6 +45,12 @@ def check_dtype(C: torch.Tensor) -> None:
         raise ValueError(f"the triton backend supports float32 and float64, got {C.dtype}")
 
 
+def check_launch(C: torch.Tensor) -> None:
+    """What every launcher checks before it starts a kernel on ``C``: device, then dtype."""
+    check_device(C)
+    check_dtype(C)
+
+
 def tile(dtype: torch.dtype) -> int:
     """Side of the square tiles of C.
 
