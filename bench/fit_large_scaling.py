@@ -51,6 +51,12 @@ def _machine():
             "note": "shared, noisy 2-core CPU; compare within one run"}
 
 
+def _large_defaults():
+    from pssc_fast.large import LargePSSC
+
+    return LargePSSC().get_params()
+
+
 def _save(part, tag, payload, fig):
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / (f"fit_large_{part}" + (f"_{tag}" if tag else ""))
@@ -178,7 +184,8 @@ def _mnist_report(args, runs):
     fig.suptitle(f"fit_large on MNIST-10k: pre-training {args.pretrain_samples} samples, {args.epochs} fine-tuning steps")
     payload = {"part": "mnist", "machine": _machine(), "settings": {
         "pretrain_samples": args.pretrain_samples, "epochs": args.epochs, "anchors": args.anchors,
-        "seeds": [r["seed"] for r in runs], "autoencoder": "784-500-500-2000-10", "scaling": "X/255 (= fit_large's min-max)"},
+        "seeds": [r["seed"] for r in runs], "autoencoder": "784-500-500-2000-10", "scaling": "X/255 (= fit_large's min-max)",
+        "finetune_lr": _large_defaults()["lr"], "head_lr": _large_defaults().get("head_lr")},
         "summary": summary, "runs": runs}
     _save("mnist", args.tag, payload, fig)
 

@@ -57,7 +57,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     pretrain_lr : initial Adam learning rate of pre-training; decayed to 0 by a cosine schedule over the
         budget when ``pretrain_schedule="cosine"``, constant with ``"constant"``.
     batch_size : pre-training mini-batch size.
-    epochs, lr : full-batch fine-tuning steps on the anchors and their Adam learning rate.
+    epochs, lr : full-batch fine-tuning steps on the anchors and their Adam learning rate (1e-3, as
+        :class:`pssc_fast.PSSC`).
     head_lr : Adam learning rate of the freshly initialised classifier head (see :class:`pssc_fast.PSSC`).
     gamma1, gamma2, gamma3, trace_weight, balance_weight, tau, c_init : the PSSC objective, as in
         :class:`pssc_fast.PSSC`.
@@ -98,7 +99,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, n_clusters=8, *, anchors=5000, hidden_dims=(500, 500, 2000), latent_dim=None,
                  pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", batch_size=256,
-                 epochs=30, lr=1e-4, head_lr=1e-2, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2=100.0,
+                 epochs=30, lr=1e-3, head_lr=1e-2, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2=100.0,
                  balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, affinity_method="auto",
                  n_neighbors=1, index="auto", nprobe=None, encode_batch_size=8192, scale="minmax",
                  autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
