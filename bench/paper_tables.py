@@ -277,7 +277,7 @@ def markdown(summary: dict, large: dict | None, meta: dict) -> str:
                   f"| MNIST-10k | PSSC (fit_large {large.get('params') or 'defaults'}) | {seeds_l} | {fmt(s['acc'])} | "
                   f"{fmt(s['nmi'])} | {fmt(s['purity'])} | {s['seconds'][0]:.0f} |"]
     else:
-        lines.append(f"*pending*: {(large or {}).get('status', 'not run')}")
+        lines.append(f"*not run by this script*: {(large or {}).get('status', 'not run')}")
     speed = [ds for ds in ("orl", "coil20") if ds in summary]
     if speed:
         lines += ["", "Fine-tuning speed and memory beside a public PyTorch port of DSC-Net (same conv nets, "
@@ -372,7 +372,7 @@ def main() -> None:
     parser.add_argument("--large-only", "--from-disk", dest="large_only", action="store_true",
                         help="run nothing for Table III: rebuild it from the finished runs on disk (and run Table "
                              "V's column unless --no-large)")
-    parser.add_argument("--large-note", default=None, help="why Table V's column is pending, with --no-large")
+    parser.add_argument("--large-note", default=None, help="with --no-large: where Table V's column comes from instead (or why it is missing)")
     parser.add_argument("--large-anchors", type=int, default=None, help="fit_large anchors (default: its own)")
     parser.add_argument("--large-pretrain-samples", type=int, default=None)
     parser.add_argument("--large-seeds", type=int, default=None, help="seeds for fit_large (default: --seeds)")
