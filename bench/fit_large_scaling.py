@@ -182,10 +182,11 @@ def _mnist_report(args, runs):
     axes[1].set_ylabel("seconds (mean over seeds)")
     axes[1].legend(fontsize=8)
     fig.suptitle(f"fit_large on MNIST-10k: pre-training {args.pretrain_samples} samples, {args.epochs} fine-tuning steps")
+    defaults = _large_defaults()
     payload = {"part": "mnist", "machine": _machine(), "settings": {
         "pretrain_samples": args.pretrain_samples, "epochs": args.epochs, "anchors": args.anchors,
         "seeds": [r["seed"] for r in runs], "autoencoder": "784-500-500-2000-10", "scaling": "X/255 (= fit_large's min-max)",
-        "finetune_lr": _large_defaults()["lr"], "head_lr": _large_defaults().get("head_lr")},
+        "finetune_lr": defaults["lr"], "head_lr": defaults["head_lr"]},
         "summary": summary, "runs": runs}
     _save("mnist", args.tag, payload, fig)
 

@@ -229,9 +229,8 @@ class PSSC(ClusterMixin, BaseEstimator):
             t1 = time.perf_counter()
             weights = LossWeights(trace=self.trace_weight, self_expression=self.gamma1, coef_l2=self.coef_l2,
                                   graph=self.gamma2, label=self.gamma3, balance=self.balance_weight)
-            c_init = self.c_init if self.c_init == "ridge" else float(self.c_init)
             result = finetune(model, Xt, int(self.n_clusters), weights=weights, epochs=self.epochs, lr=self.lr,
-                              head_lr=self.head_lr, c_init=c_init, backend=self.backend, tau=self.tau,
+                              head_lr=self.head_lr, c_init=self.c_init, backend=self.backend, tau=self.tau,
                               generator=generator, verbose=self.verbose)
             t2 = time.perf_counter()
             with torch.no_grad():

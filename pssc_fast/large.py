@@ -241,8 +241,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
                                   coef_l2=coef_l2, graph=float(self.gamma2), label=float(self.gamma3),
                                   balance=float(self.balance_weight))
             result = finetune(model, Xa, int(self.n_clusters), weights=weights, epochs=int(self.epochs),
-                              lr=float(self.lr), head_lr=None if self.head_lr is None else float(self.head_lr), c_init="ridge" if self.c_init == "ridge" else float(self.c_init),
-                              backend=self.backend, tau=float(self.tau), generator=generator, verbose=verbose)
+                              lr=float(self.lr), head_lr=self.head_lr, c_init=self.c_init, backend=self.backend,
+                              tau=float(self.tau), generator=generator, verbose=verbose)
             timings["finetune"] = time.perf_counter() - t0
             model.eval()
             with torch.no_grad():

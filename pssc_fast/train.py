@@ -67,7 +67,7 @@ class FinetuneResult:
 
 
 def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights | None = None,
-             epochs: int = 300, lr: float = 1e-4, c_init: float = 1e-4, backend: str = "auto",
+             epochs: int = 300, lr: float = 1e-4, c_init: float | str = 1e-4, backend: str = "auto",
              tau: float = 0.8, margin: float = 1.0, max_pair_rows: int = 512,
              head_lr: float | None = None, generator: torch.Generator | None = None, verbose: bool = True) -> FinetuneResult:
     """Full-batch fine-tuning of encoder, self-expression layer, decoder (and head) on the PSSC objective.
@@ -77,7 +77,8 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
     """
     weights = weights or L.LossWeights()
     n = X.shape[0]
-    layer = SelfExpression(n, init=c_init if isinstance(c_init, float) else 0.0, backend=backend).to(X.device)
+    # c_init: "ridge", or a number every entry of C starts at (an int included)
+    layer = SelfExpression(n, init=0.0 if c_init == "ridge" else float(c_init), backend=backend).to(X.device)
     if c_init == "ridge":
         with torch.no_grad():
             layer.C.copy_(ridge_coefficients(model.encode(X), weights.self_expression, weights.coef_l2))
