@@ -41,3 +41,33 @@ def check_self_expression_fits(n: int, *, backend: str = "auto", device=torch.de
             f"(backend={backend!r}) but {torch.device(device).type} has {have / 2**30:.1f} GiB free; "
             f"use pssc_fast.fit_large(X, k, anchors=...) with fewer anchors"
             + (", or backend='torch'" if backend == "reference" else ""))
+
+
+def _glibc_malloc_trim():
+    """glibc's ``malloc_trim`` or None (other C libraries, other systems)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _glibc_malloc_trim() if os.name == "posix" else None
+
+
+def release_freed_memory(device: torch.device) -> bool:
+    """Hand the C heap's free pages back to the system (glibc on CPU; a no-op elsewhere).
+
+    A full-batch step frees many large temporaries; glibc keeps them in its heap, fragmented, so peak
+    resident memory climbs over the steps. ``finetune`` calls this every few steps (``TRIM_EVERY``).
+    Returns whether anything was called.
+    """
+    if _MALLOC_TRIM is None or torch.device(device).type != "cpu":
+        return False
+    _MALLOC_TRIM(0)
+    return True

@@ -8,7 +8,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses as L
-from . import ops
+from . import memory, ops
 from .models import ClassifierHead, SelfExpression
 
 
@@ -55,6 +55,12 @@ def pretrain(model, X: torch.Tensor, *, epochs: int = 100, lr: float = 1e-3, bat
         _check_finite(epoch, desc, {"reconstruction": history[-1]}, lr)
         bar.set_postfix(loss=f"{history[-1]:.4g}")
     return history
+
+
+# Fine-tuning steps between returns of freed heap memory to the system (CPU). A COIL20-sized fit, 30 steps:
+# peak 1.36 GiB untrimmed, 0.92 trimmed every step (each trim costs 10-20 % of a step in fresh page
+# faults), 1.00 every third step, 1.12 every tenth.
+TRIM_EVERY = 3
 
 
 @dataclass
@@ -126,6 +132,8 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if step % TRIM_EVERY == TRIM_EVERY - 1:
+            memory.release_freed_memory(X.device)
         history.append(values)
         if step % 10 == 0 or step == epochs - 1:
             bar.set_postfix(loss=f"{sum(values.values()):.4g}")
