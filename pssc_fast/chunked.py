@@ -34,12 +34,18 @@ CPU_BLOCK_BYTES = 32 << 20
 CUDA_BLOCK_BYTES = 256 << 20
 CPU_MIN_BLOCKS = 4
 CUDA_MIN_BLOCKS = 8
+# Below this many bytes of C (n <= 2048 in float32) one block spans the whole matrix on CPU: its one
+# n x n temporary is small, and whole GEMMs ran a COIL20 step (n = 1440) 16 % faster than 4 blocks
+# (ORL, n = 400: 10 %; 2 threads, bench/finetune_speed.py's setting).
+CPU_WHOLE_MATRIX_BYTES = 16 << 20
 
 
 def block_rows(C: torch.Tensor) -> int:
     """Rows per block for an n x n matrix like ``C`` (at least 1, at most n)."""
     n = C.shape[0]
     cuda = C.device.type == "cuda"
+    if not cuda and n * n * C.element_size() <= CPU_WHOLE_MATRIX_BYTES:
+        return int(max(1, n))
     budget = CUDA_BLOCK_BYTES if cuda else CPU_BLOCK_BYTES
     fraction = -(-n // (CUDA_MIN_BLOCKS if cuda else CPU_MIN_BLOCKS))
     return int(max(1, min(n, fraction, budget // max(1, n * C.element_size()))))

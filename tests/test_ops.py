@@ -305,6 +305,7 @@ def test_torch_backend_with_many_row_blocks(monkeypatch, rows):
     monkeypatch.setattr(chunked, "CUDA_BLOCK_BYTES", rows * n * itemsize)
     monkeypatch.setattr(chunked, "CPU_MIN_BLOCKS", 1)
     monkeypatch.setattr(chunked, "CUDA_MIN_BLOCKS", 1)
+    monkeypatch.setattr(chunked, "CPU_WHOLE_MATRIX_BYTES", 0)
     data = make_inputs(n, m=4, d=9, seed=400 + rows)
     want = _reference_step(data, with_l2=0.5)
     names = ("C", "Z", "X", "W", "b")
@@ -323,8 +324,9 @@ def test_torch_backend_with_many_row_blocks(monkeypatch, rows):
 @given(n=st.integers(1, 40), m=st.integers(1, 6), d=st.integers(1, 12), rows=st.integers(1, 16),
        seed=st.integers(0, 2 ** 16))
 def test_torch_backend_random_shapes(n, m, d, rows, seed):
-    old = chunked.CPU_BLOCK_BYTES, chunked.CUDA_BLOCK_BYTES
+    old = chunked.CPU_BLOCK_BYTES, chunked.CUDA_BLOCK_BYTES, chunked.CPU_WHOLE_MATRIX_BYTES
     chunked.CPU_BLOCK_BYTES = chunked.CUDA_BLOCK_BYTES = rows * n * 8
+    chunked.CPU_WHOLE_MATRIX_BYTES = 0
     try:
         data = make_inputs(n, m, d, seed)
         want = _reference_step(data)
@@ -333,7 +335,7 @@ def test_torch_backend_random_shapes(n, m, d, rows, seed):
         L = coupled_loss(chunked.self_expression, chunked.laplacian_trace, *(inp[k] for k in names))
         got = [L, *grads(L, [inp[k] for k in names])]
     finally:
-        chunked.CPU_BLOCK_BYTES, chunked.CUDA_BLOCK_BYTES = old
+        chunked.CPU_BLOCK_BYTES, chunked.CUDA_BLOCK_BYTES, chunked.CPU_WHOLE_MATRIX_BYTES = old
     assert_close_all(got, want, TOL[torch.float64], ["loss", "dC", "dZ", "dX", "dW", "db"])
 
 
@@ -390,7 +392,8 @@ def test_graph_step_repeated_and_partial_backward(backend):
 @pytest.mark.parametrize("device", ["cpu", "cuda"])
 @pytest.mark.parametrize("n", [1, 7, 1000, 8000, 100_000])
 def test_row_blocks_stay_below_n_by_n(n, device):
-    """Blocks respect the byte budget and never span the whole matrix once n is non-trivial."""
+    """Blocks respect the byte budget and never span the whole matrix once n is non-trivial (on CPU: once
+    C is larger than CPU_WHOLE_MATRIX_BYTES; below that one block spans it)."""
     from types import SimpleNamespace
 
     # block_rows reads only the shape, device type and element size: no n x n allocation needed.
@@ -398,5 +401,8 @@ def test_row_blocks_stay_below_n_by_n(n, device):
     budget, parts = ((chunked.CUDA_BLOCK_BYTES, chunked.CUDA_MIN_BLOCKS) if device == "cuda"
                      else (chunked.CPU_BLOCK_BYTES, chunked.CPU_MIN_BLOCKS))
     rows = chunked.block_rows(C)
+    if device == "cpu" and n * n * 4 <= chunked.CPU_WHOLE_MATRIX_BYTES:
+        assert rows == n
+        return
     assert 1 <= rows <= -(-n // parts)
     assert rows == 1 or rows * n * 4 <= budget
