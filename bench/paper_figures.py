@@ -2,6 +2,7 @@
 with PSNR, and a t-SNE of the latent space on MNIST-10k.
 
     python bench/paper_figures.py --data-dir ../shared/data [--suffix ""|_quick] [--tsne-points 3000]
+                                  [--large-anchors 2000]
 
 Reads the fitted states that paper_tables.py saves for its first seed (bench/results/paper_cache/state_*.pt)
 and writes bench/results/paper_fig2_affinity_orl.png, paper_fig3_reconstructions.png,
@@ -52,6 +53,27 @@ def psnr(x, x_hat):
     return float("inf") if mse == 0 else float(10 * np.log10(1.0 / mse))
 
 
+def large_codes(X10, anchors: int):
+    """(codes of all 10k images, provenance) from fit_large on the fit_large benchmark's cached seed-0
+    auto-encoder (10^6 pre-training samples): the fitted model of that benchmark's seed-0 run."""
+    import copy
+
+    import torch
+
+    from pssc_fast import LargePSSC
+    from pssc_fast.models import FCAutoEncoder
+
+    cache = pt.RESULTS / "fit_large_cache" / "mnist_ae_seed0_1000000.pt"
+    if not cache.is_file():
+        raise SystemExit(f"{cache} is missing: run bench/fit_large_scaling.py mnist --seeds 0 first")
+    torch.manual_seed(0)
+    ae = FCAutoEncoder(784, (500, 500, 2000), 10)
+    ae.load_state_dict(torch.load(cache)["state"])
+    est = LargePSSC(10, anchors=anchors, random_state=0, autoencoder=copy.deepcopy(ae), pretrain_samples=0).fit(X10)
+    return est.transform(X10), (f"fit_large latent codes of all 10k test images: seed 0, {anchors} anchors, defaults, "
+                                "started from bench/fit_large_scaling.py's cached auto-encoder (10^6 samples)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
@@ -60,6 +82,9 @@ def main() -> None:
     parser.add_argument("--tsne-points", type=int, default=2000,
                         help="t-SNE on this many of the 10k test images (evenly spaced), to keep it cheap")
     parser.add_argument("--no-tsne", action="store_true", help="keep the t-SNE figure and entry already written")
+    parser.add_argument("--large-anchors", type=int, default=None,
+                        help="t-SNE the codes of fit_large (seed 0, this many anchors, its defaults otherwise) started "
+                             "from the auto-encoder bench/fit_large_scaling.py cached, instead of a saved embedding")
     args = parser.parse_args()
 
     import matplotlib
@@ -141,6 +166,8 @@ def main() -> None:
     large_state = CACHE / "large_mnist10k_s0.pt"
     if args.no_tsne:
         Z10 = None
+    elif args.large_anchors:
+        Z10, source = large_codes(X10, args.large_anchors)
     elif large_state.is_file():
         saved = torch.load(large_state, weights_only=False)
         Z10, source = saved["embedding"], saved["source"]

@@ -247,9 +247,10 @@ def markdown(summary: dict, large: dict | None, meta: dict) -> str:
         "grid of loss weights per dataset, selected by accuracy against the ground-truth labels — not "
         "comparable one-to-one with a label-free protocol.",
         "",
-        "Deviations, stated: fine-tuning capped at "
-        + (f"{meta['max_epochs']} steps (the configs carry the released lengths: ORL 4500, MNIST-1k 300, "
-           "COIL20 300 by default)" if meta.get("max_epochs") else "the configs' lengths")
+        "Deviations, stated: fine-tuning "
+        + (f"capped at {meta['max_epochs']} steps (the configs carry the released lengths: ORL 4500, MNIST-1k 300, "
+           "COIL20 300 by default)" if meta.get("max_epochs")
+           else "for the configs' full lengths (ORL 4500 steps, MNIST-1k 300, COIL20 300)")
         + "; the conv decoder's last layer is linear (a ReLU output layer can die at initialisation, see "
           "`pssc_fast.models.ConvAutoEncoder`); the three variants of a seed share one pre-trained auto-encoder.",
         "",
