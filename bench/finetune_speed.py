@@ -36,23 +36,20 @@ from pathlib import Path
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import paper_tables as pt  # noqa: E402
+
+RESULTS = pt.RESULTS
 SHAPES = {"orl": (400, 40), "coil20": (1440, 20)}  # (n, clusters); 32 x 32 grey images
 METHODS = ("dsc-net", "dsc-l2", "pssc-l", "pssc")
 LABELS = {"dsc-net": "DSC-Net (port)", "dsc-l2": "DSC-L2", "pssc-l": "PSSC_l", "pssc": "PSSC"}
-# The issue's figures for the port, measured earlier on this machine (2 threads): kept for reference only;
-# the ratios this script reports come from its own side-by-side run.
-ISSUE_PORT = {"orl": {"s_per_step": 0.0151, "peak_rss_mib": 522}, "coil20": {"s_per_step": 0.297, "peak_rss_mib": 872}}
 
 
 def load_images(dataset: str, data_dir) -> tuple[np.ndarray, str]:
     n, _ = SHAPES[dataset]
     if data_dir is not None:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from paper_tables import load_dataset
-
         try:
-            X, _ = load_dataset(dataset, data_dir)
+            X, _ = pt.load_dataset(dataset, data_dir)
             X = X.astype(np.float32)
             X = (X - X.min()) / max(float(X.max() - X.min()), 1e-12)  # the configs' min-max scaling
             return X, "data"
@@ -246,7 +243,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"threads": args.threads, "rounds": args.rounds, "memory_steps": args.memory_steps,
             "machine": platform.platform(), "cpus": __import__("os").cpu_count(), "torch": torch.__version__,
-            "issue_port_figures": ISSUE_PORT, "date": time.strftime("%Y-%m-%d %H:%M")}
+            "issue_port_figures": pt.DSCNET_PORT, "date": time.strftime("%Y-%m-%d %H:%M")}
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     with open(out.with_suffix(".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

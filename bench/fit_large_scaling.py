@@ -72,6 +72,33 @@ def _mean_std(values):
 
 # -- (a) MNIST-10k ------------------------------------------------------------------------------
 
+def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, verbose=False):
+    """(the 784-500-500-2000-10 auto-encoder pre-trained on MNIST-10k for ``samples`` samples with this
+    seed, its pre-training seconds). Pre-training dominates the cost, so its result is cached (git-ignored)
+    and a rerun of the later stages does not pay it again; the seconds are the original run's. Without X
+    a missing cache is an error."""
+    import torch
+
+    from pssc_fast.large import pretrain_stream
+    from pssc_fast.models import FCAutoEncoder
+
+    torch.manual_seed(seed)
+    ae = FCAutoEncoder(784, (500, 500, 2000), 10)
+    cache = RESULTS / "fit_large_cache" / f"mnist_ae_seed{seed}_{samples}.pt"
+    if cache.exists():
+        saved = torch.load(cache)
+        ae.load_state_dict(saved["state"])
+        return ae, saved["seconds"]
+    if X is None:
+        raise SystemExit(f"{cache} is missing: run bench/fit_large_scaling.py mnist --seeds {seed} first")
+    t0 = time.perf_counter()
+    pretrain_stream(ae, X, samples=samples, rng=seed, rows=rows, verbose=verbose)
+    seconds = time.perf_counter() - t0
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state": ae.state_dict(), "seconds": seconds}, cache)
+    return ae, seconds
+
+
 def part_mnist(args):
     import copy
 
@@ -79,9 +106,8 @@ def part_mnist(args):
     from sklearn.cluster import KMeans, SpectralClustering
 
     from pssc_fast.datasets import load_mnist
-    from pssc_fast.large import LargePSSC, pretrain_stream
+    from pssc_fast.large import LargePSSC
     from pssc_fast.metrics import scores
-    from pssc_fast.models import FCAutoEncoder
 
     X, y = load_mnist(DATA)
     assert X.min() == 0 and X.max() == 255, "min-max scaling would not be X/255"
@@ -96,21 +122,7 @@ def part_mnist(args):
             raise SystemExit(f"--append: {previous} has other settings {old['settings']}")
         runs = [r for r in old["runs"] if r["seed"] not in args.seeds]
     for seed in args.seeds:
-        torch.manual_seed(seed)
-        ae = FCAutoEncoder(784, (500, 500, 2000), 10)
-        # Pre-training dominates the cost; its result is cached (git-ignored) so that a rerun of the
-        # fine-tuning and assignment stages does not pay it again. Its seconds are the original run's.
-        cache = RESULTS / "fit_large_cache" / f"mnist_ae_seed{seed}_{args.pretrain_samples}.pt"
-        if cache.exists():
-            saved = torch.load(cache)
-            ae.load_state_dict(saved["state"])
-            pre_s = saved["seconds"]
-        else:
-            t0 = time.perf_counter()
-            pretrain_stream(ae, X, samples=args.pretrain_samples, rng=seed, rows=rows, verbose=args.verbose)
-            pre_s = time.perf_counter() - t0
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save({"state": ae.state_dict(), "seconds": pre_s}, cache)
+        ae, pre_s = mnist_autoencoder(seed, args.pretrain_samples, X, rows=rows, verbose=args.verbose)
         with torch.no_grad():
             Z0 = ae.encode(torch.from_numpy(X / 255.0)).numpy()
         ae_km = scores(y, KMeans(10, n_init=10, random_state=seed).fit_predict(Z0))

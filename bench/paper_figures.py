@@ -58,17 +58,11 @@ def large_codes(X10, anchors: int):
     auto-encoder (10^6 pre-training samples): the fitted model of that benchmark's seed-0 run."""
     import copy
 
-    import torch
+    from fit_large_scaling import mnist_autoencoder
 
     from pssc_fast import LargePSSC
-    from pssc_fast.models import FCAutoEncoder
 
-    cache = pt.RESULTS / "fit_large_cache" / "mnist_ae_seed0_1000000.pt"
-    if not cache.is_file():
-        raise SystemExit(f"{cache} is missing: run bench/fit_large_scaling.py mnist --seeds 0 first")
-    torch.manual_seed(0)
-    ae = FCAutoEncoder(784, (500, 500, 2000), 10)
-    ae.load_state_dict(torch.load(cache)["state"])
+    ae, _ = mnist_autoencoder(0, 1_000_000)
     est = LargePSSC(10, anchors=anchors, random_state=0, autoencoder=copy.deepcopy(ae), pretrain_samples=0).fit(X10)
     return est.transform(X10), (f"fit_large latent codes of all 10k test images: seed 0, {anchors} anchors, defaults, "
                                 "started from bench/fit_large_scaling.py's cached auto-encoder (10^6 samples)")

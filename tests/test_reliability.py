@@ -9,6 +9,7 @@ from hypothesis.extra.numpy import arrays
 from pssc_fast import PSSC, datasets, ops
 from pssc_fast.memory import check_self_expression_fits, self_expression_bytes
 from pssc_fast.metrics import acc
+from pssc_fast.models import FCAutoEncoder
 
 TINY = dict(hidden_dims=(8,), latent_dim=4, pretrain_epochs=2, epochs=3)
 
@@ -96,8 +97,6 @@ def test_finetune_returns_freed_heap_memory_every_few_steps(monkeypatch):
     real = memory.release_freed_memory
     monkeypatch.setattr(memory, "release_freed_memory", lambda device: calls.append(real(device)) or calls[-1])
     X, _ = datasets.make_subspaces(30, 2, 2, 6, random_state=0)
-    from pssc_fast.models import FCAutoEncoder
-
     model = FCAutoEncoder(6, (8,), 3)
     steps = 2 * train.TRIM_EVERY + 1
     train.finetune(model, torch.from_numpy(X).float(), 2, epochs=steps, verbose=False)
