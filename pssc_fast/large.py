@@ -9,7 +9,9 @@ Pipeline of :class:`LargePSSC` / :func:`fit_large`:
 4. PSSC fine-tuned on the anchors (full batch, the fused n x n operators of :func:`pssc_fast.train.finetune`);
 5. the anchors clustered from their self-expression coefficients (:func:`pssc_fast.affinity.cluster_coefficients`);
 6. every row encoded in batches and given the label of its nearest anchor in latent space with FAISS
-   (exact ``IndexFlatL2``; an IVF index for very large problems; a k-NN majority vote as an option).
+   (exact ``IndexFlatL2``; an IVF index for very large problems; a k-NN majority vote as an option) -
+   or, with ``labeling="landmark"``, all rows clustered together by landmark spectral clustering through
+   their nearest anchors (:mod:`pssc_fast.landmark`).
 
 Stages 1, 2 and 6 read X in batches of rows, so a ``np.memmap`` larger than memory works: apart from X
 itself, at most one batch of raw rows is held at a time (plus the anchors' rows and N labels).
@@ -66,8 +68,18 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     coef_l2 : weight of ||C||_F^2 (100 was measured on scikit-learn's digits with codes of width 10; the
         losses are sums, so the value is scale dependent).
     q, alpha, ro, affinity_method : clustering of the anchors' coefficients (paper Algorithm 2).
+    labeling : how every row gets its cluster.
+        ``"anchors"`` (paper Algorithm 3): the anchors are clustered from their self-expression
+        coefficients and each row takes its nearest anchor's label (or the vote of ``n_neighbors``);
+        ``"landmark"``: landmark spectral clustering of all rows (:mod:`pssc_fast.landmark`): each row is
+        linked to its ``landmark_neighbors`` nearest anchors in the fine-tuned latent space, the graph
+        this induces on all N rows is cut spectrally (an m x m eigenproblem) and k-means labels the
+        rows' embedding. The clustering then sees every row, not only the anchors, at a cost still
+        linear in N; the anchors' coefficients are not used for the labels (``anchor_labels_`` still
+        holds their clustering).
+    landmark_neighbors : anchors per row in the landmark graph (5, as in Chen & Cai's LSC).
     n_neighbors : 1 gives each point its nearest anchor's label; k > 1 a majority vote of the k nearest
-        anchors (ties go to the nearest anchor's label).
+        anchors (ties go to the nearest anchor's label). ``labeling="anchors"`` only.
     index : "flat" (exact FAISS IndexFlatL2), "ivf" (FAISS IndexIVFFlat, approximate) or "auto" (IVF
         when rows x anchors exceeds :data:`IVF_MIN_WORK`).
     nprobe : IVF lists visited per query (None: a quarter of the lists, at least 8).
@@ -89,6 +101,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     coef_ : (anchors, anchors) float32 self-expression coefficients C0 of the anchors.
     model_ : the fine-tuned auto-encoder (on CPU).
     index_ : the FAISS index over ``anchor_embedding_``.
+    landmark_, landmark_centers_ : with ``labeling="landmark"``, the fitted
+        :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.
     history_ : per-step loss terms of the fine-tuning.
     timings_ : seconds per stage: "scan", "pretrain", "finetune", "cluster", "encode", "assign", "total".
@@ -102,7 +116,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
                  pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", batch_size=256,
                  epochs=30, lr=1e-4, head_lr=None, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2=100.0,
                  balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, affinity_method="auto",
-                 n_neighbors=1, index="auto", nprobe=None, encode_batch_size=8192, scale="minmax",
+                 labeling="anchors", landmark_neighbors=5, n_neighbors=1, index="auto", nprobe=None,
+                 encode_batch_size=8192, scale="minmax",
                  autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
         self.n_clusters = n_clusters
         self.anchors = anchors
@@ -127,6 +142,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.alpha = alpha
         self.ro = ro
         self.affinity_method = affinity_method
+        self.labeling = labeling
+        self.landmark_neighbors = landmark_neighbors
         self.n_neighbors = n_neighbors
         self.index = index
         self.nprobe = nprobe
@@ -157,6 +174,9 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         integer("epochs", 1)
         integer("q", 1)
         integer("n_neighbors", 1, m)
+        integer("landmark_neighbors", 1, m)
+        if self.labeling not in ("anchors", "landmark"):
+            raise ValueError(f"labeling={self.labeling!r} must be 'anchors' or 'landmark'")
         integer("encode_batch_size", 1)
         if self.latent_dim is not None:
             integer("latent_dim", 1)
@@ -269,7 +289,10 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.index_ = _build_index(self.anchor_embedding_, self._index_kind(n, m), seed, self.nprobe)
         self.model_.to(device)
         try:
-            labels, enc_s, asg_s = self._label_rows(X, desc="encode + assign")
+            if self.labeling == "landmark":
+                labels, enc_s, asg_s = self._fit_landmark(X, seed)
+            else:
+                labels, enc_s, asg_s = self._label_rows(X, desc="encode + assign")
         finally:
             self.model_.cpu()
         timings["encode"], timings["assign"] = enc_s, asg_s
@@ -285,7 +308,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     # -- out of sample ----------------------------------------------------------------------
     def predict(self, X):
         """Cluster of each row of X: the label of its nearest anchor (or the vote of ``n_neighbors``)
-        in the fine-tuned latent space. X is scaled with the training data's min and max."""
+        in the fine-tuned latent space; with ``labeling="landmark"`` the nearest k-means centre of its
+        landmark embedding. X is scaled with the training data's min and max."""
         self._check_fitted()
         X = self._check_new(X)
         return self._label_rows(X, desc="predict")[0]
@@ -360,10 +384,51 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         for start, Z in self._encode_batches(X, desc):
             t1 = time.perf_counter()
             enc_s += t1 - t
-            labels[start:start + Z.shape[0]] = nearest_anchor_labels(
-                self.index_, Z, self.anchor_labels_, int(self.n_clusters), int(self.n_neighbors))
+            if self.labeling == "landmark":
+                sq_dist, nbrs = self._nearest_anchors(Z)
+                U = self.landmark_.embed(nbrs, sq_dist)
+                labels[start:start + Z.shape[0]] = _nearest_center(U, self.landmark_centers_)
+            else:
+                labels[start:start + Z.shape[0]] = nearest_anchor_labels(
+                    self.index_, Z, self.anchor_labels_, int(self.n_clusters), int(self.n_neighbors))
             t = time.perf_counter()
             asg_s += t - t1
+        return labels, enc_s, asg_s
+
+    def _nearest_anchors(self, Z):
+        sq_dist, nbrs = self.index_.search(np.ascontiguousarray(Z, dtype=np.float32), int(self.landmark_neighbors))
+        if (nbrs < 0).any():  # IVF with too few probes can come back short: repeat the nearest found
+            missing = nbrs < 0
+            nbrs = np.where(missing, nbrs[:, :1], nbrs)
+            sq_dist = np.where(missing, sq_dist[:, :1], sq_dist)
+        return sq_dist, nbrs
+
+    def _fit_landmark(self, X, seed):
+        """labeling="landmark": every row's nearest anchors (streamed; N x s kept), the landmark spectral
+        embedding and k-means on it. Returns (labels, encode seconds, assign seconds)."""
+        from sklearn.cluster import KMeans
+
+        from .landmark import LandmarkSpectral
+
+        n, s = X.shape[0], int(self.landmark_neighbors)
+        nbrs = np.empty((n, s), dtype=np.int64)
+        sq_dist = np.empty((n, s), dtype=np.float32)
+        enc_s = asg_s = 0.0
+        t = time.perf_counter()
+        for start, Z in self._encode_batches(X, "encode + nearest anchors"):
+            t1 = time.perf_counter()
+            enc_s += t1 - t
+            sq_dist[start:start + Z.shape[0]], nbrs[start:start + Z.shape[0]] = self._nearest_anchors(Z)
+            t = time.perf_counter()
+            asg_s += t - t1
+        landmark = LandmarkSpectral(len(self.anchor_indices_), int(self.n_clusters), random_state=seed)
+        U = landmark.fit(nbrs, sq_dist)
+        del nbrs, sq_dist
+        km = KMeans(int(self.n_clusters), n_init=10, random_state=seed).fit(U)
+        self.landmark_, self.landmark_centers_ = landmark, km.cluster_centers_.astype(np.float32)
+        # nearest centre, exactly as predict labels a row (k-means' own labels_ can differ on ties)
+        labels = _nearest_center(U, self.landmark_centers_)
+        asg_s += time.perf_counter() - t
         return labels, enc_s, asg_s
 
 
@@ -438,6 +503,11 @@ def nearest_anchor_labels(index, Z, anchor_labels, n_clusters: int, n_neighbors:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    d = (U * U).sum(1, keepdims=True) - 2.0 * U @ centers.T + (centers * centers).sum(1)
+    return d.argmin(axis=1).astype(np.int64)
+
 
 def _as_rows(X):
     """X as a 2-D numeric numpy array without copying (memmaps stay memmaps; torch tensors are viewed)."""

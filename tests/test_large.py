@@ -168,6 +168,8 @@ def test_exported_and_sklearn_api():
     (dict(n_clusters=60, anchors=50), ValueError, "n_clusters"),
     (dict(pretrain_samples=-1), ValueError, "pretrain_samples"),
     (dict(n_neighbors=0), ValueError, "n_neighbors"),
+    (dict(labeling="spectral"), ValueError, "labeling"),
+    (dict(landmark_neighbors=0), ValueError, "landmark_neighbors"),
     (dict(index="hnsw"), ValueError, "index"),
     (dict(pretrain_schedule="step"), ValueError, "pretrain_schedule"),
     (dict(coef_l2="big"), TypeError, "coef_l2"),
@@ -226,3 +228,15 @@ def test_pickle_round_trip_predicts_the_same(data, fitted):
     restored = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(restored.predict(X[:300]), fitted.labels_[:300])
     assert restored.index_.ntotal == 200
+
+
+def test_landmark_labeling_end_to_end_and_out_of_sample(data, fitted):
+    X, y = data
+    model = LargePSSC(4, anchors=200, random_state=0, labeling="landmark",
+                      **{**FAST, "pretrain_samples": 0, "epochs": 2, "autoencoder": fitted.model_}).fit(X[:800])
+    assert model.labels_.shape == (800,) and set(np.unique(model.labels_)) <= set(range(4))
+    assert acc(y[:800], model.labels_) >= 0.9
+    # predict on the training rows reproduces labels_, and labels rows it never saw
+    np.testing.assert_array_equal(model.predict(X[:800]), model.labels_)
+    assert acc(y[800:], model.predict(X[800:])) >= 0.9
+    assert model.landmark_centers_.shape == (4, 4)

@@ -1,0 +1,77 @@
+"""Landmark spectral clustering of every row through the anchors (Chen & Cai, AAAI 2011, "LSC").
+
+Each row i is linked to its ``s`` nearest anchors a with weights b_ia = exp(-d_ia^2 / 2 sigma^2), normalised
+to sum 1 over the row; B is the (N, m) sparse matrix of these weights, lambda_a = sum_i b_ia its column sums
+and B^ = B diag(lambda)^(-1/2). The row graph W = B^ B^^T (N x N, never formed) has every degree equal to 1,
+so its leading eigenvectors are the leading left singular vectors of B^, obtained from the m x m matrix
+B^^T B^ = V Sigma^2 V^T as U = B^ V Sigma^-1. Rows of U are normalised and cut by k-means.
+
+Everything grows linearly in N (N s non-zeros) besides an m x m sparse eigenproblem, and a new row is
+embedded the same way (its s nearest anchors), which gives out-of-sample labels.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import eigsh
+
+__all__ = ["LandmarkSpectral", "anchor_weights"]
+
+
+def anchor_weights(sq_dist: np.ndarray, sigma: float) -> np.ndarray:
+    """Row-normalised Gaussian weights of each row's nearest anchors from their squared distances (N, s).
+
+    Subtracting each row's smallest distance before exponentiating leaves the normalised weights unchanged
+    and keeps a row far from every anchor from underflowing to all zeros."""
+    d = np.asarray(sq_dist, dtype=np.float64)
+    w = np.exp(-(d - d.min(axis=1, keepdims=True)) / (2.0 * sigma * sigma))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+class LandmarkSpectral:
+    """The spectral embedding of rows given their nearest anchors (``fit``), and of new rows (``embed``).
+
+    Parameters
+    ----------
+    n_anchors : m.
+    n_components : number of leading singular vectors kept (the number of clusters).
+    random_state : seeds the eigensolver's start vector.
+    """
+
+    def __init__(self, n_anchors: int, n_components: int, random_state: int = 0):
+        self.n_anchors = int(n_anchors)
+        self.n_components = int(n_components)
+        self.random_state = int(random_state)
+
+    def fit(self, neighbors: np.ndarray, sq_dist: np.ndarray) -> np.ndarray:
+        """neighbors: (N, s) anchor indices; sq_dist: (N, s) squared distances. Sets ``sigma_`` (the mean
+        distance to the s nearest anchors, as LSC), ``scale_`` (lambda^-1/2) and ``projection_`` (V Sigma^-1);
+        returns the (N, n_components) embedding with unit rows."""
+        self.sigma_ = max(float(np.sqrt(np.maximum(sq_dist, 0.0)).mean()), np.finfo(np.float32).tiny)
+        B = self._weights_matrix(neighbors, anchor_weights(sq_dist, self.sigma_))
+        lam = np.asarray(B.sum(axis=0)).ravel()
+        # an anchor no row picked has an empty column; it gets no weight instead of a division by zero
+        self.scale_ = np.where(lam > 0, 1.0 / np.sqrt(np.where(lam > 0, lam, 1.0)), 0.0)
+        Bh = B @ sp.diags(self.scale_)
+        M = (Bh.T @ Bh).tocsr()
+        k = min(self.n_components, self.n_anchors - 1)
+        v0 = np.random.default_rng(self.random_state).random(self.n_anchors)
+        vals, V = eigsh(M, k=k, which="LA", v0=v0, tol=1e-10)
+        sig = np.sqrt(np.maximum(vals, np.finfo(np.float64).tiny))
+        self.projection_ = V / sig
+        return _unit_rows(Bh @ self.projection_)
+
+    def embed(self, neighbors: np.ndarray, sq_dist: np.ndarray) -> np.ndarray:
+        """Embedding of (new) rows from their nearest anchors, with the fitted bandwidth and projection."""
+        w = anchor_weights(sq_dist, self.sigma_) * self.scale_[neighbors]
+        return _unit_rows(np.einsum("ns,nsk->nk", w, self.projection_[neighbors]))
+
+    def _weights_matrix(self, neighbors, weights) -> sp.csr_matrix:
+        n, s = neighbors.shape
+        return sp.csr_matrix((weights.ravel(), (np.repeat(np.arange(n), s), neighbors.ravel())),
+                             shape=(n, self.n_anchors))
+
+
+def _unit_rows(U: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(U, axis=1, keepdims=True)
+    return (U / np.where(norms > 0, norms, 1.0)).astype(np.float32)
