@@ -88,7 +88,7 @@ def cmd_fit(args) -> int:
 
         anchors = args.anchors if args.anchors is not None else min(n, 5000)
         model = fit_large(X, args.k, anchors=anchors, random_state=args.seed, device=args.device,
-                          verbose=not args.quiet)
+                          labeling=args.labeling, verbose=not args.quiet)
         labels = model.labels_
     else:
         from .estimator import PSSC
@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--plot", default=None, help="PNG of the affinity ordered by cluster (small-data path)")
     fit.add_argument("--anchors", type=_positive_int, default=None,
                      help="use fit_large with this many anchors (default: automatic above --max-dense samples)")
+    fit.add_argument("--labeling", choices=("anchors", "landmark"), default="anchors",
+                     help="fit_large: label rows by their nearest anchor (paper Algorithm 3, default) or by "
+                          "landmark spectral clustering of all rows through the anchors")
     fit.add_argument("--max-dense", type=_positive_int, default=5000,
                      help="largest input clustered with the n x n layer on all points (default %(default)s)")
     fit.add_argument("--key", default=None, help="variable name in a .mat file (default 'fea' or 'X')")

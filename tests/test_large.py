@@ -217,6 +217,7 @@ def test_cli_fit_uses_fit_large_for_anchors(data, tmp_path, monkeypatch, capsys)
     assert main(["fit", str(path), "--k", "4", "--anchors", "200", "--out", str(out), "--quiet", "--seed", "3"]) == 0
     labels = np.load(out)
     assert seen["anchors"] == 200 and seen["k"] == 4 and seen["random_state"] == 3 and seen["memmap"]
+    assert seen["labeling"] == "anchors"
     assert labels.shape == (1000,) and acc(y, labels) >= 0.9
     assert "1000 samples -> 4 clusters" in capsys.readouterr().out
 
