@@ -52,9 +52,7 @@ class PSSC(ClusterMixin, BaseEstimator):
     gamma1 : weight of the self-expression error ||Z - C0 Z||^2.
     gamma2, gamma3 : weights of the pseudo-graph and pseudo-label losses (0 switches them off).
     trace_weight : weight of the Laplacian-trace part of the locality-preserving reconstruction.
-    coef_l2 : weight of ||C||_F^2, or "auto": gamma1 * sigma_K(Z)^2, the K-th largest squared singular
-        value of the pre-trained codes (K = n_clusters), which follows the codes' scale and width
-        (:func:`pssc_fast.train.auto_coef_l2`).
+    coef_l2 : weight of ||C||_F^2.
     balance_weight : weight of the cluster-balance term of the pseudo-supervision.
     tau : confidence threshold of the pseudo-labels.
     q, alpha, ro : post-processing (subspace dimension, affinity power, thresholding mass fraction).
@@ -73,7 +71,6 @@ class PSSC(ClusterMixin, BaseEstimator):
     ----------
     labels_ : (n,) int64 cluster labels.
     coef_ : (n, n) float32 learned self-expression coefficients C0 (zero diagonal).
-    coef_l2_ : the ||C||^2 weight used (``coef_l2="auto"`` resolved).
     affinity_ : the affinity that spectral clustering cut (dense (n, n) array, or CSR for large n).
     embedding_ : (n, m) latent codes of the fine-tuned encoder.
     history_ : list of per-step dicts of the fine-tuning loss terms.
@@ -151,10 +148,8 @@ class PSSC(ClusterMixin, BaseEstimator):
         integer("q", 1)
         for name in ("lr", "head_lr", "pretrain_lr", "alpha"):
             number(name, positive=True)
-        for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight"):
+        for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "coef_l2", "balance_weight"):
             number(name, low=0.0)
-        if self.coef_l2 != "auto":
-            number("coef_l2", low=0.0)
         if self.c_init != "ridge":
             number("c_init", low=0.0)
         number("tau", low=0.0, high=1.0)
@@ -248,7 +243,6 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.model_ = model.cpu()
         self.head_ = None if result.head is None else result.head.cpu()
         self.coef_ = coef
-        self.coef_l2_ = result.coef_l2
         self.affinity_ = A
         self.labels_ = np.asarray(labels, dtype=np.int64)
         self.history_ = result.history

@@ -187,8 +187,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight"):
             number(name, low=0.0)
         number("tau", low=0.0, high=1.0)
-        if self.coef_l2 != "auto":
-            number("coef_l2", low=0.0)
+        number("coef_l2", low=0.0)
         if self.c_init != "ridge":
             number("c_init", low=0.0)
         if self.nprobe is not None:
@@ -257,7 +256,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             # Uniform, seeded anchors: the only choice Algorithm 3 makes about them, and label-free.
             anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
             Xa = torch.from_numpy(self._rows(X, anchor_idx)).to(device)
-            coef_l2 = self.coef_l2 if self.coef_l2 == "auto" else float(self.coef_l2)
+            coef_l2 = float(self.coef_l2)
             weights = LossWeights(trace=float(self.trace_weight), self_expression=float(self.gamma1),
                                   coef_l2=coef_l2, graph=float(self.gamma2), label=float(self.gamma3),
                                   balance=float(self.balance_weight))
@@ -280,7 +279,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.model_ = model.cpu()
         self._device = device
         self.coef_ = coef
-        self.coef_l2_ = result.coef_l2
+        self.coef_l2_ = coef_l2
         self.head_ = None if result.head is None else result.head.cpu()
         self.history_ = result.history
         self.anchor_indices_ = anchor_idx

@@ -23,8 +23,7 @@ class LossWeights:
         reconstruction.
     self_expression : gamma1, on ||Z - C0 Z||^2.
     coef_l2 : lambda, on ||C||^2_F (applied as Adam weight decay 2*lambda on C, which has the same
-        gradient and needs no n x n temporary), or "auto": gamma1 * sigma_K(Z)^2 of the codes at the start
-        of fine-tuning (:func:`pssc_fast.train.auto_coef_l2`).
+        gradient and needs no n x n temporary).
     graph : gamma2, the contrastive pseudo-graph loss.
     label : gamma3, the thresholded pseudo-label cross-entropy.
     balance : weight of the cluster-balance term n*(log K - H(mean p)), which keeps the head from
@@ -34,7 +33,7 @@ class LossWeights:
     reconstruction: float = 1.0
     trace: float = 1.0
     self_expression: float = 1.0
-    coef_l2: float | str = 100.0
+    coef_l2: float = 100.0
     graph: float = 1.0
     label: float = 1.0
     balance: float = 1.0

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
@@ -65,13 +65,11 @@ TRIM_EVERY = 3
 
 @dataclass
 class FinetuneResult:
-    """What fine-tuning leaves: C0 (detached, zero diagonal), the head, per-step loss terms and the
-    ||C||^2 weight used (``coef_l2="auto"`` resolved)."""
+    """What fine-tuning leaves: C0 (detached, zero diagonal), the head and per-step loss terms."""
 
     coef: torch.Tensor
     head: ClassifierHead | None
     history: list = field(default_factory=list)
-    coef_l2: float = 0.0
 
 
 def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights | None = None,
@@ -81,22 +79,15 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
     """Full-batch fine-tuning of encoder, self-expression layer, decoder (and head) on the PSSC objective.
 
     ``max_pair_rows`` bounds the pseudo-graph loss: above that many samples, each step uses a random
-    subset of rows against all columns instead of all n^2 pairs. ``weights.coef_l2 == "auto"`` is resolved
-    by :func:`auto_coef_l2` on the codes X has when fine-tuning starts.
+    subset of rows against all columns instead of all n^2 pairs.
     """
     weights = weights or L.LossWeights()
     n = X.shape[0]
     # c_init: "ridge", or a number every entry of C starts at (an int included)
     layer = SelfExpression(n, init=0.0 if c_init == "ridge" else float(c_init), backend=backend).to(X.device)
-    if c_init == "ridge" or weights.coef_l2 == "auto":
+    if c_init == "ridge":
         with torch.no_grad():
-            Z0 = model.encode(X)
-        if weights.coef_l2 == "auto":
-            weights = replace(weights, coef_l2=auto_coef_l2(Z0, n_clusters, weights.self_expression))
-        if c_init == "ridge":
-            with torch.no_grad():
-                layer.C.copy_(ridge_coefficients(Z0, weights.self_expression, weights.coef_l2))
-        del Z0
+            layer.C.copy_(ridge_coefficients(model.encode(X), weights.self_expression, weights.coef_l2))
     head = ClassifierHead(model.latent_dim, n_clusters).to(X.device) if weights.pseudo_supervised else None
     groups = [{"params": list(model.parameters())},
               {"params": [layer.C], "weight_decay": 2.0 * weights.coef_l2}]
@@ -146,26 +137,7 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
         history.append(values)
         if step % 10 == 0 or step == epochs - 1:
             bar.set_postfix(loss=f"{sum(values.values()):.4g}")
-    return FinetuneResult(coef=layer.coefficients(), head=head, history=history, coef_l2=float(weights.coef_l2))
-
-
-@torch.no_grad()
-def auto_coef_l2(Z: torch.Tensor, n_clusters: int, gamma1: float = 1.0) -> float:
-    """The label-free ``coef_l2="auto"`` rule: lambda = gamma1 * sigma_K(Z)^2, the K-th largest eigenvalue of
-    the codes' Gram matrix Z Z^T (K = n_clusters; 0 when Z has rank below K).
-
-    With this weight the ridge start C = G (G + lambda/gamma1 I)^-1 keeps the K strongest directions of the
-    codes at least half-strength and damps the weaker ones, whatever the codes' scale or width. The
-    earlier rule (lambda proportional to mean ||z||^2, i.e. to the *sum* of the eigenvalues) put lambda
-    far above sigma_K^2 for codes whose energy sits in a few directions (ORL's 48-wide codes: 600 against
-    sigma_K^2 ~ 0.4-4.6), keeping only a handful of directions for 40 clusters.
-    The eigenvalues come from the smaller of Z Z^T and Z^T Z (they share their non-zero spectrum).
-    """
-    Z = Z.detach().double()
-    G = Z.T @ Z if Z.shape[1] < Z.shape[0] else Z @ Z.T
-    eig = torch.linalg.eigvalsh(G)  # ascending
-    k = int(n_clusters)
-    return float(gamma1) * (float(eig[-k].clamp_min(0)) if k <= eig.numel() else 0.0)
+    return FinetuneResult(coef=layer.coefficients(), head=head, history=history)
 
 
 @torch.no_grad()

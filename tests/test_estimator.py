@@ -99,8 +99,6 @@ def test_torch_tensor_input():
     (np.random.rand(10, 4), {"n_clusters": 2, "lr": 0}, ValueError, "lr"),
     (np.random.rand(10, 4), {"n_clusters": 2, "head_lr": -1.0}, ValueError, "head_lr"),
     (np.random.rand(10, 4), {"n_clusters": 2, "epochs": 0}, ValueError, "epochs"),
-    (np.random.rand(10, 4), {"n_clusters": 2, "coef_l2": "big"}, TypeError, "coef_l2"),
-    (np.random.rand(10, 4), {"n_clusters": 2, "coef_l2": -1.0}, ValueError, "coef_l2"),
     (np.random.rand(10, 4), {"n_clusters": 2, "backend": "cuda-magic"}, ValueError, "backend"),
     (np.random.rand(10, 4), {"n_clusters": 2, "architecture": "conv"}, ValueError, "image"),
 ])
@@ -126,42 +124,3 @@ def test_head_takes_its_own_learning_rate(head_lr):
     step = (result.head.linear.weight - start.linear.weight).abs().max().item()
     # Adam's first step moves every parameter with a gradient by about its learning rate
     assert step == pytest.approx(head_lr, rel=0.05)
-
-
-@pytest.mark.parametrize("n,width,k", [(37, 9, 3), (23, 41, 5), (30, 4, 6)])
-def test_auto_coef_l2_is_the_kth_squared_singular_value(n, width, k):
-    """Against numpy's float64 SVD (tolerance 1e-9 relative), for tall, wide and rank-deficient codes
-    (width 4 < K = 6: the K-th singular value is 0)."""
-    from pssc_fast.train import auto_coef_l2
-
-    Z = torch.randn(n, width, generator=torch.Generator().manual_seed(n), dtype=torch.float64) * 3.0 + 1.0
-    s = np.linalg.svd(Z.numpy(), compute_uv=False)
-    expected = 2.5 * (s[k - 1] ** 2 if k <= len(s) else 0.0)
-    assert auto_coef_l2(Z.float(), k, gamma1=2.5) == pytest.approx(expected, rel=1e-5, abs=1e-6)
-    assert auto_coef_l2(Z, k, gamma1=2.5) == pytest.approx(expected, rel=1e-9, abs=1e-9)
-
-
-def test_auto_coef_l2_sets_the_ridge_start_and_is_reported():
-    from pssc_fast.losses import LossWeights
-    from pssc_fast.models import FCAutoEncoder
-    from pssc_fast.train import auto_coef_l2, finetune, ridge_coefficients
-
-    torch.manual_seed(2)
-    X = torch.rand(29, 7)
-    model = FCAutoEncoder(7, (6,), 5)
-    with torch.no_grad():
-        Z = model.encode(X)
-    lam = auto_coef_l2(Z, 4, gamma1=1.5)
-    result = finetune(model, X, 4, weights=LossWeights(self_expression=1.5, coef_l2="auto", graph=0, label=0),
-                      epochs=0, c_init="ridge", verbose=False)
-    assert result.coef_l2 == pytest.approx(lam, rel=1e-12) and lam > 0
-    torch.testing.assert_close(result.coef, ridge_coefficients(Z, 1.5, lam), rtol=1e-5, atol=1e-6)
-
-
-def test_estimator_resolves_auto_coef_l2(subspaces):
-    X, y = subspaces
-    est = PSSC(5, random_state=0, **{**FAST, "coef_l2": "auto"}).fit(X)
-    assert est.coef_l2_ > 0 and est.get_params()["coef_l2"] == "auto"
-    # 0.877 measured: below coef_l2=0.1's >= 0.95 here, because sigma_K^2 (K = 5) damps the 15-dimensional
-    # span of five 3-dimensional subspaces; the bound guards against a collapse, not for parity.
-    assert acc(y, est.labels_) >= 0.8
