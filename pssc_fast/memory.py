@@ -43,31 +43,47 @@ def check_self_expression_fits(n: int, *, backend: str = "auto", device=torch.de
             + (", or backend='torch'" if backend == "reference" else ""))
 
 
-def _glibc_malloc_trim():
-    """glibc's ``malloc_trim`` or None (other C libraries, other systems)."""
+#: Blocks of this many bytes or more are mapped directly while fine-tuning on CPU (see map_large_blocks).
+MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+_large_blocks_mapped = False
+
+
+def _glibc_mallopt():
+    """glibc's ``mallopt`` or None (other C libraries, other systems)."""
     try:
         import ctypes
 
         libc = ctypes.CDLL(None)
-        trim = libc.malloc_trim
+        mallopt = libc.mallopt
+        libc.gnu_get_libc_version  # present in glibc only: musl and others have other malloc tunables
     except (OSError, AttributeError):
         return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return mallopt
 
 
-_MALLOC_TRIM = _glibc_malloc_trim() if os.name == "posix" else None
+_MALLOPT = _glibc_mallopt() if os.name == "posix" else None
 
 
-def release_freed_memory(device: torch.device) -> bool:
-    """Hand the C heap's free pages back to the system (glibc on CPU; a no-op elsewhere).
+def map_large_blocks(device) -> bool:
+    """On CPU with glibc, fix malloc's mmap threshold at :data:`MMAP_THRESHOLD` (1 MiB) for this process.
 
-    A full-batch step frees many large temporaries; glibc keeps them in its heap, fragmented, so peak
-    resident memory climbs over the steps. ``finetune`` calls this every few steps (``TRIM_EVERY``).
-    Returns whether anything was called.
+    A full-batch step allocates and frees many large temporaries. glibc raises its mmap threshold each time
+    a mapped block is freed, so later blocks of that size come from the heap, where they stay after being
+    freed, fragmented: peak resident memory climbs step after step (COIL20, 10 steps: 1.09 GiB, against
+    0.70 GiB with the threshold fixed; bench/finetune_speed.py). With it fixed, every block of 1 MiB or more
+    is mapped and unmapped directly and goes back to the system when freed. glibc cannot return to its
+    dynamic threshold afterwards, so the setting stays for the rest of the process; set the environment
+    variable ``PSSC_FAST_KEEP_MALLOC=1`` to leave malloc alone. Returns whether the setting is in force.
     """
-    if _MALLOC_TRIM is None or torch.device(device).type != "cpu":
+    global _large_blocks_mapped
+    if torch.device(device).type != "cpu":
         return False
-    _MALLOC_TRIM(0)
-    return True
+    if _large_blocks_mapped:
+        return True
+    if _MALLOPT is None or os.environ.get("PSSC_FAST_KEEP_MALLOC", "") not in ("", "0"):
+        return False
+    _large_blocks_mapped = bool(_MALLOPT(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    return _large_blocks_mapped

@@ -57,12 +57,6 @@ def pretrain(model, X: torch.Tensor, *, epochs: int = 100, lr: float = 1e-3, bat
     return history
 
 
-# Fine-tuning steps between returns of freed heap memory to the system (CPU). A COIL20-sized fit, 30 steps:
-# peak 1.36 GiB untrimmed, 0.92 trimmed every step (each trim costs 10-20 % of a step in fresh page
-# faults), 1.00 every third step, 1.12 every tenth.
-TRIM_EVERY = 3
-
-
 @dataclass
 class FinetuneResult:
     """What fine-tuning leaves: C0 (detached, zero diagonal), the head and per-step loss terms."""
@@ -83,6 +77,7 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
     """
     weights = weights or L.LossWeights()
     n = X.shape[0]
+    memory.map_large_blocks(X.device)  # freed n x n and activation temporaries go back to the system
     # c_init: "ridge", or a number every entry of C starts at (an int included)
     layer = SelfExpression(n, init=0.0 if c_init == "ridge" else float(c_init), backend=backend).to(X.device)
     if c_init == "ridge":
@@ -132,8 +127,6 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % TRIM_EVERY == TRIM_EVERY - 1:
-            memory.release_freed_memory(X.device)
         history.append(values)
         if step % 10 == 0 or step == epochs - 1:
             bar.set_postfix(loss=f"{sum(values.values()):.4g}")
