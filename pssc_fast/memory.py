@@ -72,8 +72,9 @@ def map_large_blocks(device) -> bool:
 
     A full-batch step allocates and frees many large temporaries. glibc raises its mmap threshold each time
     a mapped block is freed, so later blocks of that size come from the heap, where they stay after being
-    freed, fragmented: peak resident memory climbs step after step (COIL20, 10 steps: 1.09 GiB, against
-    0.70 GiB with the threshold fixed; bench/finetune_speed.py). With it fixed, every block of 1 MiB or more
+    freed, fragmented: peak resident memory climbs step after step (COIL20, 10 DSC-L2 steps of
+    bench/finetune_speed.py: 1.09 GiB with glibc's defaults, 0.70 GiB with the threshold fixed, 1 thread).
+    With it fixed, every block of 1 MiB or more
     is mapped and unmapped directly and goes back to the system when freed. glibc cannot return to its
     dynamic threshold afterwards, so the setting stays for the rest of the process; set the environment
     variable ``PSSC_FAST_KEEP_MALLOC=1`` to leave malloc alone. Returns whether the setting is in force.
