@@ -241,3 +241,6 @@ def test_landmark_labeling_end_to_end_and_out_of_sample(data, fitted):
     np.testing.assert_array_equal(model.predict(X[:800]), model.labels_)
     assert acc(y[800:], model.predict(X[800:])) >= 0.9
     assert model.landmark_centers_.shape == (4, 4)
+    import pickle
+
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X[800:]), model.predict(X[800:]))
