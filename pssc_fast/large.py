@@ -395,19 +395,13 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         return labels, enc_s, asg_s
 
     def _nearest_anchors(self, Z):
-        sq_dist, nbrs = self.index_.search(np.ascontiguousarray(Z, dtype=np.float32), int(self.landmark_neighbors))
-        if (nbrs < 0).any():  # IVF with too few probes can come back short: repeat the nearest found
-            missing = nbrs < 0
-            nbrs = np.where(missing, nbrs[:, :1], nbrs)
-            sq_dist = np.where(missing, sq_dist[:, :1], sq_dist)
-        return sq_dist, nbrs
+        return _search(self.index_, Z, int(self.landmark_neighbors))
 
     def _fit_landmark(self, X, seed):
         """labeling="landmark": every row's nearest anchors (streamed; N x s kept), the landmark spectral
         embedding and k-means on it. Returns (labels, encode seconds, assign seconds)."""
-        from sklearn.cluster import KMeans
-
         from .landmark import LandmarkSpectral
+        from .spectral import _fit_kmeans
 
         n, s = X.shape[0], int(self.landmark_neighbors)
         nbrs = np.empty((n, s), dtype=np.int64)
@@ -423,7 +417,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         landmark = LandmarkSpectral(len(self.anchor_indices_), int(self.n_clusters), random_state=seed)
         U = landmark.fit(nbrs, sq_dist)
         del nbrs, sq_dist
-        km = KMeans(int(self.n_clusters), n_init=10, random_state=seed).fit(U)
+        km = _fit_kmeans(U, int(self.n_clusters), 10, seed)
         self.landmark_, self.landmark_centers_ = landmark, km.cluster_centers_.astype(np.float32)
         # nearest centre, exactly as predict labels a row (k-means' own labels_ can differ on ties)
         labels = _nearest_center(U, self.landmark_centers_)
@@ -488,10 +482,7 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
 def nearest_anchor_labels(index, Z, anchor_labels, n_clusters: int, n_neighbors: int = 1) -> np.ndarray:
     """Labels of the query codes Z from a FAISS ``index`` over the anchors' codes: the nearest anchor's
     label, or with ``n_neighbors > 1`` the majority label of the nearest anchors (ties to the nearest's)."""
-    Z = np.ascontiguousarray(Z, dtype=np.float32)
-    _, nn = index.search(Z, int(n_neighbors))
-    if (nn < 0).any():  # IVF with too few probes can come back short; fall back to the found neighbours
-        nn = np.where(nn < 0, nn[:, :1], nn)
+    _, nn = _search(index, Z, int(n_neighbors))
     votes_of = anchor_labels[nn]
     if n_neighbors == 1:
         return votes_of[:, 0].astype(np.int64)
@@ -502,6 +493,17 @@ def nearest_anchor_labels(index, Z, anchor_labels, n_clusters: int, n_neighbors:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+def _search(index, Z, k: int):
+    """(squared distances, indices) of the k nearest anchors of each row of Z. IVF with too few probes can
+    come back short (index -1): those slots repeat the nearest anchor found."""
+    sq_dist, nbrs = index.search(np.ascontiguousarray(Z, dtype=np.float32), k)
+    missing = nbrs < 0
+    if missing.any():
+        nbrs = np.where(missing, nbrs[:, :1], nbrs)
+        sq_dist = np.where(missing, sq_dist[:, :1], sq_dist)
+    return sq_dist, nbrs
+
 
 def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:
     d = (U * U).sum(1, keepdims=True) - 2.0 * U @ centers.T + (centers * centers).sum(1)

@@ -172,13 +172,18 @@ def _nearest(features, ref_idx, query_idx):
     return nn[:, 0]
 
 
-def _kmeans(X, n_clusters, n_init, seed, sample_weight=None):
-    """Seeded k-means labels (scikit-learn, ``n_init`` restarts)."""
+def _fit_kmeans(X, n_clusters, n_init, seed, sample_weight=None) -> KMeans:
+    """Seeded, fitted scikit-learn k-means (``n_init`` restarts)."""
     km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
     # On at most a few hundred thousand points of dimension K one thread is enough, and OpenMP
     # threads busy-waiting on an oversubscribed 2-core machine made k-means ~10x slower (measured).
     with threadpool_limits(limits=1):
-        return km.fit_predict(X, sample_weight=sample_weight).astype(np.int64)
+        return km.fit(X, sample_weight=sample_weight)
+
+
+def _kmeans(X, n_clusters, n_init, seed, sample_weight=None):
+    """Seeded k-means labels (scikit-learn, ``n_init`` restarts)."""
+    return _fit_kmeans(X, n_clusters, n_init, seed, sample_weight).labels_.astype(np.int64)
 
 
 def spectral_clustering(A, n_clusters: int, *, random_state=None, n_init: int = 10, features=None,
