@@ -42,6 +42,22 @@ def _read_input(path: str, key: str | None):
     raise UserError(f"{path}: unsupported file type {suffix!r}; use .npy, .csv or .mat")
 
 
+def _output_path(path: str, suffix: str, option: str) -> Path:
+    """Where ``option`` will write, checked before any work is done so that a long fit is not lost to a
+    typo in a folder name. ``suffix`` is added as numpy's save does (to any other name) for ".npy", and
+    as matplotlib does (to a name without one) for ".png"."""
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name")
+    if p.suffix != suffix and (suffix == ".npy" or not p.suffix):
+        p = p.with_name(p.name + suffix)
+    if p.is_dir():
+        raise UserError(f"{option} {path} is a folder; give a file name")
+    if not p.parent.is_dir():
+        raise UserError(f"{option} {path}: folder {p.parent} does not exist")
+    return p
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -73,6 +89,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_fit(args) -> int:
+    out = _output_path(args.out, ".npy", "--out")
+    plot = _output_path(args.plot, ".png", "--plot") if args.plot else None
     X = _read_input(args.input, args.key)
     if X.ndim != 2:
         X = np.asarray(X).reshape(X.shape[0], -1) if X.ndim > 2 else X
@@ -96,16 +114,16 @@ def cmd_fit(args) -> int:
         model = PSSC(n_clusters=args.k, random_state=args.seed, device=args.device, verbose=not args.quiet)
         labels = model.fit_predict(np.asarray(X))
     seconds = time.perf_counter() - start
-    np.save(args.out, labels)
+    np.save(out, labels)
     sizes = np.bincount(labels, minlength=args.k)
-    print(f"{n} samples -> {args.k} clusters in {seconds:.1f} s; sizes {sizes.tolist()}; labels written to {args.out}")
-    if args.plot:
+    print(f"{n} samples -> {args.k} clusters in {seconds:.1f} s; sizes {sizes.tolist()}; labels written to {out}")
+    if plot:
         if use_large:
             print("--plot draws the n x n affinity and is only available for the small-data path", file=sys.stderr)
         else:
             from .plotting import plot_affinity
 
-            print(f"affinity plot written to {plot_affinity(model.affinity_, labels, args.plot)}")
+            print(f"affinity plot written to {plot_affinity(model.affinity_, labels, plot)}")
     return 0
 
 

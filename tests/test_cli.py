@@ -37,6 +37,14 @@ def test_fit_npy_writes_labels_and_plot(tmp_path, capsys):
     assert "labels written" in capsys.readouterr().out
 
 
+def test_fit_adds_the_npy_suffix_it_reports(tmp_path, capsys):
+    X, _ = make_subspaces(30, 2, 2, 5, random_state=2)
+    np.save(tmp_path / "x.npy", X)
+    assert cli.main(["fit", str(tmp_path / "x.npy"), "--k", "2", "--out", str(tmp_path / "labels"), "--quiet"]) == 0
+    assert np.load(tmp_path / "labels.npy").shape == (30,)
+    assert str(tmp_path / "labels.npy") in capsys.readouterr().out
+
+
 def test_fit_csv_with_header(tmp_path):
     X, _ = make_subspaces(30, 2, 2, 5, random_state=1)
     path = tmp_path / "x.csv"
@@ -51,6 +59,9 @@ def test_fit_csv_with_header(tmp_path):
     ("npy", ["fit", "{path}", "--k", "50"], "larger than the number of samples"),
     ("bad_npy", ["fit", "{path}", "--k", "2"], "could not read"),
     ("nan_npy", ["fit", "{path}", "--k", "2"], "NaN"),
+    ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}.missing/labels.npy"], "does not exist"),
+    ("npy", ["fit", "{path}", "--k", "2", "--plot", "{path}.missing/a.png"], "does not exist"),
+    ("npy", ["fit", "{path}", "--k", "2", "--out", "{tmp}"], "is a folder"),
 ])
 def test_user_errors_are_one_line_exit_2(tmp_path, capsys, make, args, message):
     path = tmp_path / "input"
@@ -68,7 +79,7 @@ def test_user_errors_are_one_line_exit_2(tmp_path, capsys, make, args, message):
         X = np.random.rand(10, 3)
         X[3, 1] = np.nan
         np.save(path, X)
-    assert cli.main([a.format(path=path) for a in args]) == 2
+    assert cli.main([a.format(path=path, tmp=tmp_path) for a in args]) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith("pssc-fast: error:")
