@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", parents=[common], help="cluster the rows of a .npy, .csv or .mat file",
                          description="Cluster the rows of INPUT (.npy, .csv, or .mat with a 'fea' variable) into "
                                      "K clusters and save the labels.")
-    fit.add_argument("input", help="data file: .npy, .csv (rows = samples) or .mat")
+    fit.add_argument("input", help="data file: .npy, .csv (rows = samples) or .mat; an array of more than 2 "
+                     "dimensions is flattened to one row per sample (use the Python API for the conv net)")
     fit.add_argument("--k", type=_positive_int, required=True, help="number of clusters")
     fit.add_argument("--out", default="labels.npy", help="where to save the labels (default %(default)s)")
     fit.add_argument("--plot", default=None, help="PNG of the affinity ordered by cluster (small-data path)")
