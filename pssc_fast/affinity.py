@@ -456,6 +456,10 @@ def spectral_embedding_affinity(C, n_clusters: int, *, q: int, alpha: float) -> 
     return dense_affinity(embed_rows(U, s), alpha)
 
 
+#: the ``method`` values of :func:`cluster_coefficients` (an estimator's ``affinity_method``)
+METHODS = ("auto", "dense", "sparse", "exact")
+
+
 def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, ro: float = 0.12,
                          method: str = "auto", random_state=None, return_affinity: bool = False,
                          n_neighbors: int = DEFAULT_N_NEIGHBORS, n_iter: int = 4, n_init: int = 10,
@@ -494,8 +498,8 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, 
         raise ValueError(f"C must be square, got {Cn.shape}")
     if method == "auto":
         method = "dense" if n <= DENSE_MAX_N else "sparse"
-    if method not in ("dense", "sparse", "exact"):
-        raise ValueError(f"unknown method {method!r}; use 'auto', 'dense', 'sparse' or 'exact'")
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
     rs = check_random_state(random_state)
     seed_svd, seed_spec = (int(x) for x in rs.randint(0, 2**31 - 1, size=2))
     sparse_path = method == "sparse"

@@ -22,10 +22,10 @@ def _read_input(path: str, key: str | None):
         if suffix == ".npy":
             return np.load(p, allow_pickle=False, mmap_mode="r")
         if suffix == ".csv":
-            X = np.genfromtxt(p, delimiter=",", dtype=np.float64)
-            if X.ndim == 2 and np.isnan(X[0]).all():  # a header row of column names
+            X = np.genfromtxt(p, delimiter=",", dtype=np.float64, ndmin=2)  # one column stays (n, 1)
+            if X.shape[0] > 1 and np.isnan(X[0]).all():  # a header row of column names
                 X = X[1:]
-            return np.atleast_2d(X)
+            return X
         if suffix == ".mat":
             from scipy.io import loadmat
 
@@ -34,7 +34,8 @@ def _read_input(path: str, key: str | None):
             name = key or ("fea" if "fea" in mat else ("X" if "X" in mat else None))
             if name is None or name not in mat:
                 raise UserError(f"{path}: say which variable holds the data with --key (found {names})")
-            return np.asarray(mat[name])
+            data = mat[name]
+            return np.asarray(data.toarray() if hasattr(data, "toarray") else data)  # sparse: densify
     except UserError:
         raise
     except Exception as exc:

@@ -77,12 +77,19 @@ def load_mat(path, *, features: str = "fea", labels: str = "gnd"):
     """
     from scipy.io import loadmat
 
-    mat = loadmat(_existing(path))
+    path = _existing(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give the .mat file inside it")
+    try:
+        mat = loadmat(path)
+    except Exception as exc:  # scipy's messages do not say which file
+        raise ValueError(f"could not read {path} as a MATLAB .mat file: {exc}") from exc
     for key in (features, labels):
         if key not in mat:
             found = sorted(k for k in mat if not k.startswith("__"))
             raise ValueError(f"{path}: no variable {key!r} in the .mat file (found {found})")
-    X = np.asarray(mat[features], dtype=np.float32)
+    X = mat[features]
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float32)  # sparse fea: densify
     X = X.reshape(X.shape[0], -1)
     y = np.asarray(mat[labels]).ravel().astype(np.int64)
     if y.shape[0] != X.shape[0]:

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from . import affinity, memory
 from .losses import LossWeights
-from .validation import check_integer, check_number
+from .validation import check_integer, check_number, check_real_input, check_widths, refit_or_restore
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .train import finetune, pretrain, resolve_device
 
@@ -156,6 +156,16 @@ class PSSC(ClusterMixin, BaseEstimator):
         number("ro", positive=True)
         if self.architecture not in ("auto", "fc", "conv"):
             raise ValueError(f"architecture={self.architecture!r} must be 'auto', 'fc' or 'conv'")
+        check_widths("hidden_dims", self.hidden_dims, allow_empty=True)
+        if self.latent_dim is not None:
+            integer("latent_dim", 1)
+        channels = check_widths("channels", self.channels)
+        kernel_sizes = check_widths("kernel_sizes", self.kernel_sizes)
+        if len(channels) != len(kernel_sizes):
+            raise ValueError(f"channels={self.channels!r} and kernel_sizes={self.kernel_sizes!r} must have the "
+                             "same length (one entry per convolutional layer)")
+        if self.affinity_method not in affinity.METHODS:
+            raise ValueError(f"affinity_method={self.affinity_method!r} must be one of {affinity.METHODS}")
         if self.scale not in ("minmax", None):
             raise ValueError(f"scale={self.scale!r} must be 'minmax' or None")
         from .ops import BACKENDS
@@ -171,8 +181,7 @@ class PSSC(ClusterMixin, BaseEstimator):
             X = np.asarray(X)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"X could not be read as an array: {exc}") from exc
-        if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-            raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+        check_real_input(X)
         if X.ndim not in (2, 3, 4):
             raise ValueError(f"X must be 2-D (samples, features) or image-shaped (samples, [channels,] height, "
                              f"width), got shape {X.shape}")
@@ -210,7 +219,14 @@ class PSSC(ClusterMixin, BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """Cluster X: (n, features) vectors, or (n, H, W) / (n, C, H, W) images. ``y`` is ignored."""
+        """Cluster X: (n, features) vectors, or (n, H, W) / (n, C, H, W) images. ``y`` is ignored.
+
+        If fitting raises, a previously fitted estimator keeps its earlier fitted state."""
+        with refit_or_restore(self):
+            self._fit(X)
+        return self
+
+    def _fit(self, X):
         X, image_shape = self._prepare(X)
         n = X.shape[0]
         self._validate_params(n)
@@ -248,7 +264,6 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.history_ = result.history
         self.timings_ = timings
         self.n_features_in_ = X.shape[1]
-        return self
 
     def fit_predict(self, X, y=None):
         """Fit and return ``labels_``."""

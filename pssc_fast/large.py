@@ -32,7 +32,7 @@ from .estimator import _seed
 from .losses import LossWeights
 from .models import FCAutoEncoder
 from .train import _check_finite, finetune, resolve_device
-from .validation import check_integer, check_number
+from .validation import check_integer, check_number, check_real_input, check_widths, refit_or_restore
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -192,12 +192,9 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             number("c_init", low=0.0)
         if self.nprobe is not None:
             integer("nprobe", 1)
-        try:
-            hidden = tuple(int(h) for h in self.hidden_dims)
-        except TypeError as exc:
-            raise TypeError(f"hidden_dims must be a sequence of integers, got {self.hidden_dims!r}") from exc
-        if any(h < 1 for h in hidden):
-            raise ValueError(f"hidden_dims={self.hidden_dims!r} must hold positive widths")
+        check_widths("hidden_dims", self.hidden_dims, allow_empty=True)
+        if self.affinity_method not in affinity.METHODS:
+            raise ValueError(f"affinity_method={self.affinity_method!r} must be one of {affinity.METHODS}")
         if self.pretrain_schedule not in ("cosine", "constant"):
             raise ValueError(f"pretrain_schedule={self.pretrain_schedule!r} must be 'cosine' or 'constant'")
         if self.autoencoder is not None and not (hasattr(self.autoencoder, "state_dict")
@@ -215,7 +212,14 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None):
-        """Cluster the rows of X (array, torch tensor or ``np.memmap``; rows = samples). ``y`` is ignored."""
+        """Cluster the rows of X (array, torch tensor or ``np.memmap``; rows = samples). ``y`` is ignored.
+
+        If fitting raises, a previously fitted estimator keeps its earlier fitted state."""
+        with refit_or_restore(self):
+            self._fit(X)
+        return self
+
+    def _fit(self, X):
         t_start = time.perf_counter()
         X = _as_rows(X)
         n, d = X.shape
@@ -298,7 +302,6 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         timings["total"] = time.perf_counter() - t_start
         self.labels_ = labels
         self.timings_ = timings
-        return self
 
     def fit_predict(self, X, y=None):
         """Fit and return ``labels_``."""
@@ -344,7 +347,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit(X) first")
 
     def _check_new(self, X):
-        X = _as_rows(X)
+        X = _as_rows(X, min_rows=1)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was fitted with "
                              f"{self.n_features_in_}")
@@ -510,8 +513,9 @@ def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return d.argmin(axis=1).astype(np.int64)
 
 
-def _as_rows(X):
-    """X as a 2-D numeric numpy array without copying (memmaps stay memmaps; torch tensors are viewed)."""
+def _as_rows(X, min_rows: int = 2):
+    """X as a 2-D numeric numpy array without copying (memmaps stay memmaps; torch tensors are viewed);
+    at least ``min_rows`` rows (2 to fit, 1 to predict or transform)."""
     if isinstance(X, torch.Tensor):
         X = X.detach()
         if X.device.type != "cpu":
@@ -522,14 +526,14 @@ def _as_rows(X):
             X = np.asarray(X)
         except Exception as exc:  # ragged lists and the like
             raise TypeError(f"X could not be read as an array: {exc}") from exc
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+    check_real_input(X)
     if X.ndim < 2:
         raise ValueError(f"X must be 2-D (samples, features) or image-shaped, got shape {X.shape}")
     if X.ndim > 2:
         X = X.reshape(X.shape[0], -1)  # a view for C-contiguous input (memmaps included)
-    if X.shape[0] < 2 or X.shape[1] == 0:
-        raise ValueError(f"X needs at least 2 samples and 1 feature, got shape {X.shape}")
+    if X.shape[0] < min_rows or X.shape[1] == 0:
+        raise ValueError(f"X needs at least {min_rows} sample{'s' if min_rows > 1 else ''} and 1 feature, "
+                         f"got shape {X.shape}")
     return X
 
 

@@ -7,9 +7,18 @@ from sklearn.metrics import normalized_mutual_info_score
 from sklearn.metrics.cluster import contingency_matrix
 
 
+def _labels(name, y):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:  # a column vector, as scikit-learn accepts
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of labels, got shape {y.shape}")
+    return y
+
+
 def _pair(y_true, y_pred):
-    y_true = np.asarray(y_true).ravel()
-    y_pred = np.asarray(y_pred).ravel()
+    y_true = _labels("y_true", y_true)
+    y_pred = _labels("y_pred", y_pred)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred differ in length: {y_true.shape[0]} vs {y_pred.shape[0]}")
     if y_true.size == 0:

@@ -1,6 +1,7 @@
 """Parameter checks shared by the estimators: errors that name the parameter and the bound."""
 from __future__ import annotations
 
+import contextlib
 import numbers
 
 import numpy as np
@@ -25,3 +26,42 @@ def check_number(name: str, value, *, positive: bool = False, low=None, high=Non
         raise ValueError(f"{name}={value} must be >= {low}")
     if high is not None and value > high:
         raise ValueError(f"{name}={value} must be <= {high}")
+
+
+def check_widths(name: str, value, *, allow_empty: bool = False) -> tuple:
+    """The layer widths (or kernel sizes) ``value`` as a tuple of positive ints; TypeError / ValueError
+    naming ``name`` otherwise."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of integers, got {value!r}")
+    widths = tuple(value)
+    for w in widths:
+        if isinstance(w, bool) or not isinstance(w, numbers.Integral):
+            raise TypeError(f"{name} must be a sequence of integers, got {value!r}")
+    if any(w < 1 for w in widths) or (not widths and not allow_empty):
+        raise ValueError(f"{name}={value!r} must hold positive integers" + ("" if allow_empty else ", at least one"))
+    return tuple(int(w) for w in widths)
+
+
+def check_real_input(X: np.ndarray) -> None:
+    """TypeError unless X holds real numbers (complex values would lose their imaginary part)."""
+    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
+        raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+    if np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+
+
+@contextlib.contextmanager
+def refit_or_restore(estimator):
+    """A fit that raises leaves the estimator as it was before: its earlier fitted attributes (names
+    ending in ``_``, and private ones starting with ``_``) are put back and any new ones removed, so that
+    a failed refit can never mix the old model with the new data's scaling."""
+    before = {k: v for k, v in vars(estimator).items() if k.endswith("_") or k.startswith("_")}
+    try:
+        yield
+    except BaseException:
+        for k in [k for k in vars(estimator) if k.endswith("_") or k.startswith("_")]:
+            if k not in before:
+                delattr(estimator, k)
+        for k, v in before.items():
+            setattr(estimator, k, v)
+        raise

@@ -45,6 +45,14 @@ def test_fit_adds_the_npy_suffix_it_reports(tmp_path, capsys):
     assert str(tmp_path / "labels.npy") in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("header", [False, True])
+def test_fit_csv_with_one_column(tmp_path, header):
+    values = np.r_[np.random.default_rng(0).normal(0, 0.1, 15), np.random.default_rng(1).normal(5, 0.1, 15)]
+    path = tmp_path / "one.csv"
+    path.write_text(("value\n" if header else "") + "\n".join(f"{v:.6f}" for v in values) + "\n")
+    assert cli._read_input(str(path), None).shape == (30, 1)
+
+
 def test_fit_csv_with_header(tmp_path):
     X, _ = make_subspaces(30, 2, 2, 5, random_state=1)
     path = tmp_path / "x.csv"

@@ -54,6 +54,21 @@ def test_load_mat_roundtrip(tmp_path):
         datasets.load_mat(tmp_path / "b.mat")
 
 
+def test_load_mat_sparse_features_and_a_folder(tmp_path):
+    from scipy import sparse
+    from scipy.io import savemat
+
+    fea = np.array([[0, 2, 0], [1, 0, 0]], dtype=np.float64)
+    savemat(tmp_path / "s.mat", {"fea": sparse.csc_matrix(fea), "gnd": np.array([[3], [4]])})
+    X, y = datasets.load_mat(tmp_path / "s.mat")
+    np.testing.assert_array_equal(X, fea.astype(np.float32))
+    with pytest.raises(ValueError, match="folder"):
+        datasets.load_mat(tmp_path)
+    (tmp_path / "junk.mat").write_bytes(b"not a mat file")
+    with pytest.raises(ValueError, match="junk.mat"):
+        datasets.load_mat(tmp_path / "junk.mat")
+
+
 def test_load_mnist_from_idx(tmp_path):
     import gzip
 

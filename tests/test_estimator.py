@@ -101,6 +101,14 @@ def test_torch_tensor_input():
     (np.random.rand(10, 4), {"n_clusters": 2, "epochs": 0}, ValueError, "epochs"),
     (np.random.rand(10, 4), {"n_clusters": 2, "backend": "cuda-magic"}, ValueError, "backend"),
     (np.random.rand(10, 4), {"n_clusters": 2, "architecture": "conv"}, ValueError, "image"),
+    (np.random.rand(10, 4) + 1j, {}, TypeError, "real numbers"),
+    (np.random.rand(10, 4), {"latent_dim": 0}, ValueError, "latent_dim"),
+    (np.random.rand(10, 4), {"latent_dim": 1.5}, TypeError, "latent_dim"),
+    (np.random.rand(10, 4), {"hidden_dims": (8, 0)}, ValueError, "hidden_dims"),
+    (np.random.rand(10, 4), {"hidden_dims": 16}, TypeError, "hidden_dims"),
+    (np.random.rand(10, 4), {"channels": (0,)}, ValueError, "channels"),
+    (np.random.rand(10, 4), {"kernel_sizes": (3, 3)}, ValueError, "same length"),
+    (np.random.rand(10, 4), {"affinity_method": "sparce"}, ValueError, "affinity_method"),
 ])
 def test_bad_input_is_rejected_with_a_named_reason(X, params, error, match):
     with pytest.raises(error, match=match):
@@ -124,3 +132,20 @@ def test_head_takes_its_own_learning_rate(head_lr):
     step = (result.head.linear.weight - start.linear.weight).abs().max().item()
     # Adam's first step moves every parameter with a gradient by about its learning rate
     assert step == pytest.approx(head_lr, rel=0.05)
+
+
+def test_a_failed_refit_keeps_the_earlier_fit(monkeypatch):
+    X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
+    model = PSSC(2, hidden_dims=(8,), pretrain_epochs=2, epochs=2, random_state=0).fit(X)
+    before = {k: v for k, v in vars(model).items() if k.endswith("_")}
+
+    def fail(*args, **kwargs):  # clustering fails after pre-training and fine-tuning ran
+        raise RuntimeError("clustering failed")
+
+    monkeypatch.setattr("pssc_fast.affinity.cluster_coefficients", fail)
+    with pytest.raises(RuntimeError, match="clustering failed"):
+        model.fit(np.vstack([X, X[:10]]))
+    assert set(k for k in vars(model) if k.endswith("_")) == set(before)
+    for k, v in before.items():
+        assert getattr(model, k) is v, k  # the earlier objects, not the half-made new ones
+    assert model.embedding_.shape[0] == model.labels_.shape[0] == 40

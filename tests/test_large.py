@@ -180,12 +180,37 @@ def test_exported_and_sklearn_api():
     (dict(autoencoder="ae.pt"), TypeError, "autoencoder"),
     (dict(autoencoder=pssc_fast.models.FCAutoEncoder(5, (), 10)), ValueError, "autoencoder"),
     (dict(device="tpu"), ValueError, "device"),
+    (dict(affinity_method="sparce"), ValueError, "affinity_method"),
+    (dict(hidden_dims=(8, 2.5)), TypeError, "hidden_dims"),
 ])
 def test_invalid_parameters_are_named(params, error, words):
     X = np.random.default_rng(0).random((100, 6)).astype(np.float32)
     base = dict(n_clusters=3, anchors=50, pretrain_samples=0, epochs=1)
     with pytest.raises(error, match=words):
         LargePSSC(**{**base, **params}).fit(X)
+
+
+def test_predict_and_transform_take_a_single_row(data, fitted):
+    X, _ = data
+    assert fitted.predict(X[7:8]).tolist() == [fitted.labels_[7]]
+    np.testing.assert_allclose(fitted.transform(X[7:8]), fitted.transform(X[:20])[7:8], rtol=1e-5, atol=1e-6)
+
+
+def test_a_failed_refit_keeps_the_earlier_fit(data, fitted, monkeypatch):
+    import copy
+
+    X, _ = data
+    model = copy.deepcopy(fitted)
+
+    def fail(*args, **kwargs):  # the anchors' clustering fails after scaling and fine-tuning ran
+        raise RuntimeError("clustering failed")
+
+    monkeypatch.setattr("pssc_fast.affinity.cluster_coefficients", fail)
+    with pytest.raises(RuntimeError, match="clustering failed"):
+        model.set_params(pretrain_samples=0, epochs=1).fit(X[:300] * 100 - 50)
+    # the earlier scaling and model are intact, so predictions still agree with the earlier labels
+    assert model.data_min_ == fitted.data_min_ and model.data_range_ == fitted.data_range_
+    np.testing.assert_array_equal(model.predict(X[:300]), fitted.labels_[:300])
 
 
 def test_invalid_input(fitted):
@@ -197,6 +222,10 @@ def test_invalid_input(fitted):
         LargePSSC(2, anchors=10).fit(np.ones((20, 3)))
     with pytest.raises(ValueError, match="features"):
         fitted.predict(np.zeros((4, 7), dtype=np.float32))
+    with pytest.raises(ValueError, match="at least 1 sample"):
+        fitted.predict(np.zeros((0, 30), dtype=np.float32))
+    with pytest.raises(TypeError, match="real numbers"):
+        fitted.predict(np.zeros((2, 30), dtype=np.complex64))
 
 
 def test_cli_fit_uses_fit_large_for_anchors(data, tmp_path, monkeypatch, capsys):

@@ -32,3 +32,9 @@ def test_acc_is_one_to_one_but_purity_is_not():
 def test_mismatched_lengths_raise():
     with pytest.raises(ValueError, match="differ in length"):
         acc([0, 1], [0])
+
+
+def test_labels_must_be_one_dimensional():
+    with pytest.raises(ValueError, match="1-D"):
+        acc([0, 0, 1, 1, 2, 2], np.array([[0, 0, 1], [1, 2, 2]]))
+    assert acc(np.array([[0], [1], [1]]), [1, 0, 0]) == 1.0  # a column vector is read as labels
