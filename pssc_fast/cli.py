@@ -47,12 +47,10 @@ def _output_path(path: str, suffix: str, option: str) -> Path:
     """Where ``option`` will write, checked before any work is done so that a long fit is not lost to a
     typo in a folder name. ``suffix`` is added as numpy's save does (to any other name) for ".npy", and
     as matplotlib does (to a name without one) for ".png"."""
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{option} {path} is a folder; give a file name")
+    given = p = Path(path)
     if p.suffix != suffix and (suffix == ".npy" or not p.suffix):
         p = p.with_name(p.name + suffix)
-    if p.is_dir():
+    if given.is_dir() or p.is_dir():
         raise UserError(f"{option} {path} is a folder; give a file name")
     if not p.parent.is_dir():
         raise UserError(f"{option} {path}: folder {p.parent} does not exist")
