@@ -73,7 +73,7 @@ def _mean_std(values):
 
 # -- (a) MNIST-10k ------------------------------------------------------------------------------
 
-def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, verbose=False):
+def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, noise: float = 0.0, verbose=False):
     """(the 784-500-500-2000-10 auto-encoder pre-trained on MNIST-10k for ``samples`` samples with this
     seed, its pre-training seconds). Pre-training dominates the cost, so its result is cached (git-ignored)
     and a rerun of the later stages does not pay it again; the seconds are the original run's. Without X
@@ -85,7 +85,7 @@ def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, verbose=Fal
 
     torch.manual_seed(seed)
     ae = FCAutoEncoder(784, (500, 500, 2000), 10)
-    cache = RESULTS / "fit_large_cache" / f"mnist_ae_seed{seed}_{samples}.pt"
+    cache = RESULTS / "fit_large_cache" / (f"mnist_ae_seed{seed}_{samples}" + (f"_noise{noise:g}" if noise else "") + ".pt")
     if cache.exists():
         saved = torch.load(cache)
         ae.load_state_dict(saved["state"])
@@ -93,7 +93,7 @@ def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, verbose=Fal
     if X is None:
         raise SystemExit(f"{cache} is missing: run bench/fit_large_scaling.py mnist --seeds {seed} first")
     t0 = time.perf_counter()
-    pretrain_stream(ae, X, samples=samples, rng=seed, rows=rows, verbose=verbose)
+    pretrain_stream(ae, X, samples=samples, noise=noise, rng=seed, rows=rows, verbose=verbose)
     seconds = time.perf_counter() - t0
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state": ae.state_dict(), "seconds": seconds}, cache)
@@ -118,12 +118,14 @@ def part_mnist(args):
     previous = RESULTS / ("fit_large_mnist" + (f"_{args.tag}" if args.tag else "") + ".json")
     if args.append and previous.exists():  # add seeds to an earlier run with the same settings
         old = json.loads(previous.read_text())
-        same = all(old["settings"][k] == getattr(args, k) for k in ("pretrain_samples", "epochs", "anchors"))
+        same = all(old["settings"].get(k, 0.0) == getattr(args, k)
+                   for k in ("pretrain_samples", "pretrain_noise", "epochs", "anchors"))
         if not same:
             raise SystemExit(f"--append: {previous} has other settings {old['settings']}")
         runs = [r for r in old["runs"] if r["seed"] not in args.seeds]
     for seed in args.seeds:
-        ae, pre_s = mnist_autoencoder(seed, args.pretrain_samples, X, rows=rows, verbose=args.verbose)
+        ae, pre_s = mnist_autoencoder(seed, args.pretrain_samples, X, rows=rows, noise=args.pretrain_noise,
+                                      verbose=args.verbose)
         with torch.no_grad():
             Z0 = ae.encode(torch.from_numpy(X / 255.0)).numpy()
         ae_km = scores(y, KMeans(10, n_init=10, random_state=seed).fit_predict(Z0))
@@ -209,10 +211,13 @@ def _mnist_report(args, runs):
     axes[1].set_xlabel("anchors")
     axes[1].set_ylabel("seconds (mean over seeds)")
     axes[1].legend(fontsize=8)
-    fig.suptitle(f"fit_large on MNIST-10k: pre-training {args.pretrain_samples} samples, {args.epochs} fine-tuning steps")
+    fig.suptitle(f"fit_large on MNIST-10k: pre-training {args.pretrain_samples} samples"
+                 + (f" (masking noise {args.pretrain_noise:g})" if args.pretrain_noise else "")
+                 + f", {args.epochs} fine-tuning steps")
     defaults = _large_defaults()
     payload = {"part": "mnist", "machine": _machine(), "settings": {
-        "pretrain_samples": args.pretrain_samples, "epochs": args.epochs, "anchors": args.anchors,
+        "pretrain_samples": args.pretrain_samples, "pretrain_noise": args.pretrain_noise, "epochs": args.epochs,
+        "anchors": args.anchors,
         "seeds": [r["seed"] for r in runs], "autoencoder": "784-500-500-2000-10", "scaling": "X/255 (= fit_large's min-max)",
         "finetune_lr": defaults["lr"], "head_lr": defaults["head_lr"]},
         "summary": summary, "runs": runs}
@@ -431,6 +436,8 @@ def main(argv=None):
     p.add_argument("--anchors", type=int, nargs="+", default=None,
                    help="mnist: anchor settings (default 2000 5000); synthetic: the fixed anchors (default 2000)")
     p.add_argument("--pretrain-samples", type=int, default=None)
+    p.add_argument("--pretrain-noise", type=float, default=0.0,
+                   help="mnist: masking-noise fraction of the denoising pre-training (LargePSSC's pretrain_noise)")
     p.add_argument("--epochs", type=int, default=None, help="fine-tuning steps")
     p.add_argument("--sizes", type=int, nargs="+", default=[70_000, 200_000, 1_000_000])
     p.add_argument("--repeats", type=int, default=7)

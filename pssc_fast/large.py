@@ -58,6 +58,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     pretrain_samples : pre-training budget in samples seen (mini-batch Adam); independent of N.
     pretrain_lr : initial Adam learning rate of pre-training; decayed to 0 by a cosine schedule over the
         budget when ``pretrain_schedule="cosine"``, constant with ``"constant"``.
+    pretrain_noise : fraction of input values masked to 0 in each pre-training batch (a denoising
+        auto-encoder; DEC pre-trains this architecture with 0.2), 0 for plain reconstruction.
     batch_size : pre-training mini-batch size.
     epochs, lr : full-batch fine-tuning steps on the anchors and their Adam learning rate. (PSSC's 1e-3
         does not carry over: on MNIST-10k it wrecked the 784-500-500-2000-10 codes, k-means on them fell
@@ -113,7 +115,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, n_clusters=8, *, anchors=5000, hidden_dims=(500, 500, 2000), latent_dim=None,
-                 pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", batch_size=256,
+                 pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", pretrain_noise=0.0,
+                 batch_size=256,
                  epochs=30, lr=1e-4, head_lr=None, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2=100.0,
                  balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, affinity_method="auto",
                  labeling="anchors", landmark_neighbors=5, n_neighbors=1, index="auto", nprobe=None,
@@ -126,6 +129,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.pretrain_samples = pretrain_samples
         self.pretrain_lr = pretrain_lr
         self.pretrain_schedule = pretrain_schedule
+        self.pretrain_noise = pretrain_noise
         self.batch_size = batch_size
         self.epochs = epochs
         self.lr = lr
@@ -187,6 +191,9 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight"):
             number(name, low=0.0)
         number("tau", low=0.0, high=1.0)
+        number("pretrain_noise", low=0.0)
+        if self.pretrain_noise >= 1:
+            raise ValueError(f"pretrain_noise={self.pretrain_noise} must be < 1 (the fraction of inputs masked)")
         number("coef_l2", low=0.0)
         if self.c_init != "ridge":
             number("c_init", low=0.0)
@@ -252,7 +259,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
                                      f"{latent} FCAutoEncoder: {exc}") from exc
             self.pretrain_history_ = pretrain_stream(
                 model, X, samples=int(self.pretrain_samples), lr=float(self.pretrain_lr),
-                schedule=self.pretrain_schedule, batch_size=int(self.batch_size), rng=rng, rows=self._rows,
+                schedule=self.pretrain_schedule, batch_size=int(self.batch_size),
+                noise=float(self.pretrain_noise), rng=rng, rows=self._rows,
                 device=device, verbose=verbose)
             timings["pretrain"] = time.perf_counter() - t0
 
@@ -441,8 +449,12 @@ def fit_large(X, k, anchors=5000, *, random_state=None, device="auto", verbose=F
 
 
 def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str = "cosine", batch_size: int = 256,
-                    rng=None, rows=None, device="cpu", verbose: bool = False) -> list:
+                    noise: float = 0.0, rng=None, rows=None, device="cpu", verbose: bool = False) -> list:
     """Mini-batch Adam on mean squared reconstruction for a budget of ``samples`` samples seen.
+
+    With ``noise`` > 0 the auto-encoder is a denoising one: each input value of a batch is set to 0 with
+    probability ``noise`` and the clean batch is the target (masking noise, as the input dropout with which
+    DEC pre-trains the d-500-500-2000-K auto-encoder that the paper's Algorithm 3 takes from it).
 
     X is read in batches (any array or ``np.memmap``): each pass over the rows follows a fresh random
     permutation (its last partial batch is dropped), and each batch's indices are sorted so a memmap is
@@ -459,6 +471,7 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history, running = [], 0.0
     perm, pos = rng.permutation(n), 0
+    masks = torch.Generator().manual_seed(int(rng.integers(2**31))) if noise > 0 else None
     bar = tqdm(range(steps), desc="pre-train", disable=not verbose, leave=False)
     model.train()
     for step in bar:
@@ -469,7 +482,8 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
         if schedule == "cosine":
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
-        loss = ((model.decode(model.encode(xb)) - xb) ** 2).mean()
+        x_in = xb if masks is None else xb * (torch.rand(xb.shape, generator=masks) >= noise).to(device)
+        loss = ((model.decode(model.encode(x_in)) - xb) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

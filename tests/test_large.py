@@ -8,7 +8,7 @@ from sklearn.exceptions import NotFittedError
 import pssc_fast
 import pssc_fast.models
 from pssc_fast.datasets import make_subspaces
-from pssc_fast.large import LargePSSC, _build_index, fit_large, nearest_anchor_labels
+from pssc_fast.large import LargePSSC, _build_index, fit_large, nearest_anchor_labels, pretrain_stream
 from pssc_fast.metrics import acc
 
 # Small and fast: a linear auto-encoder keeps linear subspaces linear (as in test_estimator.py), a short
@@ -181,6 +181,8 @@ def test_exported_and_sklearn_api():
     (dict(autoencoder=pssc_fast.models.FCAutoEncoder(5, (), 10)), ValueError, "autoencoder"),
     (dict(device="tpu"), ValueError, "device"),
     (dict(affinity_method="sparce"), ValueError, "affinity_method"),
+    (dict(pretrain_noise=1.0), ValueError, "pretrain_noise"),
+    (dict(pretrain_noise=-0.1), ValueError, "pretrain_noise"),
     (dict(hidden_dims=(8, 2.5)), TypeError, "hidden_dims"),
 ])
 def test_invalid_parameters_are_named(params, error, words):
@@ -273,3 +275,52 @@ def test_landmark_labeling_end_to_end_and_out_of_sample(data, fitted):
     import pickle
 
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(model)).predict(X[800:]), model.predict(X[800:]))
+
+
+class _Recorder(torch.nn.Module):
+    """A linear auto-encoder that keeps the inputs its encoder saw and the targets the loss compared with."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.lin = torch.nn.Linear(d, d)
+        with torch.no_grad():  # the identity: the reconstruction error is then how far input and target differ
+            self.lin.weight.copy_(torch.eye(d))
+            self.lin.bias.zero_()
+        self.inputs = []
+
+    def encode(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.lin(x)
+
+    def decode(self, z):
+        return z
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_denoising_pretraining_masks_inputs_not_targets(noise):
+    X = np.ones((203, 17), dtype=np.float32)
+    model = _Recorder(17)
+    torch.manual_seed(0)
+    history = pretrain_stream(model, X, samples=64 * 40, batch_size=64, noise=noise, rng=0, lr=1e-12)
+    seen = torch.cat(model.inputs)
+    assert seen.shape == (64 * 40, 17)
+    masked = float((seen == 0).float().mean())
+    assert abs(masked - noise) < 0.02  # 43,520 values: the binomial std is 0.002
+    assert set(torch.unique(seen).tolist()) <= {0.0, 1.0}
+    # the same seed gives the same masks; another seed other masks
+    again = _Recorder(17)
+    pretrain_stream(again, X, samples=64 * 40, batch_size=64, noise=noise, rng=0, lr=1e-12)
+    assert torch.equal(torch.cat(again.inputs), seen)
+    if noise:
+        other = _Recorder(17)
+        pretrain_stream(other, X, samples=64 * 40, batch_size=64, noise=noise, rng=1)
+        assert not torch.equal(torch.cat(other.inputs), seen)
+    # the target is the clean batch: an identity map is off by exactly the masked values
+    assert len(history) == 1 and abs(history[0] - masked) < 1e-4
+
+
+def test_denoising_is_a_fit_large_parameter(data):
+    X, y = data
+    model = fit_large(X, 4, anchors=200, random_state=0, **{**FAST, "pretrain_noise": 0.2})
+    assert model.get_params()["pretrain_noise"] == 0.2
+    assert acc(y, model.labels_) >= 0.9
