@@ -61,10 +61,10 @@ def _large_defaults():
 def _save(part, tag, payload, fig):
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"fit_large_{part}" + (f"_{tag}" if tag else "")  # a string: a tag such as "noise0.2" is no suffix
-    (RESULTS / f"{stem}.json").write_text(json.dumps(payload, indent=1, default=float))
-    fig.savefig(RESULTS / f"{stem}.png", dpi=110, bbox_inches="tight")
-    stem = RESULTS / stem
-    print(f"wrote {stem}.json and {stem}.png")
+    json_path, png_path = RESULTS / f"{stem}.json", RESULTS / f"{stem}.png"
+    json_path.write_text(json.dumps(payload, indent=1, default=float))
+    fig.savefig(png_path, dpi=110, bbox_inches="tight")
+    print(f"wrote {json_path} and {png_path}")
 
 
 def _mean_std(values):

@@ -471,7 +471,7 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history, running = [], 0.0
     perm, pos = rng.permutation(n), 0
-    masks = torch.Generator().manual_seed(int(rng.integers(2**31))) if noise > 0 else None
+    masks = torch.Generator(device=device).manual_seed(int(rng.integers(2**31))) if noise > 0 else None
     bar = tqdm(range(steps), desc="pre-train", disable=not verbose, leave=False)
     model.train()
     for step in bar:
@@ -482,7 +482,7 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
         if schedule == "cosine":
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
-        x_in = xb if masks is None else xb * (torch.rand(xb.shape, generator=masks) >= noise).to(device)
+        x_in = xb if masks is None else xb * (torch.rand(xb.shape, generator=masks, device=xb.device) >= noise)
         loss = ((model.decode(model.encode(x_in)) - xb) ** 2).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
