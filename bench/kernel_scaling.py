@@ -1,6 +1,6 @@
 """Kernel scaling: one forward + backward of the coupled n x n loss, every backend side by side.
 
-The loss is the n x n part of a PSSC training step (DESIGN.md sections 2 and 4):
+The loss is the n x n part of a PSSC training step (docs/DESIGN.md sections 2 and 4):
 
     Zc = C0 Z,  X_hat = sigmoid(Zc W)  (decoder stand-in),
     L  = ||X - X_hat||^2 + 2 Tr(X^T L_n X_hat) + gamma ||Z - Zc||^2,

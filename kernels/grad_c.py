@@ -5,7 +5,7 @@ For i != j (the diagonal of dC is 0):
     dC_ij = (dZc Z^T)_ij + sgn(C_ij) (h_i + h_j - u_i a_j N_ij) + l2 C_ij,
     N = X X_hat^T + X_hat X^T,
 
-with h, u, a the trace's O(n) vectors (``pssc_fast.chunked.TraceGrad``; DESIGN.md section 4)
+with h, u, a the trace's O(n) vectors (``pssc_fast.chunked.TraceGrad``; docs/DESIGN.md section 4)
 and l2 = 2 * d(loss)/d||C0||_F^2. The trace core K = h 1^T + 1 h^T - (u a^T) * N is symmetric, so
 a program owns the tile pair (I, J), (J, I) with I <= J: it computes K_IJ once and writes both
 dC tiles, which halves the 4 n^2 d flops of the N tiles. The same program reads C_IJ and C_JI

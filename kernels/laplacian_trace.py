@@ -5,7 +5,7 @@ each program owns rows I and a chunk of columns of the right-hand sides and stre
 building S_hat_IJ = a_I a_J ((|C0_IJ| + |C0_JI|^T)/2 + delta_IJ) in registers from the tiles C_IJ
 and C_JI, and multiplying it into S_hat X_hat (and S_hat X, which backward needs, from the same
 tile). Backward: dX = gT (X_hat - S_hat X_hat), dX_hat = gT (X - S_hat X), O(n) vectors rho and
-g, and one pass of ``grad_c`` that writes dC (DESIGN.md section 4).
+g, and one pass of ``grad_c`` that writes dC (docs/DESIGN.md section 4).
 """
 from __future__ import annotations
 

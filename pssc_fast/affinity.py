@@ -1,4 +1,4 @@
-"""Clustering the self-expression coefficients (paper Algorithm 2, DESIGN.md section 5).
+"""Clustering the self-expression coefficients (paper Algorithm 2, docs/DESIGN.md section 5).
 
 Pipeline: per-column l1-mass thresholding -> S = (|C| + |C|^T)/2 -> top-r SVD (r = K*q + 1) ->
 rows of U*Sigma^1/2 normalised -> A = max(U U^T, 0)^alpha -> spectral clustering.

@@ -1,4 +1,4 @@
-"""Row-block chunked torch backend for the two n x n operators (DESIGN.md section 4).
+"""Row-block chunked torch backend for the two n x n operators (docs/DESIGN.md section 4).
 
 No n x n temporary exists besides C and its gradient: |C0|, S and S_hat only ever exist as row
 blocks of a few tens of megabytes (``block_rows``), and the gradient of C is written once, block by
@@ -158,7 +158,7 @@ class TraceGrad(NamedTuple):
     """The trace's gradient in C, in O(n x d) form.
 
     dC_ij = sgn(C_ij) * (h_i + h_j - u_i a_j (<x_i, xh_j> + <xh_i, x_j>)) for i != j, 0 on the
-    diagonal, with h = gT g / 2 and u = gT a / 2 (DESIGN.md section 4, upstream gradient gT).
+    diagonal, with h = gT g / 2 and u = gT a / 2 (docs/DESIGN.md section 4, upstream gradient gT).
     """
 
     h: torch.Tensor
@@ -323,7 +323,7 @@ class SelfExpressionFunction(torch.autograd.Function):
 
 
 class LaplacianTraceFunction(torch.autograd.Function):
-    """Tr(X^T L_n X_hat) computed without any n x n tensor; see DESIGN.md section 4."""
+    """Tr(X^T L_n X_hat) computed without any n x n tensor; see docs/DESIGN.md section 4."""
 
     @staticmethod
     def forward(ctx, C, X, X_hat, impl):

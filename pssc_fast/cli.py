@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,26 +17,29 @@ class UserError(Exception):
     """A problem with what the user asked for: reported in one line, exit status 2."""
 
 
-def _read_input(path: str, key: str | None):
+def _read_input(path: str, key: str | None, header: str = "auto"):
     p = Path(path)
+    if p.is_dir():
+        raise UserError(f"input {path} is a folder; give a data file")
     if not p.is_file():
         raise UserError(f"input file not found: {path}")
     suffix = p.suffix.lower()
+    if key is not None and suffix != ".mat":
+        raise UserError(f"--key names a variable of a .mat file; {path} is a {suffix or 'extension-less'} file")
     try:
         if suffix == ".npy":
             return np.load(p, allow_pickle=False, mmap_mode="r")
         if suffix == ".csv":
-            X = np.genfromtxt(p, delimiter=",", dtype=np.float64, ndmin=2)  # one column stays (n, 1)
-            if X.shape[0] > 1 and np.isnan(X[0]).all():  # a header row of column names
-                X = X[1:]
-            return X
+            return _read_csv(p, header)
         if suffix == ".mat":
             from scipy.io import loadmat
 
             mat = loadmat(p)
             names = [k for k in mat if not k.startswith("__")]
+            if key is not None and key not in mat:
+                raise UserError(f"{path}: no variable {key!r} (found {names})")
             name = key or ("fea" if "fea" in mat else ("X" if "X" in mat else None))
-            if name is None or name not in mat:
+            if name is None:
                 raise UserError(f"{path}: say which variable holds the data with --key (found {names})")
             data = mat[name]
             return np.asarray(data.toarray() if hasattr(data, "toarray") else data)  # sparse: densify
@@ -43,28 +50,124 @@ def _read_input(path: str, key: str | None):
     raise UserError(f"{path}: unsupported file type {suffix!r}; use .npy, .csv or .mat")
 
 
+def _read_csv(p: Path, header: str) -> np.ndarray:
+    """Comma-separated numbers, one sample per line. With ``header="auto"`` a first line with text in it
+    is taken for column names, and so is a first line of column numbers 0..d-1 (what pandas'
+    ``to_csv`` writes for an unnamed DataFrame); when such a header starts with an empty cell, the first
+    column is pandas' row index and is dropped. A BOM (Excel's "CSV UTF-8") and double quotes are
+    accepted; a cell that is not a number is an error naming its row and column."""
+    with open(p, encoding="utf-8-sig") as f:
+        first = f.readline().rstrip("\r\n")
+    if not first.strip():
+        raise UserError(f"{p}: {'the file is empty' if p.stat().st_size == 0 else 'the first line is empty'}; "
+                        "expected numbers separated by commas, one sample per line")
+    if "," not in first:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in first:
+                raise UserError(f"{p}: values are separated by {name}; pssc-fast reads comma-separated files "
+                                "(or save the array as .npy)")
+    cells = [c.strip().strip('"').strip() for c in first.split(",")]
+    text = any(c and not _is_number(c) for c in cells)
+    numbered = not text and _column_numbers(cells)
+    skip = {"yes": 1, "no": 0}.get(header, int(text or numbered))
+    if numbered and header == "auto":
+        print(f"pssc-fast: note: the first line of {p} ({first[:40]}{'...' if len(first) > 40 else ''}) is read "
+              "as column numbers, not data; pass --header no to keep it", file=sys.stderr)
+    drop_index = bool(skip) and len(cells) > 1 and cells[0] == "" and any(cells[1:])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
+            X = np.loadtxt(p, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2, encoding="utf-8-sig",
+                           quotechar='"')
+    except ValueError as exc:
+        # numpy counts data rows from 0 after the skipped header; a user counts the file's lines from 1
+        message = re.sub(r"at row (\d+), column (\d+)",
+                         lambda m: f"on line {int(m.group(1)) + 1 + skip}, column {m.group(2)}", str(exc))
+        raise UserError(f"{p}: {message.rstrip('.')} (expected numbers separated by commas, one sample per "
+                        "line; an empty cell is a missing value: impute it first)") from exc
+    if drop_index:
+        print(f"pssc-fast: note: the first column of {p} has no name in the header and is read as a row "
+              "index (pandas' to_csv), not as a feature", file=sys.stderr)
+        X = X[:, 1:]
+    return X
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _column_numbers(cells: list) -> bool:
+    """True for the column numbers 0, 1, ..., d-1 that pandas writes for an unnamed DataFrame: after an
+    empty first cell (its index column, which data cannot have), or alone when d >= 3 (a data row such as
+    "0,1" is plausible for binary features, "0,1,2" hardly)."""
+    indexed = bool(cells) and cells[0] == ""
+    values = cells[1:] if indexed else cells
+    if len(values) < (1 if indexed else 3) or not all(v.isdigit() for v in values):
+        return False
+    return [int(v) for v in values] == list(range(len(values)))
+
+
+TEXT_LABELS = (".csv", ".txt")
+
+
 def _output_path(path: str, suffix: str, option: str) -> Path:
     """Where ``option`` will write, checked before any work is done so that a long fit is not lost to a
-    typo in a folder name. ``suffix`` is added as numpy's save does (to any other name) for ".npy", and
-    as matplotlib does (to a name without one) for ".png"."""
+    typo in a folder name or a folder that cannot be written. ``suffix`` is added as numpy's save does
+    (to any other name) for ".npy" (labels may also go to a .csv/.txt file), and as matplotlib does (to a
+    name without one) for ".png"; other image formats must be ones matplotlib writes."""
     given = p = Path(path)
-    if p.suffix != suffix and (suffix == ".npy" or not p.suffix):
+    if suffix == ".npy" and p.suffix.lower() not in TEXT_LABELS + (".npy",):
+        p = p.with_name(p.name + suffix)
+    elif suffix == ".png" and not p.suffix:
         p = p.with_name(p.name + suffix)
     if given.is_dir() or p.is_dir():
         raise UserError(f"{option} {path} is a folder; give a file name")
     if not p.parent.is_dir():
         raise UserError(f"{option} {path}: folder {p.parent} does not exist")
+    if suffix == ".png":
+        from matplotlib.figure import Figure
+
+        formats = Figure().canvas.get_supported_filetypes()
+        if p.suffix.lower().lstrip(".") not in formats:
+            raise UserError(f"{option} {path}: matplotlib cannot write {p.suffix!r} files; use one of "
+                            f"{', '.join('.' + f for f in sorted(formats))}")
+    try:  # the only sure test that the folder (and file) can be written: write there
+        with tempfile.NamedTemporaryFile(dir=p.parent, prefix=".pssc-fast-"):
+            pass
+        if p.exists() and not os.access(p, os.W_OK):
+            raise PermissionError(f"Permission denied: '{p}'")
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write there ({exc.strerror or exc})") from exc
     return p
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _save_labels(out: Path, labels: np.ndarray) -> None:
+    if out.suffix.lower() in TEXT_LABELS:
+        np.savetxt(out, labels, fmt="%d")
+    else:
+        np.save(out, labels)
+
+
+def _int_at_least(low: int):
+    """argparse type: an integer >= low."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+_positive_int = _int_at_least(1)
 
 
 def cmd_demo(args) -> int:
@@ -73,6 +176,7 @@ def cmd_demo(args) -> int:
     from .metrics import scores
     from .plotting import plot_affinity
 
+    plot = _output_path(args.plot, ".png", "--plot")
     X, y = load_digits()
     print(f"pssc-fast demo: scikit-learn digits, {X.shape[0]} samples x {X.shape[1]} features, 10 clusters")
     start = time.perf_counter()
@@ -82,7 +186,7 @@ def cmd_demo(args) -> int:
     s = scores(y, labels)
     print(f"ACC {s['acc']:.4f}  NMI {s['nmi']:.4f}  purity {s['purity']:.4f}  ({seconds:.1f} s; "
           + ", ".join(f"{k} {v:.1f} s" for k, v in model.timings_.items()) + ")")
-    path = plot_affinity(model.affinity_, labels, args.plot, title=f"PSSC on digits, ACC {s['acc']:.3f}")
+    path = plot_affinity(model.affinity_, labels, plot, title=f"PSSC on digits, ACC {s['acc']:.3f}")
     print(f"affinity ordered by cluster written to {path}")
     return 0
 
@@ -90,22 +194,31 @@ def cmd_demo(args) -> int:
 def cmd_fit(args) -> int:
     out = _output_path(args.out, ".npy", "--out")
     plot = _output_path(args.plot, ".png", "--plot") if args.plot else None
-    X = _read_input(args.input, args.key)
+    X = _read_input(args.input, args.key, args.header)
+    if X.ndim > 2:
+        X = np.asarray(X).reshape(X.shape[0], -1)
     if X.ndim != 2:
-        X = np.asarray(X).reshape(X.shape[0], -1) if X.ndim > 2 else X
-    if X.ndim != 2 or X.shape[0] < 2:
         raise UserError(f"{args.input}: expected a 2-D array of samples x features, got shape {X.shape}")
     n = X.shape[0]
+    if n < 2:
+        raise UserError(f"{args.input}: {n} sample{'' if n == 1 else 's'}; clustering needs at least 2")
     if args.k > n:
         raise UserError(f"--k {args.k} is larger than the number of samples ({n})")
-    start = time.perf_counter()
     use_large = args.anchors is not None or n > args.max_dense
+    if use_large and plot:
+        raise UserError("--plot draws the n x n affinity, which the large-data path (--anchors, or more than "
+                        f"--max-dense {args.max_dense} samples) never forms; drop --plot")
+    if not use_large and args.pretrain_samples is not None:
+        raise UserError(f"--pretrain-samples sets the large-data path's pre-training; {n} samples take the "
+                        "small-data path (give --anchors to use the large-data path)")
+    start = time.perf_counter()
     if use_large:
         from .large import fit_large
 
         anchors = args.anchors if args.anchors is not None else min(n, 5000)
+        extra = {} if args.pretrain_samples is None else {"pretrain_samples": args.pretrain_samples}
         model = fit_large(X, args.k, anchors=anchors, random_state=args.seed, device=args.device,
-                          labeling=args.labeling, verbose=not args.quiet)
+                          labeling=args.labeling, verbose=not args.quiet, **extra)
         labels = model.labels_
     else:
         from .estimator import PSSC
@@ -113,16 +226,13 @@ def cmd_fit(args) -> int:
         model = PSSC(n_clusters=args.k, random_state=args.seed, device=args.device, verbose=not args.quiet)
         labels = model.fit_predict(np.asarray(X))
     seconds = time.perf_counter() - start
-    np.save(out, labels)
+    _save_labels(out, labels)
     sizes = np.bincount(labels, minlength=args.k)
     print(f"{n} samples -> {args.k} clusters in {seconds:.1f} s; sizes {sizes.tolist()}; labels written to {out}")
     if plot:
-        if use_large:
-            print("--plot draws the n x n affinity and is only available for the small-data path", file=sys.stderr)
-        else:
-            from .plotting import plot_affinity
+        from .plotting import plot_affinity
 
-            print(f"affinity plot written to {plot_affinity(model.affinity_, labels, plot)}")
+        print(f"affinity plot written to {plot_affinity(model.affinity_, labels, plot)}")
     return 0
 
 
@@ -147,17 +257,24 @@ def build_parser() -> argparse.ArgumentParser:
                                      "K clusters and save the labels.")
     fit.add_argument("input", help="data file: .npy, .csv (rows = samples) or .mat; an array of more than 2 "
                      "dimensions is flattened to one row per sample (use the Python API for the conv net)")
-    fit.add_argument("--k", type=_positive_int, required=True, help="number of clusters")
-    fit.add_argument("--out", default="labels.npy", help="where to save the labels (default %(default)s)")
+    fit.add_argument("--k", type=_int_at_least(2), required=True, help="number of clusters (at least 2)")
+    fit.add_argument("--out", default="labels.npy",
+                     help="where to save the labels: .npy, or .csv/.txt for one label per line (default %(default)s)")
     fit.add_argument("--plot", default=None, help="PNG of the affinity ordered by cluster (small-data path)")
-    fit.add_argument("--anchors", type=_positive_int, default=None,
+    fit.add_argument("--anchors", type=_int_at_least(2), default=None,
                      help="use fit_large with this many anchors (default: automatic above --max-dense samples)")
     fit.add_argument("--labeling", choices=("anchors", "landmark"), default="anchors",
                      help="fit_large: label rows by their nearest anchor (paper Algorithm 3, default) or by "
                           "landmark spectral clustering of all rows through the anchors")
     fit.add_argument("--max-dense", type=_positive_int, default=5000,
                      help="largest input clustered with the n x n layer on all points (default %(default)s)")
+    fit.add_argument("--pretrain-samples", type=_int_at_least(0), default=None,
+                     help="large-data path: auto-encoder pre-training budget in samples seen "
+                          "(default 1,000,000, whatever the number of rows)")
     fit.add_argument("--key", default=None, help="variable name in a .mat file (default 'fea' or 'X')")
+    fit.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
+                     help=".csv: whether the first line holds column names; 'auto' (default) takes a line with "
+                          "text, or the column numbers 0..d-1 that pandas writes, for a header")
     fit.set_defaults(func=cmd_fit)
     return parser
 
@@ -170,7 +287,7 @@ def main(argv=None) -> int:
     except UserError as exc:
         print(f"pssc-fast: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, MemoryError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, MemoryError, OSError) as exc:
         print(f"pssc-fast: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

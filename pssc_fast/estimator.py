@@ -12,7 +12,8 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from . import affinity, memory
 from .losses import LossWeights
-from .validation import check_integer, check_number, check_real_input, check_widths, refit_or_restore
+from .validation import (as_numpy_input, check_integer, check_number, check_real_input, check_widths,
+                         refit_or_restore)
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .train import finetune, pretrain, resolve_device
 
@@ -33,6 +34,9 @@ class PSSC(ClusterMixin, BaseEstimator):
     pseudo-supervision of a classifier head by that graph; C is finally cut by spectral clustering
     (paper Algorithm 2). Memory grows as n^2: for more than a few thousand points use
     :func:`pssc_fast.fit_large`.
+
+    PSSC is transductive, like scikit-learn's SpectralClustering: it labels the rows it is fitted on
+    (``fit_predict``, ``labels_``) and has no ``predict`` for new rows; :class:`pssc_fast.LargePSSC` does.
 
     Parameters
     ----------
@@ -175,12 +179,7 @@ class PSSC(ClusterMixin, BaseEstimator):
 
     def _prepare(self, X):
         """Validated float32 tensor of shape (n, features) and the image shape, if any."""
-        if isinstance(X, torch.Tensor):
-            X = X.detach().cpu().numpy()
-        try:
-            X = np.asarray(X)
-        except Exception as exc:  # ragged lists and the like
-            raise TypeError(f"X could not be read as an array: {exc}") from exc
+        X = as_numpy_input(X)
         check_real_input(X)
         if X.ndim not in (2, 3, 4):
             raise ValueError(f"X must be 2-D (samples, features) or image-shaped (samples, [channels,] height, "

@@ -1,4 +1,4 @@
-"""PSSC for data far larger than an n x n layer allows (paper Algorithm 3, DESIGN.md section 6).
+"""PSSC for data far larger than an n x n layer allows (paper Algorithm 3, docs/DESIGN.md section 6).
 
 Pipeline of :class:`LargePSSC` / :func:`fit_large`:
 
@@ -32,7 +32,8 @@ from .estimator import _seed
 from .losses import LossWeights
 from .models import FCAutoEncoder
 from .train import _check_finite, finetune, resolve_device
-from .validation import check_integer, check_number, check_real_input, check_widths, refit_or_restore
+from .validation import (as_numpy_input, check_integer, check_number, check_real_input, check_widths,
+                         refit_or_restore)
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -530,16 +531,7 @@ def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:
 def _as_rows(X, min_rows: int = 2):
     """X as a 2-D numeric numpy array without copying (memmaps stay memmaps; torch tensors are viewed);
     at least ``min_rows`` rows (2 to fit, 1 to predict or transform)."""
-    if isinstance(X, torch.Tensor):
-        X = X.detach()
-        if X.device.type != "cpu":
-            X = X.cpu()
-        X = X.numpy()
-    elif not isinstance(X, np.ndarray):
-        try:
-            X = np.asarray(X)
-        except Exception as exc:  # ragged lists and the like
-            raise TypeError(f"X could not be read as an array: {exc}") from exc
+    X = as_numpy_input(X)
     check_real_input(X)
     if X.ndim < 2:
         raise ValueError(f"X must be 2-D (samples, features) or image-shaped, got shape {X.shape}")
@@ -578,6 +570,9 @@ def _build_index(codes: np.ndarray, kind: str, seed: int, nprobe):
         nlist = max(1, int(round(math.sqrt(m))))
         index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
         index.cp.seed = int(seed) % (2**31)
+        # faiss prints a warning to stdout below 39 training points per list; a coarse quantiser of a few
+        # thousand anchors is fine with fewer, and a library should not write to stdout
+        index.cp.min_points_per_centroid = 1
         index.train(codes)
         index.nprobe = int(nprobe) if nprobe is not None else min(nlist, max(8, nlist // 4))
     index.add(codes)

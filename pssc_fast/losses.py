@@ -1,4 +1,4 @@
-"""The terms of the PSSC objective (paper eq. 11, DESIGN.md section 2).
+"""The terms of the PSSC objective (paper eq. 11, docs/DESIGN.md section 2).
 
 Every term is a *sum over samples* (not a mean), so that the weights below compare like with like:
 reconstruction, Laplacian trace and self-expression are sums of squared errors over samples, and the

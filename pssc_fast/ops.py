@@ -1,7 +1,7 @@
 """The two n x n operators of PSSC behind one backend switch.
 
 ``self_expression(C, Z)`` returns C0 @ Z and ``laplacian_trace(C, X, X_hat)`` returns
-Tr(X^T L_n X_hat) (DESIGN.md sections 2 and 4). Backends:
+Tr(X^T L_n X_hat) (docs/DESIGN.md sections 2 and 4). Backends:
 
 * ``"reference"``: plain torch that builds the n x n matrices (test oracle, small n);
 * ``"torch"``: row-block chunked torch with hand-written autograd (CPU fallback, also on CUDA);

@@ -1,4 +1,4 @@
-"""Plain-torch reference for the two n x n operators (DESIGN.md section 4).
+"""Plain-torch reference for the two n x n operators (docs/DESIGN.md section 4).
 
 Builds every n x n matrix explicitly and lets autograd differentiate it. It is the oracle the
 fused backends are tested against, and only meant for small n.

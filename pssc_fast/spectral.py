@@ -1,4 +1,4 @@
-"""Normalised spectral clustering on a dense or sparse affinity (DESIGN.md section 5).
+"""Normalised spectral clustering on a dense or sparse affinity (docs/DESIGN.md section 5).
 
 The sparse path never forms an n x n dense array: the normalised adjacency keeps the sparsity of the
 affinity, its top eigenvectors come from ARPACK (``scipy.sparse.linalg.eigsh``, LOBPCG as a fallback),

@@ -42,6 +42,36 @@ def check_widths(name: str, value, *, allow_empty: bool = False) -> tuple:
     return tuple(int(w) for w in widths)
 
 
+def as_numpy_input(X):
+    """X (numpy array, np.memmap, torch tensor, nested lists) as a numpy array without copying where it can;
+    TypeError naming the problem for scipy.sparse matrices, tensors numpy cannot hold and ragged lists."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(X):
+        raise TypeError(f"X is a scipy.sparse {type(X).__name__}; pass a dense array (X.toarray()): the "
+                        "auto-encoder reads dense rows")
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        torch = None
+    if torch is not None and isinstance(X, torch.Tensor):
+        X = X.detach()
+        if X.device.type != "cpu":
+            X = X.cpu()
+        if X.dtype == torch.bfloat16:  # numpy has no bfloat16; float32 holds every value exactly
+            X = X.float()
+        try:
+            return X.numpy()
+        except TypeError as exc:
+            raise TypeError(f"X is a torch tensor of dtype {X.dtype}, which numpy cannot hold: {exc}") from exc
+    if isinstance(X, np.ndarray):
+        return X
+    try:
+        return np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"X could not be read as an array: {exc}") from exc
+
+
 def check_real_input(X: np.ndarray) -> None:
     """TypeError unless X holds real numbers (complex values would lose their imaginary part)."""
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):

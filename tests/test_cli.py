@@ -70,6 +70,18 @@ def test_fit_csv_with_header(tmp_path):
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}.missing/labels.npy"], "does not exist"),
     ("npy", ["fit", "{path}", "--k", "2", "--plot", "{path}.missing/a.png"], "does not exist"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{tmp}"], "is a folder"),
+    (None, ["fit", "{tmp}", "--k", "2"], "is a folder"),
+    ("npy", ["fit", "{path}", "--k", "2", "--plot", "{tmp}/a.xyz"], "cannot write '.xyz'"),
+    ("npy", ["fit", "{path}", "--k", "2", "--anchors", "5", "--plot", "{tmp}/a.png"], "never forms"),
+    ("npy", ["fit", "{path}", "--k", "2", "--pretrain-samples", "100"], "small-data path"),
+    ("npy", ["fit", "{path}", "--k", "2", "--key", "fea"], "--key names a variable of a .mat file"),
+    ("mat", ["fit", "{path}", "--k", "2", "--key", "zz"], "no variable 'zz'"),
+    ("csv:1,2,3\n", ["fit", "{path}", "--k", "2"], "1 sample; clustering needs at least 2"),
+    ("csv:", ["fit", "{path}", "--k", "2"], "the file is empty"),
+    ("csv:,,\n1,2,3\n4,5,6\n", ["fit", "{path}", "--k", "2"], "on line 1, column 1"),
+    ("csv:a,b,c\n1,2,3\n4,,6\n", ["fit", "{path}", "--k", "2"], "'' to float64 on line 3, column 2"),
+    ("csv:1,2,3\n4,5,x\n", ["fit", "{path}", "--k", "2"], "'x' to float64 on line 2, column 3"),
+    ("csv:1;2;3\n4;5;6\n", ["fit", "{path}", "--k", "2"], "separated by semicolons"),
 ])
 def test_user_errors_are_one_line_exit_2(tmp_path, capsys, make, args, message):
     path = tmp_path / "input"
@@ -82,6 +94,14 @@ def test_user_errors_are_one_line_exit_2(tmp_path, capsys, make, args, message):
     elif make == "bad_npy":
         path = path.with_suffix(".npy")
         path.write_bytes(b"not a numpy file")
+    elif make == "mat":
+        from scipy.io import savemat
+
+        path = path.with_suffix(".mat")
+        savemat(path, {"fea": np.random.rand(10, 3)})
+    elif make and make.startswith("csv:"):
+        path = path.with_suffix(".csv")
+        path.write_text(make[4:])
     elif make == "nan_npy":
         path = path.with_suffix(".npy")
         X = np.random.rand(10, 3)
@@ -98,3 +118,61 @@ def test_errors_from_the_program_show_no_traceback(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr and "not found" in out.stderr
     out = run_cli("fit")
     assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+def _csv_variants(X):
+    rows = ["," .join(f"{v:.6f}" for v in row) for row in X]
+    d = X.shape[1]
+    return {
+        "pandas, no index": ",".join(map(str, range(d))) + "\n" + "\n".join(rows),
+        "pandas with index": "," + ",".join(map(str, range(d))) + "\n"
+                             + "\n".join(f"{i},{r}" for i, r in enumerate(rows)),
+        "names with index": ",a,b,c,d\n" + "\n".join(f"{i},{r}" for i, r in enumerate(rows)),
+        "quoted": "\n".join(",".join(f'"{v}"' for v in r.split(",")) for r in rows),
+        "excel bom": "\ufeff" + "\n".join(rows),
+    }
+
+
+@pytest.mark.parametrize("variant", list(_csv_variants(np.zeros((1, 4)))))
+def test_csv_headers_indexes_quotes_and_bom_are_read_as_users_mean(tmp_path, capsys, variant):
+    X = np.random.default_rng(3).normal(size=(7, 4)).round(6)
+    path = tmp_path / "x.csv"
+    path.write_text(_csv_variants(X)[variant] + "\n", encoding="utf-8")
+    got = cli._read_input(str(path), None)
+    np.testing.assert_allclose(got, X, rtol=0, atol=1e-12)
+    err = capsys.readouterr().err
+    assert ("row index" in err) == variant.endswith("with index")
+    assert ("column numbers" in err) == variant.startswith("pandas")
+
+
+def test_csv_header_option_overrides_the_guess(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("0,1,2\n0.5,0.25,1\n2,3,4\n")
+    assert cli._read_input(str(path), None).shape == (2, 3)
+    assert cli._read_input(str(path), None, "no").shape == (3, 3)
+    path.write_text("1,2,3\n0.5,0.25,1\n2,3,4\n")  # 1..d: not what pandas writes, so data
+    assert cli._read_input(str(path), None).shape == (3, 3)
+    assert cli._read_input(str(path), None, "yes").shape == (2, 3)
+
+
+def test_unwritable_output_is_refused_before_the_fit(tmp_path, capsys, monkeypatch):
+    np.save(tmp_path / "x.npy", np.random.rand(10, 3))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.tempfile, "NamedTemporaryFile", refuse)
+    assert cli.main(["fit", str(tmp_path / "x.npy"), "--k", "2", "--out", str(tmp_path / "l.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write there (Permission denied)" in err and "Traceback" not in err
+
+
+def test_large_path_with_text_labels_and_pretrain_budget(tmp_path, capsys):
+    X, _ = make_subspaces(40, 2, 2, 6, random_state=4)
+    np.save(tmp_path / "x.npy", X)
+    code = cli.main(["fit", str(tmp_path / "x.npy"), "--k", "2", "--anchors", "20", "--pretrain-samples", "400",
+                     "--out", str(tmp_path / "labels.csv"), "--quiet"])
+    assert code == 0
+    labels = np.loadtxt(tmp_path / "labels.csv", dtype=np.int64)
+    assert labels.shape == (40,) and set(labels.tolist()) <= {0, 1}
+    assert (tmp_path / "labels.csv").read_text().splitlines()[0] in ("0", "1")

@@ -164,3 +164,33 @@ def test_loaders_validate():
         datasets.load_mnist(folder, n_per_class=0)
     with pytest.raises(ValueError, match="n_clusters"):
         datasets.make_subspaces(3, 5)
+
+
+@pytest.mark.parametrize("make", ["PSSC", "LargePSSC"])
+def test_sparse_input_is_refused_by_name(make):
+    import scipy.sparse
+
+    from pssc_fast import LargePSSC, PSSC
+
+    est = PSSC(2) if make == "PSSC" else LargePSSC(2, anchors=10)
+    with pytest.raises(TypeError, match=r"scipy.sparse csr_matrix; pass a dense array \(X.toarray\(\)\)"):
+        est.fit(scipy.sparse.csr_matrix(np.eye(20, 4)))
+
+
+def test_bfloat16_tensors_are_read_as_float32():
+    from pssc_fast.validation import as_numpy_input
+
+    t = torch.tensor([[1.5, -2.0], [0.0078125, 3.0]], dtype=torch.bfloat16)
+    got = as_numpy_input(t)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, t.float().numpy())
+
+
+def test_ivf_index_on_few_anchors_prints_nothing(capfd):
+    from pssc_fast.large import _build_index
+
+    codes = np.random.default_rng(0).random((50, 6)).astype(np.float32)
+    index = _build_index(codes, "ivf", seed=0, nprobe=None)
+    assert index.ntotal == 50
+    out = capfd.readouterr()
+    assert out.out == "" and out.err == ""
