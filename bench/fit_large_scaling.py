@@ -17,9 +17,14 @@ Three parts (each writes bench/results/fit_large_<part>[_<tag>].json and .png):
                   used by fit_large) against scikit-learn's KNeighborsClassifier(1) (default algorithm and
                   algorithm='brute'), interleaved repeats, medians.
 
+The commands behind the committed results (each payload also records its argv and git commit):
+
     python bench/fit_large_scaling.py assign
-    python bench/fit_large_scaling.py mnist --seeds 0 1 2 --anchors 2000 5000
-    python bench/fit_large_scaling.py synthetic --sizes 70000 200000 1000000
+    OMP_NUM_THREADS=1 python bench/fit_large_scaling.py mnist --data-dir ../shared/data --seeds 0 1 2 --tag defaults
+    python bench/fit_large_scaling.py synthetic --sizes 70000 200000 1000000 --anchors 1000 --pretrain-samples 50000
+
+Pre-trained MNIST auto-encoders are cached in bench/results/fit_large_cache/ by seed, budget and noise only
+(not by code version or thread count): delete the folder after changing the pre-training code.
 
 The machine these results come from is a shared 2-core CPU: compare numbers from one run, side by side.
 """
@@ -45,10 +50,18 @@ DATA = Path(os.environ.get("PSSC_DATA", HERE.parent.parent / "shared" / "data"))
 
 
 def _machine():
+    import subprocess
+
     import torch
 
+    try:  # which code produced the figures
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+    except Exception:
+        commit = None
     return {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__,
+            "python": platform.python_version(), "torch": torch.__version__, "git_commit": commit,
+            "argv": sys.argv[1:], "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
             "note": "shared, noisy 2-core CPU; compare within one run"}
 
 
@@ -111,7 +124,7 @@ def part_mnist(args):
     from pssc_fast.large import LargePSSC
     from pssc_fast.metrics import scores
 
-    X, y = load_mnist(DATA)
+    X, y = load_mnist(args.data_dir)
     assert X.min() == 0 and X.max() == 255, "min-max scaling would not be X/255"
     rows = lambda A, idx: np.ascontiguousarray(A[idx], dtype=np.float32) / 255.0  # noqa: E731
     common = dict(pretrain_samples=0, epochs=args.epochs, verbose=args.verbose)
@@ -433,6 +446,8 @@ def part_assign(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("part", choices=["mnist", "synthetic", "assign", "worker-synthetic"])
+    p.add_argument("--data-dir", type=Path, default=DATA,
+                   help="mnist: folder with the MNIST test-set IDX files (default: $PSSC_DATA or ../shared/data)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--anchors", type=int, nargs="+", default=None,
                    help="mnist: anchor settings (default 2000 5000); synthetic: the fixed anchors (default 2000)")
