@@ -37,7 +37,6 @@ __all__ = [
     "embed_rows",
     "dense_affinity",
     "knn_affinity",
-    "spectral_embedding_affinity",
     "cluster_coefficients",
 ]
 
@@ -445,17 +444,6 @@ def knn_affinity(E, alpha: float, n_neighbors: int = DEFAULT_N_NEIGHBORS) -> sp.
     return W.maximum(W.T).tocsr()
 
 
-def spectral_embedding_affinity(C, n_clusters: int, *, q: int, alpha: float) -> np.ndarray:
-    """Dense affinity A = max(U U^T, 0)^alpha from the exact top-(K q + 1) SVD of S = (|C| + |C|^T)/2.
-
-    No thresholding is applied here; this is the dense, exact reference form of Algorithm 2 steps 1-4.
-    """
-    S = symmetrize_abs(C)
-    r = min(n_clusters * q + 1, S.shape[0])
-    U, s = top_singular_vectors(S, r, method="exact")
-    return dense_affinity(embed_rows(U, s), alpha)
-
-
 #: the ``method`` values of :func:`cluster_coefficients` (an estimator's ``affinity_method``)
 METHODS = ("auto", "dense", "sparse", "exact")
 
@@ -474,7 +462,8 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, 
     alpha : exponent of the affinity max(U U^T, 0)^alpha.
     ro : fraction of each column's l1 mass kept by :func:`threshold_columns` (>= 1 keeps all).
     method :
-        ``"dense"`` - thresholded C and S dense, randomized SVD, dense A, spectral clustering on it;
+        ``"dense"`` - randomized SVD of S (sparse after thresholding, dense when ``ro >= 1``), dense A,
+        spectral clustering on it;
         ``"sparse"`` - thresholded C and S sparse, randomized SVD, ``n_neighbors``-NN sparse A (FAISS),
         sparse spectral clustering; no dense n x n array besides C itself;
         ``"exact"`` - the dense path with an exact (LAPACK) SVD, for comparison;

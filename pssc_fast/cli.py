@@ -171,6 +171,7 @@ _positive_int = _int_at_least(1)
 
 
 def cmd_demo(args) -> int:
+    """``pssc-fast demo``: PSSC on scikit-learn's digits, scores, and the block-ordered affinity as a PNG."""
     from .datasets import load_digits
     from .estimator import PSSC
     from .metrics import scores
@@ -192,6 +193,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_fit(args) -> int:
+    """``pssc-fast fit``: read INPUT, cluster it (PSSC up to --max-dense rows, fit_large above or with
+    --anchors), save the labels. Every check of what the user asked for runs before the fit."""
     out = _output_path(args.out, ".npy", "--out")
     plot = _output_path(args.plot, ".png", "--plot") if args.plot else None
     X = _read_input(args.input, args.key, args.header)
@@ -237,6 +240,7 @@ def cmd_fit(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``pssc-fast`` argument parser with its ``demo`` and ``fit`` commands."""
     parser = argparse.ArgumentParser(prog="pssc-fast",
                                      description="Pseudo-supervised deep subspace clustering (PSSC), fast and at scale.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -280,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Entry point of ``pssc-fast``: 0 on success, 2 with a one-line message for a user error (no traceback),
+    130 when interrupted."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

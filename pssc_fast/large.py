@@ -38,7 +38,7 @@ from .validation import (as_numpy_input, check_integer, check_number, check_real
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
 #: ``index="auto"`` switches from the exact flat index to IVF when queries x anchors exceeds this many
-#: distance evaluations. Below it the exact search is already cheap next to encoding (measured in
+#: distance evaluations (and there are at least 1000 anchors). Below it the exact search is already cheap next to encoding (measured in
 #: bench/fit_large_scaling.py: 5000 anchors x 65,000 queries in 10-D take a few hundredths of a second).
 IVF_MIN_WORK = 5e10
 
@@ -87,7 +87,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     n_neighbors : 1 gives each point its nearest anchor's label; k > 1 a majority vote of the k nearest
         anchors (ties go to the nearest anchor's label). ``labeling="anchors"`` only.
     index : "flat" (exact FAISS IndexFlatL2), "ivf" (FAISS IndexIVFFlat, approximate) or "auto" (IVF
-        when rows x anchors exceeds :data:`IVF_MIN_WORK`).
+        when rows x anchors exceeds :data:`IVF_MIN_WORK` and there are at least 1000 anchors).
     nprobe : IVF lists visited per query (None: a quarter of the lists, at least 8).
     encode_batch_size : rows read, scaled and encoded at a time when encoding and predicting.
     scale : "minmax" rescales X globally to [0, 1] with the training data's min and max (the same affine
@@ -293,7 +293,6 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         timings["cluster"] = time.perf_counter() - t0
 
         self.model_ = model.cpu()
-        self._device = device
         self.coef_ = coef
         self.coef_l2_ = coef_l2
         self.head_ = None if result.head is None else result.head.cpu()

@@ -6,7 +6,7 @@ pseudo-supervision terms are summed per sample too.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +23,7 @@ class LossWeights:
         reconstruction.
     self_expression : gamma1, on ||Z - C0 Z||^2.
     coef_l2 : lambda, on ||C||^2_F (applied as Adam weight decay 2*lambda on C, which has the same
-        gradient and needs no n x n temporary).
+        gradient; torch adds it to the gradient in a new n x n tensor, counted in pssc_fast.memory).
     graph : gamma2, the contrastive pseudo-graph loss.
     label : gamma3, the thresholded pseudo-label cross-entropy.
     balance : weight of the cluster-balance term n*(log K - H(mean p)), which keeps the head from
@@ -34,15 +34,13 @@ class LossWeights:
     trace: float = 1.0
     self_expression: float = 1.0
     coef_l2: float = 100.0
-    graph: float = 1.0
-    label: float = 1.0
-    balance: float = 1.0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    graph: float = 0.1
+    label: float = 0.1
+    balance: float = 0.1
 
     @property
     def pseudo_supervised(self) -> bool:
+        """True when a pseudo-supervision term (graph or label) is on, i.e. the classifier head is trained."""
         return self.graph > 0 or self.label > 0
 
 

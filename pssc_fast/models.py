@@ -24,9 +24,11 @@ class FCAutoEncoder(nn.Module):
         self.latent_dim = int(latent_dim)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, latent_dim) codes of the rows of x (flattened to in_dim)."""
         return self.encoder(x.flatten(1))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(n, in_dim) reconstructions of the codes z."""
         return self.decoder(z)
 
 
@@ -72,12 +74,14 @@ class ConvAutoEncoder(nn.Module):
         self.latent_dim = int(torch.tensor(shapes[-1]).prod())
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, latent_dim) codes: the last feature map of each image in x (rows reshaped to in_shape)."""
         h = x.reshape(x.shape[0], *self.in_shape)
         for conv in self.enc_layers:
             h = torch.relu(conv(h))
         return h.flatten(1)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(n, channels, height, width) reconstructions of the codes z."""
         h = z.reshape(z.shape[0], *self._shapes[-1])
         last = len(self.dec_layers) - 1
         for i, deconv in enumerate(self.dec_layers):
@@ -93,8 +97,8 @@ class ConvAutoEncoder(nn.Module):
 class SelfExpression(nn.Module):
     """The n x n self-expression layer: Z -> C0 Z with C0 = C with zero diagonal.
 
-    C starts at a small constant (the released code uses 1e-5 everywhere) so that early steps
-    do not wipe out the pre-trained latent codes.
+    C starts at the constant ``init`` (the released code uses 1e-5 everywhere); the estimators then overwrite
+    it with the ridge solution on the pre-trained codes (:func:`pssc_fast.train.ridge_coefficients` says why).
     """
 
     def __init__(self, n_samples: int, init: float = 1e-4, backend: str = "auto"):

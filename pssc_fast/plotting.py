@@ -11,10 +11,8 @@ def plot_affinity(affinity, labels, path, *, title: str | None = None, max_point
     samples an evenly spaced subset of the ordered points is drawn. ``affinity`` may be dense or
     scipy-sparse. Returns the path written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure without pyplot renders to a file with no GUI and leaves the caller's matplotlib backend alone.
+    from matplotlib.figure import Figure
     from scipy import sparse
 
     labels = np.asarray(labels)
@@ -23,7 +21,8 @@ def plot_affinity(affinity, labels, path, *, title: str | None = None, max_point
         order = order[np.linspace(0, order.size - 1, max_points).astype(int)]
     A = affinity[order][:, order]
     A = A.toarray() if sparse.issparse(A) else np.asarray(A)
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    fig = Figure(figsize=(5, 5), dpi=120)
+    ax = fig.subplots()
     # a power < 1 lifts weak within-block entries so the blocks read at a glance
     ax.imshow(np.abs(A) ** 0.5, cmap="viridis", interpolation="nearest")
     bounds = np.flatnonzero(np.diff(labels[order])) + 0.5
@@ -35,5 +34,4 @@ def plot_affinity(affinity, labels, path, *, title: str | None = None, max_point
     ax.set_yticks([])
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return str(path)

@@ -67,10 +67,13 @@ class FinetuneResult:
 
 
 def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights | None = None,
-             epochs: int = 300, lr: float = 1e-4, c_init: float | str = 1e-4, backend: str = "auto",
+             epochs: int = 300, lr: float = 1e-3, c_init: float | str = "ridge", backend: str = "auto",
              tau: float = 0.8, margin: float = 1.0, max_pair_rows: int = 512,
-             head_lr: float | None = None, generator: torch.Generator | None = None, verbose: bool = True) -> FinetuneResult:
+             head_lr: float | None = 1e-2, generator: torch.Generator | None = None, verbose: bool = True) -> FinetuneResult:
     """Full-batch fine-tuning of encoder, self-expression layer, decoder (and head) on the PSSC objective.
+
+    The defaults (and :class:`pssc_fast.losses.LossWeights`') are :class:`pssc_fast.PSSC`'s; ``head_lr=None``
+    trains the head at ``lr``; ``c_init`` is "ridge" (:func:`ridge_coefficients`) or a constant.
 
     ``max_pair_rows`` bounds the pseudo-graph loss: above that many samples, each step uses a random
     subset of rows against all columns instead of all n^2 pairs.
@@ -135,22 +138,37 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
 
 @torch.no_grad()
 def ridge_coefficients(Z: torch.Tensor, gamma1: float, lam: float) -> torch.Tensor:
-    """argmin_C gamma1 ||Z - C Z||^2 + lam ||C||^2 = G (G + lam/gamma1 I)^-1 with G = Z Z^T, diagonal zeroed.
+    """argmin_C gamma1 ||Z - C Z||^2 + lam ||C||^2 = G (G + r I)^-1 with G = Z Z^T and r = lam / gamma1,
+    diagonal zeroed; float32.
 
     A warm start for C: with a constant start, Adam's early, nearly sign-like steps grow every C_ij with
     z_i . z_j > 0, which for non-centred codes is every pair, and fine-tuning must first undo that.
+
+    For codes narrower than the number of samples (m < n) the same matrix is Z (Z^T Z + r I)^-1 Z^T (the
+    push-through identity): an m x m solve, and the n x n result is formed in row blocks in float64 and
+    stored in float32, so the only n x n buffer is the output (the n x n solve needed about 9 float32 n x n
+    buffers at its peak, and seconds where this takes a fraction of one).
     """
     Z = Z.double()
-    G = Z @ Z.T
-    ridge = max(lam / max(gamma1, 1e-12), 1e-6 * float(G.diagonal().mean()))
-    A = G.clone()
-    A.diagonal().add_(ridge)
-    C = torch.linalg.solve(A, G).T  # G (G + rI)^-1, both symmetric
+    n, m = Z.shape
+    ridge = max(lam / max(gamma1, 1e-12), 1e-6 * float((Z * Z).sum(dim=1).mean()))
+    if m < n:
+        K = Z.T @ Z
+        K.diagonal().add_(ridge)
+        B = torch.linalg.solve(K, Z.T)  # (Z^T Z + rI)^-1 Z^T, m x n
+        C = torch.empty(n, n, dtype=torch.float32, device=Z.device)
+        rows = max(1, (1 << 24) // max(n, 1))  # float64 blocks of at most 128 MiB
+        for start in range(0, n, rows):
+            C[start:start + rows] = Z[start:start + rows] @ B
+    else:
+        G = Z @ Z.T
+        A = G.clone()
+        A.diagonal().add_(ridge)
+        C = torch.linalg.solve(A, G).T.float()  # G (G + rI)^-1, both symmetric
     C.fill_diagonal_(0)
-    return C.float()
+    return C
 
 
-@torch.no_grad()
 def _pair_weight_rows(C: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
     """Rows of the pseudo-graph targets (see losses.pair_weights) without building more than r x n."""
     if rows is None:

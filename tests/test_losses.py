@@ -105,3 +105,23 @@ def test_pair_weights_are_normalised_and_detached():
     assert torch.isfinite(W).all() and (W >= 0).all() and (W <= 1).all()
     assert torch.all(W.diagonal() == 0)
     torch.testing.assert_close(W.max(1).values, torch.ones(8, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("n,m", [(37, 5), (130, 11), (23, 40)])  # narrow codes (push-through) and wide ones
+def test_ridge_start_matches_the_float64_closed_form(n, m):
+    """C = G (G + r I)^-1, G = Z Z^T, diagonal zeroed: the objective's minimiser, checked in float64 by its
+    normal equations as well as against the formula; stored in float32 (relative error 1e-6)."""
+    from pssc_fast.train import ridge_coefficients
+
+    g = torch.Generator().manual_seed(n + m)
+    Z = torch.randn(n, m, generator=g, dtype=torch.float64) + 0.3
+    gamma1, lam = 2.0, 30.0
+    C = ridge_coefficients(Z.float(), gamma1, lam)
+    assert C.dtype == torch.float32 and C.shape == (n, n) and torch.all(C.diagonal() == 0)
+    Zf = Z.float().double()  # what the function saw
+    G = Zf @ Zf.T
+    want = torch.linalg.solve(G + (lam / gamma1) * torch.eye(n, dtype=torch.float64), G).T
+    # the minimiser satisfies C (G + r I) = G before its diagonal is zeroed
+    assert torch.allclose(want @ (G + (lam / gamma1) * torch.eye(n, dtype=torch.float64)), G, atol=1e-8 * float(G.abs().max()))
+    want.fill_diagonal_(0)
+    assert float((C.double() - want).abs().max() / want.abs().max()) < 1e-6
