@@ -22,8 +22,8 @@ class LossWeights:
     trace : weight of 2 Tr(X^T L_n X_hat) (eq. 5's locality-preserving part); 0 gives DSC's plain
         reconstruction.
     self_expression : gamma1, on ||Z - C0 Z||^2.
-    coef_l2 : lambda, on ||C||^2_F (applied as Adam weight decay 2*lambda on C, which has the same
-        gradient; torch adds it to the gradient in a new n x n tensor, counted in pssc_fast.memory).
+    coef_l2 : lambda, on ||C0||^2_F (a loss term; the fused backends fold its gradient into the step's one
+        dC write).
     graph : gamma2, the contrastive pseudo-graph loss.
     label : gamma3, the thresholded pseudo-label cross-entropy.
     balance : weight of the cluster-balance term n*(log K - H(mean p)), which keeps the head from

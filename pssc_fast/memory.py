@@ -6,12 +6,12 @@ import os
 import torch
 
 # n x n float32 buffers alive at the peak of a training step, per backend. C, its gradient and Adam's two
-# moments are unavoidable (4); Adam adds two temporaries (the gradient plus the weight decay, and the
-# denominator), the pseudo-graph loss its n x n targets, the fused backends blocks of rows. Measured on CPU
-# (peak RSS over a fresh process, torch backend): 7.7 at n = 8000, 8.4 with pseudo-supervision at n = 6000;
-# reference backend, whose autograd graph also keeps |C0|, S, S_hat and their gradients: 11.2 at n = 6000.
-# The ridge warm start needs fewer (its n x n output) when the codes are narrower than n.
-BUFFERS = {"reference": 13, "torch": 9, "triton": 9, "auto": 9}
+# moments are unavoidable (4); Adam adds its denominator, the pseudo-graph loss its n x n targets, the fused
+# backends blocks of rows. Measured on CPU (peak RSS over a fresh process, torch backend): 6.7 at n = 8000,
+# 7.4 with pseudo-supervision at n = 6000; the reference backend, whose autograd graph also keeps |C0|, S,
+# S_hat, C0^2 and their gradients: 13.2 at n = 6000. The ridge warm start needs fewer (its n x n output)
+# when the codes are narrower than n.
+BUFFERS = {"reference": 15, "torch": 8, "triton": 8, "auto": 8}
 
 
 def available_bytes(device: torch.device) -> int:

@@ -8,7 +8,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses as L
-from . import memory, ops
+from . import memory, ops, reference
 from .models import ClassifierHead, SelfExpression
 
 
@@ -87,8 +87,9 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
         with torch.no_grad():
             layer.C.copy_(ridge_coefficients(model.encode(X), weights.self_expression, weights.coef_l2))
     head = ClassifierHead(model.latent_dim, n_clusters).to(X.device) if weights.pseudo_supervised else None
-    groups = [{"params": list(model.parameters())},
-              {"params": [layer.C], "weight_decay": 2.0 * weights.coef_l2}]
+    # ||C0||^2 is a loss term rather than Adam weight decay: on the fused backends it is folded into the
+    # step's single dC write, where weight decay would add a new n x n tensor to the gradient every step.
+    groups = [{"params": list(model.parameters())}, {"params": [layer.C]}]
     if head is not None:
         groups.append({"params": list(head.parameters()), "lr": lr if head_lr is None else head_lr})
     opt = torch.optim.Adam(groups, lr=lr)
@@ -112,6 +113,9 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
             terms["trace"] = 2.0 * weights.trace * trace(X, X_hat)
         if weights.self_expression:
             terms["self_expression"] = weights.self_expression * L.self_expression_loss(Z, Z_c)
+        if weights.coef_l2:
+            sq_norm = graph.c0_sq_norm if fused else (reference.zero_diagonal(layer.C) ** 2).sum()
+            terms["coef_l2"] = weights.coef_l2 * sq_norm
         if head is not None:
             logits = head(Z)
             probs = logits.softmax(dim=1)

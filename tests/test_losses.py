@@ -125,3 +125,19 @@ def test_ridge_start_matches_the_float64_closed_form(n, m):
     assert torch.allclose(want @ (G + (lam / gamma1) * torch.eye(n, dtype=torch.float64)), G, atol=1e-8 * float(G.abs().max()))
     want.fill_diagonal_(0)
     assert float((C.double() - want).abs().max() / want.abs().max()) < 1e-6
+
+
+@pytest.mark.parametrize("backend", ["torch", "reference"])
+def test_finetune_counts_coef_l2_on_c0_as_a_loss_term(backend):
+    """||C0||^2 (diagonal excluded) is part of the fine-tuning loss, recorded per step, on both paths."""
+    from pssc_fast.losses import LossWeights
+    from pssc_fast.models import FCAutoEncoder
+    from pssc_fast.train import finetune
+
+    torch.manual_seed(0)
+    n, lam, c = 23, 7.0, 0.01
+    result = finetune(FCAutoEncoder(6, (8,), 3), torch.rand(n, 6), 2, weights=LossWeights(coef_l2=lam), epochs=2,
+                      c_init=c, backend=backend, verbose=False)
+    first = result.history[0]["coef_l2"]
+    assert first == pytest.approx(lam * n * (n - 1) * c * c, rel=1e-5)
+    assert result.history[1]["coef_l2"] != first  # C moved, and the term with it
