@@ -47,7 +47,10 @@ class LandmarkSpectral:
         """neighbors: (N, s) anchor indices; sq_dist: (N, s) squared distances. Sets ``sigma_`` (the mean
         distance to the s nearest anchors, as LSC), ``scale_`` (lambda^-1/2) and ``projection_`` (V Sigma^-1);
         returns the (N, n_components) embedding with unit rows."""
-        self.sigma_ = max(float(np.sqrt(np.maximum(sq_dist, 0.0)).mean()), np.finfo(np.float32).tiny)
+        mean_dist = float(np.sqrt(np.maximum(np.asarray(sq_dist, dtype=np.float64), 0.0)).mean())
+        # every row on its anchors (collapsed codes): any bandwidth gives uniform weights, and a floor such as
+        # float32's tiny would square to 0 and make the weights 0 / 0
+        self.sigma_ = mean_dist if mean_dist > 0 else 1.0
         B = self._weights_matrix(neighbors, anchor_weights(sq_dist, self.sigma_))
         lam = np.asarray(B.sum(axis=0)).ravel()
         # an anchor no row picked has an empty column; it gets no weight instead of a division by zero

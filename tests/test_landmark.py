@@ -46,3 +46,17 @@ def test_anchor_weights_normalised_and_safe_far_away():
     np.testing.assert_allclose(w[0], np.exp(-d[0] / 2) / np.exp(-d[0] / 2).sum())
     shifted = np.exp(-np.array([0.0, 1.0, 2.0]) / 2)  # exp(-1e6 / 2) underflows; the ratios do not
     np.testing.assert_allclose(w[1], shifted / shifted.sum())
+
+
+def test_rows_sitting_on_their_anchors_give_a_finite_embedding():
+    """Collapsed codes (every distance 0, seen after a degenerate fine-tuning) used to square a float32
+    bandwidth floor to 0 and fill the graph with 0 / 0; the weights must be uniform instead."""
+    rng = np.random.default_rng(0)
+    n, m, s = 300, 40, 5
+    neighbors = np.stack([rng.choice(m, s, replace=False) for _ in range(n)])
+    sq_dist = np.zeros((n, s), dtype=np.float32)
+    spectral = LandmarkSpectral(m, 3, random_state=0)
+    U = spectral.fit(neighbors, sq_dist)
+    assert np.isfinite(U).all() and U.shape == (n, 3)
+    np.testing.assert_allclose(anchor_weights(sq_dist, spectral.sigma_), 1.0 / s)
+    assert np.isfinite(spectral.embed(neighbors[:7], sq_dist[:7])).all()
