@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -36,6 +37,11 @@ from .validation import (as_numpy_input, check_integer, check_number, check_real
                          refit_or_restore)
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
+
+#: Below this fraction of the anchors' variance explained by the pre-trained auto-encoder, fit warns: its
+#: codes hold little beyond the mean row (seen with 5e4 pre-training samples on warped subspaces: 0%,
+#: code spread 1e-4, labels at chance; MNIST-10k after the default budget: 82%).
+LOW_EXPLAINED_VARIANCE = 0.2
 
 #: ``index="auto"`` switches from the exact flat index to IVF when queries x anchors exceeds this many
 #: distance evaluations (and there are at least 1000 anchors). Below it the exact search is already cheap next to encoding (measured in
@@ -110,6 +116,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     landmark_, landmark_centers_ : with ``labeling="landmark"``, the fitted
         :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.
+    pretrain_explained_variance_ : 1 - reconstruction error / variance of the anchors' rows after
+        pre-training (fit warns below :data:`LOW_EXPLAINED_VARIANCE`).
     history_ : per-step loss terms of the fine-tuning.
     timings_ : seconds per stage: "scan", "pretrain", "finetune", "cluster", "encode", "assign", "total".
     coef_l2_ : the ||C||^2 weight used.
@@ -272,6 +280,13 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             # Uniform, seeded anchors: the only choice Algorithm 3 makes about them, and label-free.
             anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
             Xa = torch.from_numpy(self._rows(X, anchor_idx)).to(device)
+            self.pretrain_explained_variance_ = _explained_variance(model, Xa)
+            if self.pretrain_explained_variance_ < LOW_EXPLAINED_VARIANCE:
+                warnings.warn(
+                    f"the pre-trained auto-encoder explains {max(self.pretrain_explained_variance_, 0.0):.0%} of the variance of "
+                    f"the anchors' rows (its reconstructions are little better than the mean row), so its codes "
+                    f"carry little to cluster; raise pretrain_samples (now {self.pretrain_samples})",
+                    UserWarning, stacklevel=3)
             coef_l2 = float(self.coef_l2)
             weights = LossWeights(trace=float(self.trace_weight), self_expression=float(self.gamma1),
                                   coef_l2=coef_l2, graph=float(self.gamma2), label=float(self.gamma3),
@@ -523,6 +538,15 @@ def _search(index, Z, k: int):
         nbrs = np.where(missing, nbrs[:, :1], nbrs)
         sq_dist = np.where(missing, sq_dist[:, :1], sq_dist)
     return sq_dist, nbrs
+
+
+@torch.no_grad()
+def _explained_variance(model, X: torch.Tensor) -> float:
+    """1 - reconstruction error / variance around the mean row, on the rows X (label-free)."""
+    model.eval()
+    mse = float(((model.decode(model.encode(X)) - X) ** 2).mean())
+    var = float(((X - X.mean(dim=0)) ** 2).mean())
+    return 1.0 - mse / var if var > 0 else 0.0
 
 
 def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:

@@ -8,6 +8,9 @@ import pytest
 from pssc_fast import cli
 from pssc_fast.datasets import make_subspaces
 
+# the fits here use tiny pre-training budgets on purpose; the warning about them is tested on its own
+pytestmark = pytest.mark.filterwarnings("ignore:the pre-trained auto-encoder explains:UserWarning")
+
 
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "pssc_fast.cli", *args], capture_output=True, text=True, timeout=300)

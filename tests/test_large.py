@@ -11,6 +11,9 @@ from pssc_fast.datasets import make_subspaces
 from pssc_fast.large import LargePSSC, _build_index, fit_large, nearest_anchor_labels, pretrain_stream
 from pssc_fast.metrics import acc
 
+# the fits here use tiny pre-training budgets on purpose; the warning about them is tested on its own
+pytestmark = pytest.mark.filterwarnings("ignore:the pre-trained auto-encoder explains:UserWarning")
+
 # Small and fast: a linear auto-encoder keeps linear subspaces linear (as in test_estimator.py), a short
 # pre-training budget in samples, and few anchors.
 FAST = dict(hidden_dims=(), latent_dim=20, coef_l2=0.1, pretrain_samples=12_000, batch_size=64, epochs=60,
@@ -324,3 +327,21 @@ def test_denoising_is_a_fit_large_parameter(data):
     model = fit_large(X, 4, anchors=200, random_state=0, **{**FAST, "pretrain_noise": 0.2})
     assert model.get_params()["pretrain_noise"] == 0.2
     assert acc(y, model.labels_) >= 0.9
+
+
+def test_an_auto_encoder_that_learned_nothing_is_reported():
+    """The explained variance of the anchors' rows is measured after pre-training; fit warns when the codes
+    hold little beyond the mean row, and stays quiet for a trained auto-encoder."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(0, 5, (3, 20))
+    X = (centers[rng.integers(0, 3, 300)] + rng.normal(0, 0.3, (300, 20))).astype(np.float32)
+    params = dict(anchors=60, hidden_dims=(32,), batch_size=64, pretrain_lr=1e-2, epochs=1, random_state=0)
+    with pytest.warns(UserWarning, match="explains 0% of the variance.*raise pretrain_samples"):
+        untrained = LargePSSC(3, pretrain_samples=0, **params).fit(X)
+    assert untrained.pretrain_explained_variance_ < 0.2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        trained = LargePSSC(3, pretrain_samples=20000, **params).fit(X)
+    assert trained.pretrain_explained_variance_ > 0.9
