@@ -163,10 +163,6 @@ def run_one(spec: dict) -> dict:
 
 def pretrained(est, X, params: dict, spec: dict):
     """(state_dict, seconds) of the auto-encoder pre-trained for this dataset and seed, cached on disk."""
-    import torch
-
-    from pssc_fast.train import pretrain
-
     key = "_".join(str(v) for v in (spec["dataset"], spec["seed"], params["channels"], params["kernel_sizes"],
                                     params["pretrain_epochs"], params["pretrain_lr"], params["batch_size"],
                                     True))  # True: linear decoder output (kept so older caches stay valid)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import numbers
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from . import affinity, memory
 from .losses import LossWeights
-from .validation import (as_numpy_input, check_integer, check_number, check_real_input, check_widths,
+from .validation import (as_numpy_input, check_integer, check_seed, check_number, check_real_input, check_widths,
                          refit_or_restore)
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .train import finetune, pretrain, resolve_device
@@ -231,7 +230,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         self._validate_params(n)
         device = resolve_device(self.device)
         memory.check_self_expression_fits(n, backend=self.backend, device=device)
-        seed = _seed(self.random_state)
+        seed = check_seed(self.random_state)
         timings = {}
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
@@ -295,18 +294,3 @@ def load_config(config) -> dict:
         if isinstance(params.get(key), list):
             params[key] = tuple(params[key])
     return data
-
-
-def _seed(random_state) -> int:
-    """An int seed from None, an int or a numpy Generator/RandomState (scikit-learn conventions)."""
-    if random_state is None:
-        return int(np.random.SeedSequence().generate_state(1)[0])
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise ValueError(f"random_state={random_state} must be a non-negative integer")
-        return int(random_state) % (2**32)
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31))
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31))
-    raise TypeError(f"random_state must be None, an int or a numpy random generator, got {random_state!r}")

@@ -29,11 +29,10 @@ from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from . import affinity, memory
-from .estimator import _seed
 from .losses import LossWeights
 from .models import FCAutoEncoder
-from .train import _check_finite, finetune, resolve_device
-from .validation import (as_numpy_input, check_integer, check_number, check_real_input, check_widths,
+from .train import check_finite, finetune, resolve_device
+from .validation import (as_numpy_input, check_integer, check_seed, check_number, check_real_input, check_widths,
                          refit_or_restore)
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
@@ -245,7 +244,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         m = self._validate_params(n)
         device = resolve_device(self.device)
         memory.check_self_expression_fits(m, backend=self.backend, device=device)
-        seed = _seed(self.random_state)
+        seed = check_seed(self.random_state)
         rng = np.random.default_rng(seed)
         timings = {}
         bs = int(self.encode_batch_size)
@@ -430,7 +429,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         """labeling="landmark": every row's nearest anchors (streamed; N x s kept), the landmark spectral
         embedding and k-means on it. Returns (labels, encode seconds, assign seconds)."""
         from .landmark import LandmarkSpectral
-        from .spectral import _fit_kmeans
+        from .spectral import fit_kmeans
 
         n, s = X.shape[0], int(self.landmark_neighbors)
         nbrs = np.empty((n, s), dtype=np.int64)
@@ -446,7 +445,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         landmark = LandmarkSpectral(len(self.anchor_indices_), int(self.n_clusters), random_state=seed)
         U = landmark.fit(nbrs, sq_dist)
         del nbrs, sq_dist
-        km = _fit_kmeans(U, int(self.n_clusters), 10, seed)
+        km = fit_kmeans(U, int(self.n_clusters), 10, seed)
         self.landmark_, self.landmark_centers_ = landmark, km.cluster_centers_.astype(np.float32)
         # nearest centre, exactly as predict labels a row (k-means' own labels_ can differ on ties)
         labels = _nearest_center(U, self.landmark_centers_)
@@ -509,7 +508,7 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
         if (step + 1) % 100 == 0 or step == steps - 1:
             history.append(running / ((step % 100) + 1))
             running = 0.0
-            _check_finite(step, "pre-train", {"reconstruction": history[-1]}, lr)
+            check_finite(step, "pre-train", {"reconstruction": history[-1]}, lr)
             bar.set_postfix(loss=f"{history[-1]:.4g}")
     return history
 

@@ -172,7 +172,7 @@ def _nearest(features, ref_idx, query_idx):
     return nn[:, 0]
 
 
-def _fit_kmeans(X, n_clusters, n_init, seed, sample_weight=None) -> KMeans:
+def fit_kmeans(X, n_clusters, n_init, seed, sample_weight=None) -> KMeans:
     """Seeded, fitted scikit-learn k-means (``n_init`` restarts)."""
     km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
     # On at most a few hundred thousand points of dimension K one thread is enough, and OpenMP
@@ -183,7 +183,7 @@ def _fit_kmeans(X, n_clusters, n_init, seed, sample_weight=None) -> KMeans:
 
 def _kmeans(X, n_clusters, n_init, seed, sample_weight=None):
     """Seeded k-means labels (scikit-learn, ``n_init`` restarts)."""
-    return _fit_kmeans(X, n_clusters, n_init, seed, sample_weight).labels_.astype(np.int64)
+    return fit_kmeans(X, n_clusters, n_init, seed, sample_weight).labels_.astype(np.int64)
 
 
 def spectral_clustering(A, n_clusters: int, *, random_state=None, n_init: int = 10, features=None,

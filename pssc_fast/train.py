@@ -25,7 +25,8 @@ def resolve_device(device="auto") -> torch.device:
     return dev
 
 
-def _check_finite(step: int, stage: str, terms: dict, lr: float) -> None:
+def check_finite(step: int, stage: str, terms: dict, lr: float) -> None:
+    """FloatingPointError naming the stage, step, loss term and learning rate when a loss term is not finite."""
     for name, value in terms.items():
         if not math.isfinite(float(value)):
             raise FloatingPointError(
@@ -52,7 +53,7 @@ def pretrain(model, X: torch.Tensor, *, epochs: int = 100, lr: float = 1e-3, bat
             opt.step()
             total += loss.item() * xb.shape[0]
         history.append(total / n)
-        _check_finite(epoch, desc, {"reconstruction": history[-1]}, lr)
+        check_finite(epoch, desc, {"reconstruction": history[-1]}, lr)
         bar.set_postfix(loss=f"{history[-1]:.4g}")
     return history
 
@@ -130,7 +131,7 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
                 terms["balance"] = weights.balance * L.balance_loss(probs)
         loss = sum(terms.values())
         values = {k: v.item() for k, v in terms.items()}
-        _check_finite(step, "fine-tune", values, lr)
+        check_finite(step, "fine-tune", values, lr)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -95,3 +95,18 @@ def refit_or_restore(estimator):
         for k, v in before.items():
             setattr(estimator, k, v)
         raise
+
+
+def check_seed(random_state) -> int:
+    """An int seed from None, an int or a numpy Generator/RandomState (scikit-learn conventions)."""
+    if random_state is None:
+        return int(np.random.SeedSequence().generate_state(1)[0])
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state={random_state} must be a non-negative integer")
+        return int(random_state) % (2**32)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31))
+    raise TypeError(f"random_state must be None, an int or a numpy random generator, got {random_state!r}")

@@ -11,7 +11,6 @@ from hypothesis.extra.numpy import arrays
 from pssc_fast import PSSC, datasets, ops
 from pssc_fast.memory import check_self_expression_fits, self_expression_bytes
 from pssc_fast.metrics import acc
-from pssc_fast.models import FCAutoEncoder
 
 TINY = dict(hidden_dims=(8,), latent_dim=4, pretrain_epochs=2, epochs=3)
 
@@ -156,7 +155,8 @@ def test_unknown_device(device):
 
 def test_loaders_validate():
     with pytest.raises(ValueError, match="n_per_class"):
-        import tempfile, gzip, pathlib  # noqa: E401
+        import pathlib
+        import tempfile
         folder = pathlib.Path(tempfile.mkdtemp())
         (folder / "t10k-images-idx3-ubyte").write_bytes(bytes([0, 0, 8, 3]) + b"".join(
             int(s).to_bytes(4, "big") for s in (1, 2, 2)) + bytes(4))
