@@ -1,6 +1,8 @@
 """Tests for pssc_fast.affinity and pssc_fast.spectral (Algorithm 2 at scale)."""
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -67,7 +69,7 @@ def block_coefficients(n_per=50, k=10, noise=0.05, seed=0):
     ((257, 1), 0.0, "normal", np.float32),         # ro = 0 keeps the single largest entry
 ])
 def test_threshold_matches_reference(shape, ro, kind, dtype):
-    rng = np.random.default_rng(hash((shape, kind)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(repr((shape, kind)).encode()))  # hash() of a str varies per process
     m, n = shape
     if kind == "ties":
         # Small integers: ties everywhere, and every sum is exact, so the kept set does not depend on
@@ -126,9 +128,9 @@ def test_randomized_svd_matches_exact_subspace(sparse_input):
     U_r, s_r = af.top_singular_vectors(S, r, method="randomized", random_state=0)
     U_e, s_e = af.top_singular_vectors(S, r, method="exact")
     assert U_r.shape == U_e.shape == (n, r)
-    np.testing.assert_allclose(s_r, s_e, rtol=1e-6)
+    np.testing.assert_allclose(s_r, s_e, rtol=1e-10)
     np.testing.assert_allclose(s_e, s[:r], rtol=1e-8)
-    assert np.max(subspace_angles(U_r, U_e)) < 1e-5
+    assert np.max(subspace_angles(U_r, U_e)) < 1e-7
     assert np.max(subspace_angles(U_e, Q[:, :r])) < 1e-8
 
 
@@ -202,20 +204,8 @@ def test_spectral_embedding_matches_dense_eigendecomposition(n):
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
     # Row normalisation commutes with a rotation of the basis: V = ref @ R for an orthogonal R.
     R, *_ = np.linalg.lstsq(ref, V, rcond=None)
-    np.testing.assert_allclose(ref @ R, V, atol=1e-6)
-    np.testing.assert_allclose(R.T @ R, np.eye(k), atol=1e-6)
-
-
-def test_spectral_embedding_lobpcg_fallback_when_arpack_stops_early():
-    rng = np.random.default_rng(7)
-    z = rng.integers(0, 4, 360)
-    P = np.where(z[:, None] == z[None, :], 0.4, 0.02)
-    W = np.triu(rng.random((360, 360)) < P, 1) * 1.0
-    A = sp.csr_matrix(W + W.T)
-    V = spectral_embedding(A, 4, random_state=0, maxiter=1)  # ARPACK gives up -> LOBPCG
-    V_ref = spectral_embedding(A, 4, random_state=0)
-    R, *_ = np.linalg.lstsq(V_ref, V, rcond=None)
-    np.testing.assert_allclose(V_ref @ R, V, atol=1e-3)
+    np.testing.assert_allclose(ref @ R, V, atol=1e-9)
+    np.testing.assert_allclose(R.T @ R, np.eye(k), atol=1e-9)
 
 
 def test_spectral_clustering_groups_surplus_components_by_features():

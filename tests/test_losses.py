@@ -20,6 +20,12 @@ def test_graph_weighted_reconstruction_equals_trace_form(n, d):
     pairwise = (S * torch.cdist(X, Xh).pow(2)).sum()
     trace_form = torch.trace((X - Xh).T @ D @ (X - Xh)) + 2 * torch.trace(X.T @ (D - S) @ Xh)
     torch.testing.assert_close(pairwise, trace_form, rtol=1e-10, atol=1e-10)
+    # the library's trace on the same graph: S = (|C0| + |C0|^T) / 2 + I with L_n = I - D^-1/2 S D^-1/2
+    C = A.clone().fill_diagonal_(0)
+    Sg = 0.5 * (C.abs() + C.abs().T) + torch.eye(n, dtype=torch.float64)
+    a = Sg.sum(1).rsqrt()
+    Ln = torch.eye(n, dtype=torch.float64) - a[:, None] * Sg * a[None, :]
+    torch.testing.assert_close(reference.laplacian_trace(C, X, Xh), torch.trace(X.T @ Ln @ Xh), rtol=1e-12, atol=1e-12)
 
 
 def test_laplacian_trace_matches_normalized_laplacian_definition():
