@@ -174,6 +174,7 @@ def ridge_coefficients(Z: torch.Tensor, gamma1: float, lam: float) -> torch.Tens
     return C
 
 
+@torch.no_grad()  # the pseudo-graph is a target: no gradient flows into C through it
 def _pair_weight_rows(C: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
     """Rows of the pseudo-graph targets (see losses.pair_weights) without building more than r x n."""
     if rows is None:
