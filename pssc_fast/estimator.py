@@ -11,8 +11,8 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from . import affinity, memory
 from .losses import LossWeights
-from .validation import (as_numpy_input, check_integer, check_seed, check_number, check_real_input, check_widths,
-                         refit_or_restore)
+from .validation import (as_numpy_input, check_integer, check_real_input, check_seed, check_shared_params,
+                         check_widths, refit_or_restore)
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .train import finetune, pretrain, resolve_device
 
@@ -50,8 +50,8 @@ class PSSC(ClusterMixin, BaseEstimator):
     epochs, lr : full-batch fine-tuning steps and Adam learning rate (1e-3, as DSC-Net's public
         implementations fine-tune; the paper states 1e-4, which left C close to its ridge start in 300
         steps).
-    head_lr : Adam learning rate of the classifier head. The head starts from random weights while the
-        rest is pre-trained, so it gets a larger step; at ``lr`` it stayed near uniform predictions.
+    head_lr : Adam learning rate of the classifier head (None: ``lr``). The head starts from random weights
+        while the rest is pre-trained, so it gets a larger step; at ``lr`` it stayed near uniform predictions.
     gamma1 : weight of the self-expression error ||Z - C0 Z||^2.
     gamma2, gamma3 : weights of the pseudo-graph and pseudo-label losses (0 switches them off).
     trace_weight : weight of the Laplacian-trace part of the locality-preserving reconstruction.
@@ -138,43 +138,16 @@ class PSSC(ClusterMixin, BaseEstimator):
 
     # -- validation -------------------------------------------------------------------------
     def _validate_params(self, n_samples: int) -> None:
-        def integer(name, low, high=None):
-            check_integer(name, getattr(self, name), low, high)
-
-        def number(name, **bounds):
-            check_number(name, getattr(self, name), **bounds)
-
-        integer("n_clusters", 2, n_samples)
-        integer("pretrain_epochs", 0)
-        integer("epochs", 1)
-        integer("batch_size", 1)
-        integer("q", 1)
-        for name in ("lr", "head_lr", "pretrain_lr", "alpha"):
-            number(name, positive=True)
-        for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "coef_l2", "balance_weight"):
-            number(name, low=0.0)
-        if self.c_init != "ridge":
-            number("c_init", low=0.0)
-        number("tau", low=0.0, high=1.0)
-        number("ro", positive=True)
+        check_integer("n_clusters", self.n_clusters, 2, n_samples)
+        check_integer("pretrain_epochs", self.pretrain_epochs, 0)
+        check_shared_params(self)
         if self.architecture not in ("auto", "fc", "conv"):
             raise ValueError(f"architecture={self.architecture!r} must be 'auto', 'fc' or 'conv'")
-        check_widths("hidden_dims", self.hidden_dims, allow_empty=True)
-        if self.latent_dim is not None:
-            integer("latent_dim", 1)
         channels = check_widths("channels", self.channels)
         kernel_sizes = check_widths("kernel_sizes", self.kernel_sizes)
         if len(channels) != len(kernel_sizes):
             raise ValueError(f"channels={self.channels!r} and kernel_sizes={self.kernel_sizes!r} must have the "
                              "same length (one entry per convolutional layer)")
-        if self.affinity_method not in affinity.METHODS:
-            raise ValueError(f"affinity_method={self.affinity_method!r} must be one of {affinity.METHODS}")
-        if self.scale not in ("minmax", None):
-            raise ValueError(f"scale={self.scale!r} must be 'minmax' or None")
-        from .ops import BACKENDS
-
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend={self.backend!r} is not one of {BACKENDS}")
 
     def _prepare(self, X):
         """Validated float32 tensor of shape (n, features) and the image shape, if any."""

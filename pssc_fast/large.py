@@ -32,8 +32,8 @@ from . import affinity, memory
 from .losses import LossWeights
 from .models import FCAutoEncoder
 from .train import check_finite, finetune, resolve_device
-from .validation import (as_numpy_input, check_integer, check_seed, check_number, check_real_input, check_widths,
-                         refit_or_restore)
+from .validation import (as_numpy_input, check_integer, check_number, check_real_input, check_seed,
+                         check_shared_params, refit_or_restore)
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -173,46 +173,23 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     # -- validation -------------------------------------------------------------------------
     def _validate_params(self, n_rows: int) -> int:
         """Check every parameter; returns the number of anchors actually used."""
-        def integer(name, low, high=None):
-            check_integer(name, getattr(self, name), low, high)
-
-        def number(name, **bounds):
-            check_number(name, getattr(self, name), **bounds)
-
-        integer("anchors", 2)
+        check_integer("anchors", self.anchors, 2)
         m = min(int(self.anchors), n_rows)
-        integer("n_clusters", 2)
+        check_integer("n_clusters", self.n_clusters, 2)
         if self.n_clusters > m:
             raise ValueError(f"n_clusters={self.n_clusters} must be <= the number of anchors used ({m})")
-        integer("pretrain_samples", 0)
-        integer("batch_size", 1)
-        integer("epochs", 1)
-        integer("q", 1)
-        integer("n_neighbors", 1, m)
-        integer("landmark_neighbors", 1, m)
+        check_integer("pretrain_samples", self.pretrain_samples, 0)
+        check_integer("n_neighbors", self.n_neighbors, 1, m)
+        check_integer("landmark_neighbors", self.landmark_neighbors, 1, m)
+        check_integer("encode_batch_size", self.encode_batch_size, 1)
+        if self.nprobe is not None:
+            check_integer("nprobe", self.nprobe, 1)
+        check_shared_params(self)
         if self.labeling not in ("anchors", "landmark"):
             raise ValueError(f"labeling={self.labeling!r} must be 'anchors' or 'landmark'")
-        integer("encode_batch_size", 1)
-        if self.latent_dim is not None:
-            integer("latent_dim", 1)
-        for name in ("lr", "pretrain_lr", "alpha", "ro"):
-            number(name, positive=True)
-        if self.head_lr is not None:
-            number("head_lr", positive=True)
-        for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight"):
-            number(name, low=0.0)
-        number("tau", low=0.0, high=1.0)
-        number("pretrain_noise", low=0.0)
+        check_number("pretrain_noise", self.pretrain_noise, low=0.0)
         if self.pretrain_noise >= 1:
             raise ValueError(f"pretrain_noise={self.pretrain_noise} must be < 1 (the fraction of inputs masked)")
-        number("coef_l2", low=0.0)
-        if self.c_init != "ridge":
-            number("c_init", low=0.0)
-        if self.nprobe is not None:
-            integer("nprobe", 1)
-        check_widths("hidden_dims", self.hidden_dims, allow_empty=True)
-        if self.affinity_method not in affinity.METHODS:
-            raise ValueError(f"affinity_method={self.affinity_method!r} must be one of {affinity.METHODS}")
         if self.pretrain_schedule not in ("cosine", "constant"):
             raise ValueError(f"pretrain_schedule={self.pretrain_schedule!r} must be 'cosine' or 'constant'")
         if self.autoencoder is not None and not (hasattr(self.autoencoder, "state_dict")
@@ -220,12 +197,6 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise TypeError(f"autoencoder must be None or an FCAutoEncoder, got {type(self.autoencoder).__name__}")
         if self.index not in ("auto", "flat", "ivf"):
             raise ValueError(f"index={self.index!r} must be 'auto', 'flat' or 'ivf'")
-        if self.scale not in ("minmax", None):
-            raise ValueError(f"scale={self.scale!r} must be 'minmax' or None")
-        from .ops import BACKENDS
-
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend={self.backend!r} is not one of {BACKENDS}")
         return m
 
     # -- fitting ----------------------------------------------------------------------------

@@ -72,6 +72,42 @@ def as_numpy_input(X):
         raise TypeError(f"X could not be read as an array: {exc}") from exc
 
 
+def check_shared_params(est) -> None:
+    """The parameters PSSC and LargePSSC share: the auto-encoder's widths and training steps, the objective's
+    weights, the clustering of the coefficients, the input scaling and the backend. ``head_lr`` may be None
+    (the head then trains at ``lr``)."""
+    def integer(name, low):
+        check_integer(name, getattr(est, name), low)
+
+    def number(name, **bounds):
+        check_number(name, getattr(est, name), **bounds)
+
+    integer("batch_size", 1)
+    integer("epochs", 1)
+    integer("q", 1)
+    if est.latent_dim is not None:
+        integer("latent_dim", 1)
+    check_widths("hidden_dims", est.hidden_dims, allow_empty=True)
+    for name in ("lr", "pretrain_lr", "alpha", "ro"):
+        number(name, positive=True)
+    if est.head_lr is not None:
+        number("head_lr", positive=True)
+    for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "coef_l2", "balance_weight"):
+        number(name, low=0.0)
+    number("tau", low=0.0, high=1.0)
+    if est.c_init != "ridge":
+        number("c_init", low=0.0)
+    from .affinity import METHODS
+    from .ops import BACKENDS
+
+    if est.affinity_method not in METHODS:
+        raise ValueError(f"affinity_method={est.affinity_method!r} must be one of {METHODS}")
+    if est.scale not in ("minmax", None):
+        raise ValueError(f"scale={est.scale!r} must be 'minmax' or None")
+    if est.backend not in BACKENDS:
+        raise ValueError(f"backend={est.backend!r} is not one of {BACKENDS}")
+
+
 def check_real_input(X: np.ndarray) -> None:
     """TypeError unless X holds real numbers (complex values would lose their imaginary part)."""
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
