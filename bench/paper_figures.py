@@ -40,11 +40,13 @@ def load_state(dataset, variant, seed, suffix):
 
 def model_from_state(state, X):
     """The fitted auto-encoder (linear-output conv net, as paper_tables.py trains it)."""
-    est = pt.make_estimator({k: v for k, v in state["params"].items()})
-    Xs, shape = est._prepare(X)
-    model = est._build_model(Xs.shape[1], shape)
-    model.load_state_dict(state["model"])
+    params = state["params"]
+    if params.get("scale") != "minmax":
+        raise ValueError(f"{state['path']}: expected a min-max scaled fit, got scale={params.get('scale')!r}")
+    model = pt.autoencoder_from_state(params, X, state["model"])
     model.eval()
+    Xs = X.reshape(len(X), -1).astype(np.float32)
+    Xs = (Xs - Xs.min()) / (Xs.max() - Xs.min())  # what PSSC's scale="minmax" fed the net
     return model, Xs
 
 

@@ -77,20 +77,14 @@ def load_dataset(name: str, data_dir):
     return np.ascontiguousarray(X), y
 
 
-def make_estimator(params: dict):
-    """``PSSC(**params)`` that can start from a cached pre-trained auto-encoder (``pretrained_state``)."""
+def autoencoder_from_state(params: dict, X, state: dict):
+    """The auto-encoder ``PSSC(**params)`` builds for X, with the weights ``state`` (a cached pre-training)."""
     from pssc_fast import PSSC
 
-    class PaperPSSC(PSSC):
-        pretrained_state = None  # set by run_one: a cached pre-trained auto-encoder (then pretrain_epochs=0)
-
-        def _build_model(self, n_features, image_shape):
-            model = super()._build_model(n_features, image_shape)
-            if self.pretrained_state is not None:
-                model.load_state_dict(self.pretrained_state)
-            return model
-
-    return PaperPSSC(**params)
+    shape_only = PSSC(**{**params, "pretrain_epochs": 0, "autoencoder": None})
+    model = shape_only.pretrained_autoencoder(X)  # a fresh net of the right shape: 0 epochs
+    model.load_state_dict(state)
+    return model
 
 
 def estimator_params(dataset: str, variant: str, seed: int, overrides: dict | None = None) -> dict:
@@ -133,14 +127,16 @@ def run_one(spec: dict) -> dict:
     params["n_clusters"] = int(len(np.unique(y)))
     if spec.get("max_epochs"):
         params["epochs"] = min(int(params["epochs"]), int(spec["max_epochs"]))
-    est = make_estimator(params)
-    # The three variants share the pre-trained auto-encoder of a (dataset, seed): pre-train once (exactly as
-    # PSSC.fit does: same seeding, same function) and hand the weights to the estimator with
+    from pssc_fast import PSSC
+
+    est = PSSC(**params)
+    # The three variants share the pre-trained auto-encoder of a (dataset, seed): pre-train once
+    # (PSSC.pretrained_autoencoder: what fit does, same seeding) and hand it to the estimator with
     # pretrain_epochs=0. Its pre-training seconds are added to every run's time.
     pretrain_seconds = 0.0
-    if spec.get("share_pretrain", True) and hasattr(est, "pretrained_state"):
-        est.pretrained_state, pretrain_seconds = pretrained(est, X, params, spec)
-        est.set_params(pretrain_epochs=0)
+    if spec.get("share_pretrain", True):
+        state, pretrain_seconds = pretrained(est, X, params, spec)
+        est.set_params(autoencoder=autoencoder_from_state(params, X, state), pretrain_epochs=0)
     start, cpu_start = time.perf_counter(), time.process_time()
     est.fit(X)
     cpu_fit = time.process_time() - cpu_start  # fine-tuning + clustering (pre-training is shared, outside)
@@ -179,24 +175,14 @@ def pretrained(est, X, params: dict, spec: dict):
 def _pretrained_locked(est, X, params: dict, path: Path):
     import torch
 
-    from pssc_fast.train import pretrain
-
     if path.is_file():
         saved = torch.load(path, weights_only=False)
         return saved["state"], saved["seconds"]
-    Xs, image_shape = est._prepare(X)
-    seed = int(params["random_state"])
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        model = est._build_model(Xs.shape[1], image_shape)
-        history = pretrain(model, torch.from_numpy(Xs), epochs=int(params["pretrain_epochs"]),
-                           lr=float(params["pretrain_lr"]), batch_size=int(params["batch_size"]),
-                           generator=generator, verbose=False)
+    model = est.pretrained_autoencoder(X)
     seconds = time.perf_counter() - start
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"state": model.state_dict(), "seconds": seconds, "history": history}, tmp)
+    torch.save({"state": model.state_dict(), "seconds": seconds}, tmp)
     os.replace(tmp, path)
     return model.state_dict(), seconds
 

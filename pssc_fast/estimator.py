@@ -65,6 +65,10 @@ class PSSC(ClusterMixin, BaseEstimator):
     scale : "minmax" rescales X globally to [0, 1] (what the defaults were measured with; standardising
         per feature hurt every dataset tried), or None to use X as given.
     affinity_method : passed to :func:`pssc_fast.affinity.cluster_coefficients`.
+    autoencoder : None, or an auto-encoder of the architecture these parameters build for X (e.g. from
+        :meth:`pretrained_autoencoder`) whose weights are the starting point; it is not modified. With
+        ``pretrain_epochs=0`` pre-training is skipped, so several fits (the ablation variants, a grid of
+        loss weights) can share one pre-training.
     backend : n x n operator backend ("auto", "torch", "triton", "reference").
     device : "auto", "cpu", "cuda" or a torch device.
     random_state : int or None; seeds weight initialisation, batching and the spectral step.
@@ -86,7 +90,7 @@ class PSSC(ClusterMixin, BaseEstimator):
                  pretrain_lr=1e-3, batch_size=128, epochs=300, lr=1e-3, head_lr=1e-2, gamma1=1.0, gamma2=0.1,
                  gamma3=0.1, trace_weight=1.0, coef_l2=100.0, balance_weight=0.1, tau=0.8, q=4,
                  alpha=5.0, ro=0.12, c_init="ridge", scale="minmax", affinity_method="auto",
-                 backend="auto", device="auto", random_state=None, verbose=False):
+                 autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
         self.n_clusters = n_clusters
         self.architecture = architecture
         self.hidden_dims = hidden_dims
@@ -113,6 +117,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.c_init = c_init
         self.scale = scale
         self.affinity_method = affinity_method
+        self.autoencoder = autoencoder
         self.backend = backend
         self.device = device
         self.random_state = random_state
@@ -188,6 +193,36 @@ class PSSC(ClusterMixin, BaseEstimator):
         latent = self.latent_dim if self.latent_dim is not None else max(int(self.n_clusters), 10)
         return FCAutoEncoder(n_features, self.hidden_dims, latent)
 
+    def _start_model(self, n_features: int, image_shape, device):
+        """The auto-encoder a fit starts from: freshly initialised, then given ``autoencoder``'s weights."""
+        model = self._build_model(n_features, image_shape)
+        if self.autoencoder is not None:
+            if not hasattr(self.autoencoder, "state_dict"):
+                raise TypeError(f"autoencoder must be None or a torch auto-encoder, got "
+                                f"{type(self.autoencoder).__name__}")
+            try:
+                model.load_state_dict(self.autoencoder.state_dict())
+            except RuntimeError as exc:
+                raise ValueError(f"autoencoder does not match the {type(model).__name__} these parameters build "
+                                 f"for X: {exc}") from exc
+        return model.to(device)
+
+    def pretrained_autoencoder(self, X):
+        """The auto-encoder :meth:`fit` would fine-tune on X, pre-trained as fit pre-trains it (same seeding)
+        and returned on the CPU without fine-tuning. Pass it back as ``autoencoder=`` with
+        ``pretrain_epochs=0`` to fit several settings from one pre-training."""
+        X, image_shape = self._prepare(X)
+        self._validate_params(X.shape[0])
+        device = resolve_device(self.device)
+        seed = check_seed(self.random_state)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            generator = torch.Generator().manual_seed(seed)
+            model = self._start_model(X.shape[1], image_shape, device)
+            pretrain(model, torch.from_numpy(X).to(device), epochs=self.pretrain_epochs, lr=self.pretrain_lr,
+                     batch_size=self.batch_size, generator=generator, verbose=self.verbose)
+        return model.cpu()
+
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None):
         """Cluster X: (n, features) vectors, or (n, H, W) / (n, C, H, W) images. ``y`` is ignored.
@@ -209,7 +244,7 @@ class PSSC(ClusterMixin, BaseEstimator):
             torch.manual_seed(seed)
             generator = torch.Generator().manual_seed(seed)
             Xt = torch.from_numpy(X).to(device)
-            model = self._build_model(X.shape[1], image_shape).to(device)
+            model = self._start_model(X.shape[1], image_shape, device)
             t0 = time.perf_counter()
             pretrain(model, Xt, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
                      generator=generator, verbose=self.verbose)

@@ -149,3 +149,25 @@ def test_a_failed_refit_keeps_the_earlier_fit(monkeypatch):
     for k, v in before.items():
         assert getattr(model, k) is v, k  # the earlier objects, not the half-made new ones
     assert model.embedding_.shape[0] == model.labels_.shape[0] == 40
+
+
+def test_a_shared_pretraining_gives_the_fit_of_a_plain_fit(subspaces, fitted):
+    X, _ = subspaces
+    est = PSSC(5, random_state=0, **FAST)
+    ae = est.pretrained_autoencoder(X)
+    weights_before = {k: v.clone() for k, v in ae.state_dict().items()}
+    shared = clone(est).set_params(autoencoder=ae, pretrain_epochs=0).fit(X)
+    # same seeding as fit's own pre-training, so the same net, fine-tuning and labels
+    np.testing.assert_array_equal(shared.labels_, fitted.labels_)
+    np.testing.assert_allclose(shared.coef_, fitted.coef_, rtol=0, atol=1e-6)
+    for k, v in ae.state_dict().items():  # the caller's auto-encoder is a starting point, not modified
+        assert torch.equal(v, weights_before[k]), k
+
+
+def test_a_mismatched_autoencoder_is_named():
+    X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
+    other = PSSC(2, hidden_dims=(8,), pretrain_epochs=0).pretrained_autoencoder(X[:, :5])
+    with pytest.raises(ValueError, match="autoencoder does not match"):
+        PSSC(2, hidden_dims=(8,), pretrain_epochs=0, epochs=1, autoencoder=other).fit(X)
+    with pytest.raises(TypeError, match="autoencoder must be"):
+        PSSC(2, pretrain_epochs=0, epochs=1, autoencoder="weights.pt").fit(X)
