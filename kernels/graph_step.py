@@ -5,7 +5,7 @@ to the self-expression backward) is backend-independent and lives in
 ``pssc_fast.chunked.GraphStep``; this module supplies the Triton primitives it runs on:
 
     forward   se_forward  1 pass over C  -> C0 Z, degrees, ||C0||^2
-              shat        1 pass over C and C^T -> S_hat X_hat, S_hat X
+              shat_offdiag 1 pass over C and C^T -> S0_hat X_hat, S0_hat X
     backward  write_grad_c 1 pass over C, 1 write of dC -> dC (all terms), dZ
 """
 from __future__ import annotations

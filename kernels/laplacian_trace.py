@@ -1,9 +1,10 @@
 """Normalized-Laplacian trace Tr(X^T L_n X_hat), flash-style: S_hat never exists as a matrix.
 
-Forward: one pass for the degrees (``self_expression.se_forward`` without Z), then ``shat``:
+Forward: one pass for the degrees (``self_expression.se_forward`` without Z), then ``shat_offdiag``:
 each program owns rows I and a chunk of columns of the right-hand sides and streams over J,
-building S_hat_IJ = a_I a_J ((|C0_IJ| + |C0_JI|^T)/2 + delta_IJ) in registers from the tiles C_IJ
-and C_JI, and multiplying it into S_hat X_hat (and S_hat X, which backward needs, from the same
+building S0_hat_IJ = a_I a_J (|C0_IJ| + |C0_JI|^T)/2 (S_hat without its diagonal, which the shared
+algebra adds as a vector without cancellation; pssc_fast.chunked) in registers from the tiles C_IJ
+and C_JI, and multiplying it into S0_hat X_hat (and S0_hat X, which backward needs, from the same
 tile). Backward: dX = gT (X_hat - S_hat X_hat), dX_hat = gT (X - S_hat X), O(n) vectors rho and
 g, and one pass of ``grad_c`` that writes dC (docs/DESIGN.md section 4).
 """
@@ -25,7 +26,7 @@ from .self_expression import se_forward
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
 # multiply compilations; strides keep their specialisation, which enables vector loads.
 @triton.jit(do_not_specialize=["n", "d"])
-def _shat_kernel(
+def _shat_offdiag_kernel(
     C, A, Y1, Y2, P, Q,
     n, d,
     stride_cm, stride_cn, stride_y1, stride_y2, stride_p, stride_q,
@@ -54,8 +55,8 @@ def _shat_kernel(
         # Element (i, j) of this tile is C[j, i]: the tile of C^T, read in place.
         c_ji = tl.load(C + rn64[None, :] * stride_cm + rm64[:, None] * stride_cn, mask=tile_mask, other=0.0)
         s = 0.5 * (tl.abs(c_ij) + tl.abs(c_ji))
-        # C0 has a zero diagonal, so S = (|C0| + |C0|^T)/2 + I is exactly 1 there.
-        s = tl.where(rm[:, None] == rn[None, :], 1.0, s)
+        # C0 has a zero diagonal, whatever C holds there.
+        s = tl.where(rm[:, None] == rn[None, :], 0.0, s)
         a_n = tl.load(A + rn, mask=mask_n, other=0.0)
         s = s * a_n[None, :]
         y1 = tl.load(Y1 + rn[:, None] * stride_y1 + rd[None, :], mask=mask_n[:, None] & mask_d[None, :], other=0.0)
@@ -70,10 +71,10 @@ def _shat_kernel(
         tl.store(Q + rm[:, None] * stride_q + rd[None, :], acc2 * a_m[:, None], mask=out_mask)
 
 
-def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
-    """(S_hat @ Y1, S_hat @ Y2) from tiles of C, C^T and ``a``; Y2 may be None.
+def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
+    """(S0_hat @ Y1, S0_hat @ Y2) from tiles of C, C^T and ``a``; Y2 may be None.
 
-    Same contract as ``pssc_fast.chunked.shat``.
+    Same contract as ``pssc_fast.chunked.shat_offdiag``.
     """
     utils.check_launch(C)
     n = C.shape[0]
@@ -88,7 +89,7 @@ def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | 
     block = utils.tile(C.dtype)
     block_d = utils.chunk(d, 64)
     grid = (triton.cdiv(d, block_d), triton.cdiv(n, block))
-    _shat_kernel[grid](
+    _shat_offdiag_kernel[grid](
         C, a, Y1, Y2 if Y2 is not None else Y1, P, Q if Q is not None else P,
         n, d,
         C.stride(0), C.stride(1), Y1.stride(0), (Y2 if Y2 is not None else Y1).stride(0),
@@ -100,7 +101,8 @@ def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | 
     return P, Q
 
 
-TRITON_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, shat=shat, write_grad_c=write_grad_c)
+TRITON_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, shat_offdiag=shat_offdiag,
+                              write_grad_c=write_grad_c)
 """The Triton primitives, with the same contracts as ``pssc_fast.chunked.TORCH_IMPL``: the autograd
 Functions and the fused step of ``pssc_fast.chunked`` run on them unchanged."""
 

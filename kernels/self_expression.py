@@ -109,7 +109,7 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
     return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)
 
 
-# The two primitives pssc_fast.chunked.SelfExpressionFunction runs on (the full set, with shat,
+# The two primitives pssc_fast.chunked.SelfExpressionFunction runs on (the full set, with shat_offdiag,
 # is laplacian_trace.TRITON_IMPL, which imports this module).
 _SE_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, write_grad_c=write_grad_c)
 

@@ -6,7 +6,7 @@ block, from O(n) vectors and the O(n x d) inputs. Works on CPU and CUDA tensors 
 
 The module has three layers:
 
-* primitives (``se_forward``, ``shat``, ``write_grad_c``): the only code that touches n x n
+* primitives (``se_forward``, ``shat_offdiag``, ``write_grad_c``): the only code that touches n x n
   memory. The Triton backend implements the same three functions as kernels
   (``pssc_fast.kernels``), so everything below them is shared;
 * the O(n x d) algebra of the Laplacian trace around those primitives (``trace_forward``,
@@ -16,7 +16,10 @@ The module has three layers:
   and writing dC once (the trace's gradient in C is deferred into the self-expression backward).
 
 Notation: A = |C0|, S = (A + A^T)/2 + I, deg = row sums of S, a = deg^-1/2,
-S_hat = diag(a) S diag(a).
+S_hat = diag(a) S diag(a), and S0_hat = diag(a) (A + A^T)/2 diag(a) = S_hat - diag(a^2), its
+off-diagonal part. The trace is computed from S0_hat and the diagonal 1 - a^2 = r / deg
+(r = deg - 1, the row sums of (A + A^T)/2, known without subtracting): when C is small, S_hat is
+close to I and I - S_hat would cancel in floating point (float32, C ~ 1e-6: 3e-3 relative error).
 """
 from __future__ import annotations
 
@@ -124,8 +127,9 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
     return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)
 
 
-def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
-    """(S_hat @ Y1, S_hat @ Y2) with S_hat built one row block at a time from C and C^T.
+def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
+    """(S0_hat @ Y1, S0_hat @ Y2), S0_hat = S_hat without its diagonal, built one row block at a time
+    from C and C^T.
 
     ``Y2`` may be None (then the second result is None). One pass over C (rows and columns of
     each block); both right-hand sides share it.
@@ -146,8 +150,8 @@ def shat(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | 
         cols = torch.abs(C[:, s:e], out=c_buf[: n * b].view(n, b))
         W.add_(t_buf[: b * n].view(b, n).copy_(cols.t()))
         W.diagonal(s).zero_()
-        # S rows = (|C0| + |C0|^T)/2 + I: the 1/2 and the identity act on the b x d result.
-        torch.addmm(Y[s:e], W, Y, beta=1.0, alpha=0.5, out=out[s:e])
+        # Rows of (|C0| + |C0|^T)/2: the 1/2 acts on the b x d result.
+        torch.mm(W, Y, out=out[s:e]).mul_(0.5)
     out.mul_(a[:, None])
     if Y2 is None:
         return out, None
@@ -246,7 +250,8 @@ def _c0t_times(C: torch.Tensor, dZc: torch.Tensor) -> torch.Tensor:
     return torch.mm(dZc.t(), C).t().contiguous().addcmul_(C.diagonal()[:, None], dZc, value=-1)
 
 
-TORCH_IMPL = SimpleNamespace(name="torch", se_forward=se_forward, shat=shat, write_grad_c=write_grad_c)
+TORCH_IMPL = SimpleNamespace(name="torch", se_forward=se_forward, shat_offdiag=shat_offdiag,
+                            write_grad_c=write_grad_c)
 """The torch primitives, as the shared autograd code below expects them."""
 
 
@@ -267,22 +272,29 @@ class TraceSaved(NamedTuple):
     rho: torch.Tensor | None  # <x_i, (S_hat X_hat)_i> + <xh_i, (S_hat X)_i>
 
 
-def trace_forward(shat_fn, C, X, X_hat, row_abs, col_abs, *, need_x: bool, need_xh: bool, need_c: bool):
+def trace_forward(shat_offdiag_fn, C, X, X_hat, row_abs, col_abs, *, need_x: bool, need_xh: bool,
+                  need_c: bool):
     """T = sum <x_i, xh_i> - sum <x_i, (S_hat X_hat)_i>, and what its backward needs.
 
-    ``shat_fn`` is a backend's ``shat`` primitive; ``row_abs``/``col_abs`` are the row/column
-    sums of |C0| (from that backend's ``se_forward``).
+    Computed as T = sum (1 - a_i^2) <x_i, xh_i> - sum <x_i, (S0_hat X_hat)_i> with 1 - a_i^2 = r_i / deg_i,
+    which has no cancellation of the order-one identity part (module docstring).
+    ``shat_offdiag_fn`` is a backend's ``shat_offdiag`` primitive; ``row_abs``/``col_abs`` are the
+    row/column sums of |C0| (from that backend's ``se_forward``).
     """
-    deg = 0.5 * (row_abs + col_abs) + 1.0
+    r = 0.5 * (row_abs + col_abs)
+    deg = r + 1.0
     a = deg.rsqrt()
+    keep = r / deg  # 1 - a^2, the diagonal of L_n
     need_q = need_xh or need_c
-    P, Q = shat_fn(C, a, X_hat, X if need_q else None)
+    P, Q = shat_offdiag_fn(C, a, X_hat, X if need_q else None)
+    x_xh = torch.linalg.vecdot(X, X_hat)
     xp = torch.linalg.vecdot(X, P)
-    T = torch.dot(X.reshape(-1), X_hat.reshape(-1)) - xp.sum()
-    rho = xp + torch.linalg.vecdot(X_hat, Q) if need_c else None
-    # The residuals overwrite S_hat X_hat and S_hat X in place: they are all backward keeps.
-    r_x = P.neg_().add_(X_hat) if need_x else None
-    r_xh = Q.neg_().add_(X) if need_xh else None
+    T = torch.dot(keep, x_xh) - xp.sum()
+    # <x_i, (S_hat X_hat)_i> + <xh_i, (S_hat X)_i>, the diagonal a^2 added back (a sum: no cancellation)
+    rho = (xp + torch.linalg.vecdot(X_hat, Q)).addcmul_(a.square(), x_xh, value=2.0) if need_c else None
+    # The residuals overwrite S0_hat X_hat and S0_hat X in place: they are all backward keeps.
+    r_x = P.neg_().addcmul_(keep[:, None], X_hat) if need_x else None
+    r_xh = Q.neg_().addcmul_(keep[:, None], X) if need_xh else None
     return T, TraceSaved(X, X_hat, a, deg, r_x, r_xh, rho)
 
 
@@ -329,7 +341,7 @@ class LaplacianTraceFunction(torch.autograd.Function):
     def forward(ctx, C, X, X_hat, impl):
         need_c, need_x, need_xh = ctx.needs_input_grad[:3]
         stats = impl.se_forward(C, None, with_degrees=True)
-        T, saved = trace_forward(impl.shat, C, X, X_hat, stats.row_abs, stats.col_abs,
+        T, saved = trace_forward(impl.shat_offdiag, C, X, X_hat, stats.row_abs, stats.col_abs,
                                  need_x=need_x, need_xh=need_xh, need_c=need_c)
         ctx.impl = impl
         ctx.save_for_backward(C, *saved)
@@ -422,7 +434,7 @@ class _StepTrace(torch.autograd.Function):
     def forward(ctx, C, X, X_hat, step, defer):
         need_c, need_x, need_xh = ctx.needs_input_grad[:3]
         row_abs, col_abs = step._stats if step._stats is not None else step.degrees()
-        T, saved = trace_forward(step.impl.shat, C, X, X_hat, row_abs, col_abs,
+        T, saved = trace_forward(step.impl.shat_offdiag, C, X, X_hat, row_abs, col_abs,
                                  need_x=need_x, need_xh=need_xh, need_c=need_c)
         ctx.step, ctx.defer = step, defer
         ctx.save_for_backward(C, *saved)

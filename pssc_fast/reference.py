@@ -27,6 +27,13 @@ def self_expression(C: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
 
 
 def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> torch.Tensor:
-    """Tr(X^T L_n X_hat) with L_n = I - S_hat."""
-    S_hat = normalized_affinity(C)
-    return (X * X_hat).sum() - (X * (S_hat @ X_hat)).sum()
+    """Tr(X^T L_n X_hat) with L_n = I - S_hat.
+
+    Written as L_n = diag(r / deg) - S0_hat (r = deg - 1; S0_hat = S_hat off its diagonal): for small C,
+    S_hat is near I and forming I - S_hat would cancel in float32."""
+    A = zero_diagonal(C).abs()
+    S0 = 0.5 * (A + A.T)
+    r = S0.sum(dim=1)
+    a = (r + 1.0).rsqrt()
+    L_offdiag = a[:, None] * S0 * a[None, :]
+    return ((r * a.square())[:, None] * X * X_hat).sum() - (X * (L_offdiag @ X_hat)).sum()

@@ -56,7 +56,7 @@ SCRIPT = textwrap.dedent(
                              dict(HAS_Z=z, STATS=stats, SQUARES=squares, BLOCK_M=block, BLOCK_N=block,
                                   BLOCK_K=se_k, PREC=prec), 4)
         for two in ((False, True) if len(flags) > 1 else (True,)):
-            compile_for_sm90(laplacian_trace._shat_kernel, ptr,
+            compile_for_sm90(laplacian_trace._shat_offdiag_kernel, ptr,
                              dict(TWO=two, BLOCK_M=block, BLOCK_N=block, BLOCK_D=sh_d, PREC=prec), 8)
         for se, trace, l2 in flags:
             compile_for_sm90(grad_c._grad_c_kernel, ptr,
