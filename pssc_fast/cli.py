@@ -1,4 +1,4 @@
-"""The ``pssc-fast`` command line: ``demo`` and ``fit``."""
+"""The ``pssc-fast`` command line: ``demo``, ``fit`` and ``predict``."""
 from __future__ import annotations
 
 import argparse
@@ -170,6 +170,34 @@ def _int_at_least(low: int):
 _positive_int = _int_at_least(1)
 
 
+MODEL_FORMAT = "pssc-fast model"
+
+
+def _save_model(path: Path, model) -> None:
+    import joblib
+
+    from . import __version__
+
+    joblib.dump({"format": MODEL_FORMAT, "version": __version__, "model": model}, path)
+
+
+def _load_model(path: str):
+    """The estimator saved by ``fit --save-model``; a one-line error for anything else."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path}: {'is a folder' if p.is_dir() else 'not found'}")
+    import joblib
+
+    try:
+        saved = joblib.load(p)
+    except Exception as exc:  # unpickling raises whatever the bytes provoke
+        raise UserError(f"{path}: not a model saved by 'pssc-fast fit --save-model' ({type(exc).__name__}: "
+                        f"{exc})") from exc
+    if not (isinstance(saved, dict) and saved.get("format") == MODEL_FORMAT):
+        raise UserError(f"{path}: not a model saved by 'pssc-fast fit --save-model'")
+    return saved["model"]
+
+
 def cmd_demo(args) -> int:
     """``pssc-fast demo``: PSSC on scikit-learn's digits, scores, and the block-ordered affinity as a PNG."""
     from .datasets import load_digits
@@ -197,6 +225,7 @@ def cmd_fit(args) -> int:
     --anchors), save the labels. Every check of what the user asked for runs before the fit."""
     out = _output_path(args.out, ".npy", "--out")
     plot = _output_path(args.plot, ".png", "--plot") if args.plot else None
+    save_model = _output_path(args.save_model, "", "--save-model") if args.save_model else None
     X = _read_input(args.input, args.key, args.header)
     if X.ndim > 2:
         X = np.asarray(X).reshape(X.shape[0], -1)
@@ -232,6 +261,10 @@ def cmd_fit(args) -> int:
     _save_labels(out, labels)
     sizes = np.bincount(labels, minlength=args.k)
     print(f"{n} samples -> {args.k} clusters in {seconds:.1f} s; sizes {sizes.tolist()}; labels written to {out}")
+    if save_model:
+        _save_model(save_model, model)
+        print(f"fitted model written to {save_model}"
+              + ("; 'pssc-fast predict' labels new rows with it" if use_large else ""))
     if plot:
         from .plotting import plot_affinity
 
@@ -239,8 +272,46 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    """``pssc-fast predict``: label (and optionally encode) the rows of INPUT with a model saved by
+    ``fit --save-model`` on the large-data path."""
+    from .large import LargePSSC
+
+    out = _output_path(args.out, ".npy", "--out")
+    codes_out = _output_path(args.codes, ".npy", "--codes") if args.codes else None
+    model = _load_model(args.model)
+    if not isinstance(model, LargePSSC):
+        raise UserError(f"{args.model} holds a {type(model).__name__}, which labels only the rows it was fitted on "
+                        "(the small-data path is transductive); refit with --anchors to get a model that predicts")
+    X = _read_input(args.input, args.key, args.header)
+    if X.ndim > 2:
+        X = np.asarray(X).reshape(X.shape[0], -1)
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise UserError(f"{args.input}: expected a 2-D array of samples x features, got shape {X.shape}")
+    if X.shape[1] != model.n_features_in_:
+        raise UserError(f"{args.input}: rows of {X.shape[1]} features, but the model was fitted on "
+                        f"{model.n_features_in_}")
+    model.set_params(verbose=not args.quiet)
+    start = time.perf_counter()
+    labels = model.predict(X)
+    _save_labels(out, labels)
+    message = f"{X.shape[0]} samples labelled in {time.perf_counter() - start:.1f} s; labels written to {out}"
+    if codes_out:
+        np.save(codes_out, model.transform(X))
+        message += f", latent codes to {codes_out}"
+    print(message)
+    return 0
+
+
+def _add_read_options(parser) -> None:
+    parser.add_argument("--key", default=None, help="variable name in a .mat file (default 'fea' or 'X')")
+    parser.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
+                        help=".csv: whether the first line holds column names; 'auto' (default) takes a line "
+                             "with text, or the column numbers 0..d-1 that pandas writes, for a header")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``pssc-fast`` argument parser with its ``demo`` and ``fit`` commands."""
+    """The ``pssc-fast`` argument parser with its ``demo``, ``fit`` and ``predict`` commands."""
     parser = argparse.ArgumentParser(prog="pssc-fast",
                                      description="Pseudo-supervised deep subspace clustering (PSSC), fast and at scale.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -275,11 +346,25 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--pretrain-samples", type=_int_at_least(0), default=None,
                      help="large-data path: auto-encoder pre-training budget in samples seen "
                           "(default 1,000,000, whatever the number of rows)")
-    fit.add_argument("--key", default=None, help="variable name in a .mat file (default 'fea' or 'X')")
-    fit.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
-                     help=".csv: whether the first line holds column names; 'auto' (default) takes a line with "
-                          "text, or the column numbers 0..d-1 that pandas writes, for a header")
+    fit.add_argument("--save-model", default=None, metavar="PATH",
+                     help="also save the fitted estimator (joblib); on the large-data path 'pssc-fast predict' "
+                          "labels new rows with it")
+    _add_read_options(fit)
     fit.set_defaults(func=cmd_fit)
+
+    predict = sub.add_parser("predict", help="label new rows with a model saved by 'fit --save-model'",
+                             description="Give each row of INPUT the cluster of its nearest anchor (or its "
+                                         "landmark label) under a large-data model saved by 'pssc-fast fit "
+                                         "--anchors ... --save-model MODEL'. Load only model files you trust: "
+                                         "they are pickles.")
+    predict.add_argument("model", help="file written by 'pssc-fast fit --save-model'")
+    predict.add_argument("input", help="data file (.npy, .csv or .mat) with the features the model was fitted on")
+    predict.add_argument("--out", default="labels.npy",
+                         help="where to save the labels: .npy, or .csv/.txt (default %(default)s)")
+    predict.add_argument("--codes", default=None, help="also save the rows' latent codes (.npy)")
+    predict.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_read_options(predict)
+    predict.set_defaults(func=cmd_predict)
     return parser
 
 

@@ -21,7 +21,7 @@ def test_help_as_a_program():
     assert out.returncode == 0 and "usage: pssc-fast" in out.stdout and "demo" in out.stdout
 
 
-@pytest.mark.parametrize("args", [["demo", "--help"], ["fit", "--help"]])
+@pytest.mark.parametrize("args", [["demo", "--help"], ["fit", "--help"], ["predict", "--help"]])
 def test_help_on_every_command(args, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.main(args)
@@ -179,3 +179,46 @@ def test_large_path_with_text_labels_and_pretrain_budget(tmp_path, capsys):
     labels = np.loadtxt(tmp_path / "labels.csv", dtype=np.int64)
     assert labels.shape == (40,) and set(labels.tolist()) <= {0, 1}
     assert (tmp_path / "labels.csv").read_text().splitlines()[0] in ("0", "1")
+
+
+def test_a_saved_large_model_predicts_new_rows(tmp_path, capsys):
+    X, _ = make_subspaces(60, 2, 2, 6, random_state=4)
+    np.save(tmp_path / "x.npy", X)
+    model_path = tmp_path / "model.joblib"
+    assert cli.main(["fit", str(tmp_path / "x.npy"), "--k", "2", "--anchors", "25", "--pretrain-samples", "400",
+                     "--out", str(tmp_path / "fit.npy"), "--save-model", str(model_path), "--quiet"]) == 0
+    assert "pssc-fast predict" in capsys.readouterr().out
+    np.savetxt(tmp_path / "new.csv", X[:17], delimiter=",")
+    assert cli.main(["predict", str(model_path), str(tmp_path / "new.csv"), "--out", str(tmp_path / "new.txt"),
+                     "--codes", str(tmp_path / "codes.npy"), "--quiet"]) == 0
+    # the saved model labels the training rows as the fit did, and writes one code per row
+    np.testing.assert_array_equal(np.loadtxt(tmp_path / "new.txt", dtype=np.int64), np.load(tmp_path / "fit.npy")[:17])
+    assert np.load(tmp_path / "codes.npy").shape[0] == 17
+
+
+def test_predict_refuses_what_it_cannot_use(tmp_path, capsys):
+    X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
+    np.save(tmp_path / "x.npy", X)
+    small = tmp_path / "small.joblib"
+    assert cli.main(["fit", str(tmp_path / "x.npy"), "--k", "2", "--out", str(tmp_path / "l.npy"),
+                     "--save-model", str(small), "--quiet"]) == 0
+    assert small.is_file()
+    np.save(tmp_path / "wide.npy", np.random.rand(5, 7))
+    (tmp_path / "junk.joblib").write_bytes(b"not a model")
+    import joblib
+
+    joblib.dump({"weights": 1}, tmp_path / "other.joblib")
+    for args, message in (([str(small), str(tmp_path / "x.npy")], "transductive"),
+                          ([str(tmp_path / "junk.joblib"), str(tmp_path / "x.npy")], "not a model saved by"),
+                          ([str(tmp_path / "other.joblib"), str(tmp_path / "x.npy")], "not a model saved by"),
+                          ([str(tmp_path / "none.joblib"), str(tmp_path / "x.npy")], "not found")):
+        capsys.readouterr()
+        assert cli.main(["predict", *args, "--out", str(tmp_path / "p.npy")]) == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and message in lines[0], lines
+    big = tmp_path / "big.joblib"
+    assert cli.main(["fit", str(tmp_path / "x.npy"), "--k", "2", "--anchors", "20", "--pretrain-samples", "200",
+                     "--out", str(tmp_path / "l.npy"), "--save-model", str(big), "--quiet"]) == 0
+    capsys.readouterr()
+    assert cli.main(["predict", str(big), str(tmp_path / "wide.npy"), "--out", str(tmp_path / "p.npy")]) == 2
+    assert "rows of 7 features, but the model was fitted on 6" in capsys.readouterr().err
