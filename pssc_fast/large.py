@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 
 import numpy as np
 import torch
@@ -33,7 +32,7 @@ from .losses import LossWeights
 from .models import FCAutoEncoder
 from .train import check_finite, finetune, resolve_device
 from .validation import (as_numpy_input, check_integer, check_number, check_real_input, check_seed,
-                         check_shared_params, refit_or_restore)
+                         check_shared_params, refit_or_restore, warn_user)
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -252,11 +251,10 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
             Xa = torch.from_numpy(self._rows(X, anchor_idx)).to(device)
             self.pretrain_explained_variance_ = _explained_variance(model, Xa)
             if self.pretrain_explained_variance_ < LOW_EXPLAINED_VARIANCE:
-                warnings.warn(
+                warn_user(
                     f"the pre-trained auto-encoder explains {max(self.pretrain_explained_variance_, 0.0):.0%} of the variance of "
                     f"the anchors' rows (its reconstructions are little better than the mean row), so its codes "
-                    f"carry little to cluster; raise pretrain_samples (now {self.pretrain_samples})",
-                    UserWarning, stacklevel=3)
+                    f"carry little to cluster; raise pretrain_samples (now {self.pretrain_samples})")
             coef_l2 = float(self.coef_l2)
             weights = LossWeights(trace=float(self.trace_weight), self_expression=float(self.gamma1),
                                   coef_l2=coef_l2, graph=float(self.gamma2), label=float(self.gamma3),

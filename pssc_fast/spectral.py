@@ -24,6 +24,8 @@ from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
+from .validation import warn_user
+
 __all__ = ["clean_affinity", "normalized_adjacency", "spectral_embedding", "spectral_clustering"]
 
 # Below this many nodes a full dense eigendecomposition is cheaper and more reliable than ARPACK.
@@ -228,8 +230,8 @@ def spectral_clustering(A, n_clusters: int, *, random_state=None, n_init: int = 
 
     if large.sum() > K:
         # More sizeable components than clusters: NJW's answer is arbitrary here, so group components.
-        warnings.warn(f"affinity graph has {int(large.sum())} components of >= {min_size} nodes for "
-                      f"{K} clusters; grouping components", RuntimeWarning, stacklevel=2)
+        warn_user(f"affinity graph has {int(large.sum())} components of >= {min_size} nodes for {K} clusters; "
+                  "grouping components", RuntimeWarning)
         big = np.flatnonzero(large)
         comp_label = np.full(n_comp, -1, dtype=np.int64)
         if features is not None:

@@ -215,9 +215,10 @@ def test_spectral_clustering_groups_surplus_components_by_features():
     comp = np.repeat(np.arange(6), sizes)
     y = comp // 2
     centers = np.eye(3)[y] + 0.05 * np.eye(6)[comp][:, :3]
-    with pytest.warns(RuntimeWarning, match="components"):
+    with pytest.warns(RuntimeWarning, match="components") as record:
         labels = spectral_clustering(A, 3, random_state=0, features=centers)
     assert acc(y, labels) == 1.0
+    assert [w.filename for w in record] == [__file__]  # the caller's line, not the library's
 
 
 @pytest.mark.parametrize("method", ["exact", "dense", "sparse", "auto"])

@@ -338,9 +338,14 @@ def test_an_auto_encoder_that_learned_nothing_is_reported():
     centers = rng.normal(0, 5, (3, 20))
     X = (centers[rng.integers(0, 3, 300)] + rng.normal(0, 0.3, (300, 20))).astype(np.float32)
     params = dict(anchors=60, hidden_dims=(32,), batch_size=64, pretrain_lr=1e-2, epochs=1, random_state=0)
-    with pytest.warns(UserWarning, match="explains 0% of the variance.*raise pretrain_samples"):
+    with pytest.warns(UserWarning, match="explains 0% of the variance.*raise pretrain_samples") as record:
         untrained = LargePSSC(3, pretrain_samples=0, **params).fit(X)
     assert untrained.pretrain_explained_variance_ < 0.2
+    # attributed to the caller's line, not to the library's internals
+    assert [w.filename for w in record if "explains" in str(w.message)] == [__file__]
+    with pytest.warns(UserWarning, match="explains 0%") as record:
+        fit_large(X, 3, pretrain_samples=0, **params)
+    assert [w.filename for w in record if "explains" in str(w.message)] == [__file__]
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         trained = LargePSSC(3, pretrain_samples=20000, **params).fit(X)
