@@ -145,6 +145,19 @@ def _output_path(path: str, suffix: str, option: str) -> Path:
     return p
 
 
+def _check_distinct(input_path: str, outputs: dict) -> None:
+    """Refuse two outputs that name one file, or an output that is the input: either would destroy a result
+    (or the data) while the command reports success."""
+    seen = {Path(input_path).resolve(): "INPUT"}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        key = Path(path).resolve()
+        if key in seen:
+            raise UserError(f"{option} {path} is the same file as {seen[key]}; give each output its own file")
+        seen[key] = option
+
+
 def _save_labels(out: Path, labels: np.ndarray) -> None:
     if out.suffix.lower() in TEXT_LABELS:
         np.savetxt(out, labels, fmt="%d")
@@ -226,6 +239,7 @@ def cmd_fit(args) -> int:
     out = _output_path(args.out, ".npy", "--out")
     plot = _output_path(args.plot, ".png", "--plot") if args.plot else None
     save_model = _output_path(args.save_model, "", "--save-model") if args.save_model else None
+    _check_distinct(args.input, {"--out": out, "--plot": plot, "--save-model": save_model})
     X = _read_input(args.input, args.key, args.header)
     if X.ndim > 2:
         X = np.asarray(X).reshape(X.shape[0], -1)
@@ -279,6 +293,7 @@ def cmd_predict(args) -> int:
 
     out = _output_path(args.out, ".npy", "--out")
     codes_out = _output_path(args.codes, ".npy", "--codes") if args.codes else None
+    _check_distinct(args.input, {"MODEL": args.model, "--out": out, "--codes": codes_out})
     model = _load_model(args.model)
     if not isinstance(model, LargePSSC):
         raise UserError(f"{args.model} holds a {type(model).__name__}, which labels only the rows it was fitted on "

@@ -242,12 +242,14 @@ class PSSC(ClusterMixin, BaseEstimator):
         timings = {}
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            generator = torch.Generator().manual_seed(seed)
             Xt = torch.from_numpy(X).to(device)
             model = self._start_model(X.shape[1], image_shape, device)
             t0 = time.perf_counter()
             pretrain(model, Xt, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
-                     generator=generator, verbose=self.verbose)
+                     generator=torch.Generator().manual_seed(seed), verbose=self.verbose)
+            # Fine-tuning draws from a generator of its own, so that a fit from a shared pre-training
+            # (autoencoder=..., pretrain_epochs=0) fine-tunes exactly as the fit that pre-trains itself.
+            generator = torch.Generator().manual_seed(seed)
             t1 = time.perf_counter()
             weights = LossWeights(trace=self.trace_weight, self_expression=self.gamma1, coef_l2=self.coef_l2,
                                   graph=self.gamma2, label=self.gamma3, balance=self.balance_weight)

@@ -85,6 +85,9 @@ def test_fit_csv_with_header(tmp_path):
     ("csv:a,b,c\n1,2,3\n4,,6\n", ["fit", "{path}", "--k", "2"], "'' to float64 on line 3, column 2"),
     ("csv:1,2,3\n4,5,x\n", ["fit", "{path}", "--k", "2"], "'x' to float64 on line 2, column 3"),
     ("csv:1;2;3\n4;5;6\n", ["fit", "{path}", "--k", "2"], "separated by semicolons"),
+    ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}"], "is the same file as INPUT"),
+    ("npy", ["fit", "{path}", "--k", "2", "--out", "{tmp}/a.npy", "--save-model", "{tmp}/a.npy"],
+     "--save-model {tmp}/a.npy is the same file as --out"),
 ])
 def test_user_errors_are_one_line_exit_2(tmp_path, capsys, make, args, message):
     path = tmp_path / "input"
@@ -113,7 +116,9 @@ def test_user_errors_are_one_line_exit_2(tmp_path, capsys, make, args, message):
     assert cli.main([a.format(path=path, tmp=tmp_path) for a in args]) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("pssc-fast: error:")
+    assert len(lines) == 1 and message.format(tmp=tmp_path) in lines[0] and lines[0].startswith("pssc-fast: error:")
+    if make == "npy":  # a refused command leaves its input as it was
+        assert np.load(path).shape == (10, 3)
 
 
 def test_errors_from_the_program_show_no_traceback(tmp_path):
@@ -188,12 +193,26 @@ def test_a_saved_large_model_predicts_new_rows(tmp_path, capsys):
     assert cli.main(["fit", str(tmp_path / "x.npy"), "--k", "2", "--anchors", "25", "--pretrain-samples", "400",
                      "--out", str(tmp_path / "fit.npy"), "--save-model", str(model_path), "--quiet"]) == 0
     assert "pssc-fast predict" in capsys.readouterr().out
-    np.savetxt(tmp_path / "new.csv", X[:17], delimiter=",")
+    np.savetxt(tmp_path / "new.csv", X[:17], delimiter=",", header="a,b,c,d,e,f", comments="")
     assert cli.main(["predict", str(model_path), str(tmp_path / "new.csv"), "--out", str(tmp_path / "new.txt"),
                      "--codes", str(tmp_path / "codes.npy"), "--quiet"]) == 0
-    # the saved model labels the training rows as the fit did, and writes one code per row
+    # the saved model labels the training rows as the fit did (the CSV's header read as one), and the codes
+    # are the fitted encoder's
     np.testing.assert_array_equal(np.loadtxt(tmp_path / "new.txt", dtype=np.int64), np.load(tmp_path / "fit.npy")[:17])
-    assert np.load(tmp_path / "codes.npy").shape[0] == 17
+    import joblib
+
+    model = joblib.load(model_path)["model"]
+    np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), model.transform(X[:17]))
+    # --header and --key reach predict's reader: a header line read as data would be a row of NaN
+    assert cli.main(["predict", str(model_path), str(tmp_path / "new.csv"), "--header", "no",
+                     "--out", str(tmp_path / "bad.npy"), "--quiet"]) == 2
+    assert "line 1" in capsys.readouterr().err
+    from scipy.io import savemat
+
+    savemat(tmp_path / "new.mat", {"rows": X[:5]})
+    assert cli.main(["predict", str(model_path), str(tmp_path / "new.mat"), "--key", "rows",
+                     "--out", str(tmp_path / "mat.npy"), "--quiet"]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "mat.npy"), np.load(tmp_path / "fit.npy")[:5])
 
 
 def test_predict_refuses_what_it_cannot_use(tmp_path, capsys):
@@ -211,7 +230,10 @@ def test_predict_refuses_what_it_cannot_use(tmp_path, capsys):
     for args, message in (([str(small), str(tmp_path / "x.npy")], "transductive"),
                           ([str(tmp_path / "junk.joblib"), str(tmp_path / "x.npy")], "not a model saved by"),
                           ([str(tmp_path / "other.joblib"), str(tmp_path / "x.npy")], "not a model saved by"),
-                          ([str(tmp_path / "none.joblib"), str(tmp_path / "x.npy")], "not found")):
+                          ([str(tmp_path / "none.joblib"), str(tmp_path / "x.npy")], "not found"),
+                          ([str(small), str(tmp_path / "x.npy"), "--codes", str(tmp_path / "p.npy")],
+                           "is the same file as --out"),
+                          ([str(small), str(small)], "MODEL " + str(small) + " is the same file as INPUT")):
         capsys.readouterr()
         assert cli.main(["predict", *args, "--out", str(tmp_path / "p.npy")]) == 2
         lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
