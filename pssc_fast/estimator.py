@@ -217,11 +217,15 @@ class PSSC(ClusterMixin, BaseEstimator):
         seed = check_seed(self.random_state)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            generator = torch.Generator().manual_seed(seed)
-            model = self._start_model(X.shape[1], image_shape, device)
-            pretrain(model, torch.from_numpy(X).to(device), epochs=self.pretrain_epochs, lr=self.pretrain_lr,
-                     batch_size=self.batch_size, generator=generator, verbose=self.verbose)
+            model = self._pretrained_model(torch.from_numpy(X).to(device), image_shape, seed)
         return model.cpu()
+
+    def _pretrained_model(self, Xt, image_shape, seed: int):
+        """Build (or start from ``autoencoder``) and pre-train; torch's global seed is set by the caller."""
+        model = self._start_model(Xt.shape[1], image_shape, Xt.device)
+        pretrain(model, Xt, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
+                 generator=torch.Generator().manual_seed(seed), verbose=self.verbose)
+        return model
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None):
@@ -243,10 +247,8 @@ class PSSC(ClusterMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             Xt = torch.from_numpy(X).to(device)
-            model = self._start_model(X.shape[1], image_shape, device)
             t0 = time.perf_counter()
-            pretrain(model, Xt, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
-                     generator=torch.Generator().manual_seed(seed), verbose=self.verbose)
+            model = self._pretrained_model(Xt, image_shape, seed)
             # Fine-tuning draws from a generator of its own, so that a fit from a shared pre-training
             # (autoencoder=..., pretrain_epochs=0) fine-tunes exactly as the fit that pre-trains itself.
             generator = torch.Generator().manual_seed(seed)
