@@ -83,6 +83,10 @@ def _read_csv(p: Path, header: str) -> np.ndarray:
         # numpy counts data rows from 0 after the skipped header; a user counts the file's lines from 1
         message = re.sub(r"at row (\d+), column (\d+)",
                          lambda m: f"on line {int(m.group(1)) + 1 + skip}, column {m.group(2)}", str(exc))
+        # a ragged row: numpy's count is 1-based here, and its advice (usecols) is for numpy users
+        message = re.sub(r"the number of columns changed from (\d+) to (\d+) at row (\d+);.*",
+                         lambda m: f"line {int(m.group(3)) + skip} has {m.group(2)} values where the lines "
+                                   f"before it have {m.group(1)}", message)
         raise UserError(f"{p}: {message.rstrip('.')} (expected numbers separated by commas, one sample per "
                         "line; an empty cell is a missing value: impute it first)") from exc
     if drop_index:
@@ -208,7 +212,22 @@ def _load_model(path: str):
                         f"{exc})") from exc
     if not (isinstance(saved, dict) and saved.get("format") == MODEL_FORMAT):
         raise UserError(f"{path}: not a model saved by 'pssc-fast fit --save-model'")
+    from . import __version__
+
+    if saved.get("version") != __version__:
+        print(f"pssc-fast: warning: {path} was saved by pssc_fast {saved.get('version')}, this is {__version__}; "
+              "if predict fails, refit with this version", file=sys.stderr)
     return saved["model"]
+
+
+def _check_device(device: str) -> None:
+    """A bad --device is reported before any data is read or any training runs."""
+    from .train import resolve_device
+
+    try:
+        resolve_device(device)
+    except ValueError as exc:
+        raise UserError(str(exc).replace("device=", "--device ")) from exc
 
 
 def cmd_demo(args) -> int:
@@ -219,6 +238,7 @@ def cmd_demo(args) -> int:
     from .plotting import plot_affinity
 
     plot = _output_path(args.plot, ".png", "--plot")
+    _check_device(args.device)
     X, y = load_digits()
     print(f"pssc-fast demo: scikit-learn digits, {X.shape[0]} samples x {X.shape[1]} features, 10 clusters")
     start = time.perf_counter()
@@ -240,6 +260,7 @@ def cmd_fit(args) -> int:
     plot = _output_path(args.plot, ".png", "--plot") if args.plot else None
     save_model = _output_path(args.save_model, "", "--save-model") if args.save_model else None
     _check_distinct(args.input, {"--out": out, "--plot": plot, "--save-model": save_model})
+    _check_device(args.device)
     X = _read_input(args.input, args.key, args.header)
     if X.ndim > 2:
         X = np.asarray(X).reshape(X.shape[0], -1)
@@ -257,11 +278,14 @@ def cmd_fit(args) -> int:
     if not use_large and args.pretrain_samples is not None:
         raise UserError(f"--pretrain-samples sets the large-data path's pre-training; {n} samples take the "
                         "small-data path (give --anchors to use the large-data path)")
+    anchors = min(args.anchors if args.anchors is not None else 5000, n)
+    if use_large and args.k > anchors:
+        raise UserError(f"--k {args.k} is more than the {anchors} anchors the clusters are found among; "
+                        "raise --anchors")
     start = time.perf_counter()
     if use_large:
         from .large import fit_large
 
-        anchors = args.anchors if args.anchors is not None else min(n, 5000)
         extra = {} if args.pretrain_samples is None else {"pretrain_samples": args.pretrain_samples}
         model = fit_large(X, args.k, anchors=anchors, random_state=args.seed, device=args.device,
                           labeling=args.labeling, verbose=not args.quiet, **extra)
@@ -294,6 +318,7 @@ def cmd_predict(args) -> int:
     out = _output_path(args.out, ".npy", "--out")
     codes_out = _output_path(args.codes, ".npy", "--codes") if args.codes else None
     _check_distinct(args.input, {"MODEL": args.model, "--out": out, "--codes": codes_out})
+    _check_device(args.device)
     model = _load_model(args.model)
     if not isinstance(model, LargePSSC):
         raise UserError(f"{args.model} holds a {type(model).__name__}, which labels only the rows it was fitted on "
@@ -306,7 +331,7 @@ def cmd_predict(args) -> int:
     if X.shape[1] != model.n_features_in_:
         raise UserError(f"{args.input}: rows of {X.shape[1]} features, but the model was fitted on "
                         f"{model.n_features_in_}")
-    model.set_params(verbose=not args.quiet)
+    model.set_params(verbose=not args.quiet, device=args.device)
     start = time.perf_counter()
     labels = model.predict(X)
     _save_labels(out, labels)
@@ -332,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    common.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
     common.add_argument("--device", default="auto", help="'auto' (CUDA when available), 'cpu' or 'cuda'")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -363,7 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default 1,000,000, whatever the number of rows)")
     fit.add_argument("--save-model", default=None, metavar="PATH",
                      help="also save the fitted estimator (joblib); on the large-data path 'pssc-fast predict' "
-                          "labels new rows with it")
+                          "labels new rows with it. A small-data model cannot predict (PSSC labels only the "
+                          "rows it was fitted on) and holds the n x n coefficients: n^2 x 8 bytes and more")
     _add_read_options(fit)
     fit.set_defaults(func=cmd_fit)
 
@@ -377,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default="labels.npy",
                          help="where to save the labels: .npy, or .csv/.txt (default %(default)s)")
     predict.add_argument("--codes", default=None, help="also save the rows' latent codes (.npy)")
+    predict.add_argument("--device", default="auto", help="where to encode: 'auto' (CUDA when available), 'cpu' or "
+                         "'cuda'")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_read_options(predict)
     predict.set_defaults(func=cmd_predict)
@@ -384,8 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Entry point of ``pssc-fast``: 0 on success, 2 with a one-line message for a user error (no traceback),
-    130 when interrupted."""
+    """Entry point of ``pssc-fast``: 0 on success, 2 with a one-line message for a user error, 1 with a
+    one-line message when the run itself fails (training diverged, out of memory, a broken install), 130
+    when interrupted. No traceback either way."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -396,6 +425,17 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, MemoryError, OSError) as exc:
         print(f"pssc-fast: error: {exc}", file=sys.stderr)
         return 2
+    except ArithmeticError as exc:  # training diverged (train.check_finite words it for users)
+        print(f"pssc-fast: error: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        print(f"pssc-fast: error: a dependency is missing or broken ({exc}); reinstall pssc_fast with pip",
+              file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # torch's, e.g. CUDA out of memory: one line, not a traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"pssc-fast: error: {first}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("pssc-fast: interrupted", file=sys.stderr)
         return 130

@@ -11,8 +11,8 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from . import affinity, memory
 from .losses import LossWeights
-from .validation import (as_numpy_input, check_integer, check_real_input, check_seed, check_shared_params,
-                         check_widths, refit_or_restore)
+from .validation import (as_numpy_input, check_backend_device, check_integer, check_real_input, check_seed,
+                         check_shared_params, check_widths, refit_or_restore, warn_user)
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .train import finetune, pretrain, resolve_device
 
@@ -45,8 +45,11 @@ class PSSC(ClusterMixin, BaseEstimator):
     hidden_dims : hidden layer widths of the fully-connected auto-encoder.
     latent_dim : latent width of the fully-connected auto-encoder (default max(n_clusters, 10)).
     channels, kernel_sizes : encoder layers of the convolutional auto-encoder (paper Table II).
-    image_shape : (channels, height, width) to read 2-D input rows as images.
+    image_shape : (channels, height, width) to read 2-D input rows as images. Image-shaped X carries its
+        own: (n, H, W) is read as one channel, (n, C, H, W) channels first.
     pretrain_epochs, pretrain_lr, batch_size : auto-encoder pre-training (Adam, mini-batches).
+        ``pretrain_epochs=0`` skips it: fine-tuning then starts from ``autoencoder``'s weights or, without
+        one, from a randomly initialised auto-encoder.
     epochs, lr : full-batch fine-tuning steps and Adam learning rate (1e-3, as DSC-Net's public
         implementations fine-tune; the paper states 1e-4, which left C close to its ridge start in 300
         steps).
@@ -56,7 +59,8 @@ class PSSC(ClusterMixin, BaseEstimator):
     gamma2, gamma3 : weights of the pseudo-graph and pseudo-label losses (0 switches them off).
     trace_weight : weight of the Laplacian-trace part of the locality-preserving reconstruction.
     coef_l2 : weight of ||C||_F^2.
-    balance_weight : weight of the cluster-balance term of the pseudo-supervision.
+    balance_weight : weight of the cluster-balance term of the pseudo-supervision. It acts on the
+        classifier head, which exists only when gamma2 or gamma3 is > 0; without them it has no effect.
     tau : confidence threshold of the pseudo-labels.
     q, alpha, ro : post-processing (subspace dimension, affinity power, thresholding mass fraction).
     c_init : "ridge" starts C at the closed-form minimiser of gamma1 ||Z - CZ||^2 + coef_l2 ||C||^2 on the
@@ -80,6 +84,8 @@ class PSSC(ClusterMixin, BaseEstimator):
     coef_ : (n, n) float32 learned self-expression coefficients C0 (zero diagonal).
     affinity_ : the affinity that spectral clustering cut (dense (n, n) array, or CSR for large n).
     embedding_ : (n, m) latent codes of the fine-tuned encoder.
+    model_ : the fine-tuned auto-encoder (on CPU).
+    head_ : the classifier head of the pseudo-supervision (on CPU), or None when gamma2 = gamma3 = 0.
     history_ : list of per-step dicts of the fine-tuning loss terms.
     timings_ : seconds spent in each stage.
     n_features_in_ : number of input features.
@@ -163,25 +169,37 @@ class PSSC(ClusterMixin, BaseEstimator):
                              f"width), got shape {X.shape}")
         if X.shape[0] < 2 or X[0].size == 0:
             raise ValueError(f"X needs at least 2 samples and 1 feature, got shape {X.shape}")
-        X = X.astype(np.float32)
+        # Scaled in float64 and only then cast: in float32 an offset such as 1e8 would swallow the
+        # variation around it before the scaling could remove the offset.
+        X = X.astype(np.float64)
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
-        image_shape = self.image_shape
-        if X.ndim == 3:
-            image_shape = (1, *X.shape[1:])
-        elif X.ndim == 4:
-            image_shape = X.shape[1:]
+        image_shape = None if self.image_shape is None else check_widths("image_shape", self.image_shape)
+        if image_shape is not None and len(image_shape) != 3:
+            raise ValueError(f"image_shape={self.image_shape!r} must be (channels, height, width)")
+        if X.ndim > 2:
+            shape = (1, *X.shape[1:]) if X.ndim == 3 else tuple(X.shape[1:])
+            if image_shape is not None and image_shape != shape:
+                raise ValueError(f"image_shape={image_shape} disagrees with X's images, {shape} (channels, "
+                                 "height, width); drop image_shape or pass 2-D rows")
+            if X.ndim == 4 and X.shape[3] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
+                warn_user(f"X has shape {X.shape}, which looks channels-last; PSSC reads (samples, channels, "
+                          "height, width): pass X.transpose(0, 3, 1, 2) if the last axis holds the channels")
+            image_shape = shape
         X = X.reshape(X.shape[0], -1)
-        if image_shape is not None:
-            image_shape = tuple(int(s) for s in image_shape)
-            if len(image_shape) != 3 or int(np.prod(image_shape)) != X.shape[1]:
-                raise ValueError(f"image_shape={image_shape} must be (channels, height, width) with "
-                                 f"{X.shape[1]} values in all")
+        if image_shape is not None and int(np.prod(image_shape)) != X.shape[1]:
+            raise ValueError(f"image_shape={image_shape} must be (channels, height, width) with "
+                             f"{X.shape[1]} values in all")
         if self.scale == "minmax":
-            low, high = float(X.min()), float(X.max())
+            low, high = X.min(), X.max()
             if high == low:
                 raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
             X = (X - low) / (high - low)
+        with np.errstate(over="ignore"):  # reported below, in words
+            X = X.astype(np.float32)
+        if not np.isfinite(X).all():
+            raise ValueError("X has values beyond float32's range (about 3.4e38): rescale it, or keep "
+                             "scale='minmax'")
         return X, image_shape
 
     def _build_model(self, n_features: int, image_shape):
@@ -241,6 +259,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         n = X.shape[0]
         self._validate_params(n)
         device = resolve_device(self.device)
+        check_backend_device(self.backend, device)
         memory.check_self_expression_fits(n, backend=self.backend, device=device)
         seed = check_seed(self.random_state)
         timings = {}

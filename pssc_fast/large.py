@@ -18,12 +18,13 @@ itself, at most one batch of raw rows is held at a time (plus the anchors' rows 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
@@ -31,8 +32,8 @@ from . import affinity, memory
 from .losses import LossWeights
 from .models import FCAutoEncoder
 from .train import check_finite, finetune, resolve_device
-from .validation import (as_numpy_input, check_integer, check_number, check_real_input, check_seed,
-                         check_shared_params, refit_or_restore, warn_user)
+from .validation import (as_numpy_input, check_backend_device, check_integer, check_number, check_real_input,
+                         check_seed, check_shared_params, refit_or_restore, warn_user)
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -47,7 +48,7 @@ LOW_EXPLAINED_VARIANCE = 0.2
 IVF_MIN_WORK = 5e10
 
 
-class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
+class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """PSSC on anchors with FAISS assignment of every other point (paper Algorithm 3).
 
     The n x n self-expression layer is trained on ``anchors`` uniformly drawn rows only; all rows are
@@ -109,7 +110,8 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
     anchor_labels_ : (anchors,) int64 cluster of every anchor (from the self-expression coefficients).
     anchor_embedding_ : (anchors, latent_dim) float32 latent codes of the anchors (fine-tuned encoder).
     coef_ : (anchors, anchors) float32 self-expression coefficients C0 of the anchors.
-    model_ : the fine-tuned auto-encoder (on CPU).
+    model_ : the fine-tuned auto-encoder (kept on CPU; ``predict``/``transform`` encode on ``device``).
+    head_ : the classifier head of the pseudo-supervision (on CPU), or None when gamma2 = gamma3 = 0.
     index_ : the FAISS index over ``anchor_embedding_``.
     landmark_, landmark_centers_ : with ``labeling="landmark"``, the fitted
         :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
@@ -178,12 +180,17 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.n_clusters > m:
             raise ValueError(f"n_clusters={self.n_clusters} must be <= the number of anchors used ({m})")
         check_integer("pretrain_samples", self.pretrain_samples, 0)
-        check_integer("n_neighbors", self.n_neighbors, 1, m)
-        check_integer("landmark_neighbors", self.landmark_neighbors, 1, m)
+        # the upper bound only binds the labeling in use: 4 anchors must not fail on landmark_neighbors=5
+        check_integer("n_neighbors", self.n_neighbors, 1, m if self.labeling == "anchors" else None)
+        check_integer("landmark_neighbors", self.landmark_neighbors, 1, m if self.labeling == "landmark" else None)
         check_integer("encode_batch_size", self.encode_batch_size, 1)
         if self.nprobe is not None:
             check_integer("nprobe", self.nprobe, 1)
         check_shared_params(self)
+        batch = min(int(self.batch_size), n_rows)
+        if 0 < self.pretrain_samples < batch:
+            raise ValueError(f"pretrain_samples={self.pretrain_samples} is less than one pre-training batch "
+                             f"({batch} rows), so no step would run; give 0 to skip pre-training or at least {batch}")
         if self.labeling not in ("anchors", "landmark"):
             raise ValueError(f"labeling={self.labeling!r} must be 'anchors' or 'landmark'")
         check_number("pretrain_noise", self.pretrain_noise, low=0.0)
@@ -213,6 +220,7 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         n, d = X.shape
         m = self._validate_params(n)
         device = resolve_device(self.device)
+        check_backend_device(self.backend, device)
         memory.check_self_expression_fits(m, backend=self.backend, device=device)
         seed = check_seed(self.random_state)
         rng = np.random.default_rng(seed)
@@ -284,14 +292,11 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.anchor_labels_ = np.asarray(anchor_labels, dtype=np.int64)
         self.anchor_embedding_ = np.ascontiguousarray(anchor_codes, dtype=np.float32)
         self.index_ = _build_index(self.anchor_embedding_, self._index_kind(n, m), seed, self.nprobe)
-        self.model_.to(device)
-        try:
+        with self._model_on_device(device):
             if self.labeling == "landmark":
                 labels, enc_s, asg_s = self._fit_landmark(X, seed)
             else:
                 labels, enc_s, asg_s = self._label_rows(X, desc="encode + assign")
-        finally:
-            self.model_.cpu()
         timings["encode"], timings["assign"] = enc_s, asg_s
         timings["total"] = time.perf_counter() - t_start
         self.labels_ = labels
@@ -308,16 +313,22 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         landmark embedding. X is scaled with the training data's min and max."""
         self._check_fitted()
         X = self._check_new(X)
-        return self._label_rows(X, desc="predict")[0]
+        with self._model_on_device():
+            return self._label_rows(X, desc="predict")[0]
 
     def transform(self, X):
         """(n, latent_dim) float32 latent codes of the rows of X under the fine-tuned encoder."""
         self._check_fitted()
         X = self._check_new(X)
         out = np.empty((X.shape[0], self.anchor_embedding_.shape[1]), dtype=np.float32)
-        for start, Z in self._encode_batches(X, "transform"):
-            out[start:start + Z.shape[0]] = Z
+        with self._model_on_device():
+            for start, Z in self._encode_batches(X, "transform"):
+                out[start:start + Z.shape[0]] = Z
         return out
+
+    @property
+    def _n_features_out(self):  # for get_feature_names_out / set_output: one column per latent dimension
+        return self.anchor_embedding_.shape[1]
 
     # -- pickling: FAISS indexes are SWIG objects, stored as their serialised bytes ------------
     def __getstate__(self):
@@ -340,6 +351,16 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
         if not hasattr(self, "labels_"):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit(X) first")
 
+    @contextlib.contextmanager
+    def _model_on_device(self, device=None):
+        """Encode on ``device`` (default: the ``device`` parameter) and keep ``model_`` on the CPU between
+        calls, so that a fitted model pickles and loads on machines without a GPU."""
+        self.model_.to(resolve_device(self.device) if device is None else device)
+        try:
+            yield
+        finally:
+            self.model_.cpu()
+
     def _check_new(self, X):
         X = _as_rows(X, min_rows=1)
         if X.shape[1] != self.n_features_in_:
@@ -349,12 +370,18 @@ class LargePSSC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _rows(self, X, index) -> np.ndarray:
         """Rows ``index`` (sorted, or a slice) of X as scaled float32 - the only raw rows held at a time."""
-        rows = np.asarray(X[index], dtype=np.float32)
+        rows = np.asarray(X[index])
         if self.data_range_ is not None:
-            rows = (rows - self.data_min_) / self.data_range_
-        if not np.isfinite(rows).all():  # predict-time input is checked here, fit-time input in _scan too
+            # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8)
+            rows = (rows.astype(np.float64) - float(self.data_min_)) / float(self.data_range_)
+        if rows.dtype.kind == "f" and not np.isfinite(rows).all():  # predict-time input is checked here
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
-        return np.ascontiguousarray(rows, dtype=np.float32)
+        with np.errstate(over="ignore"):  # reported below, in words
+            rows = np.ascontiguousarray(rows, dtype=np.float32)
+        if not np.isfinite(rows).all():
+            raise ValueError("X has values beyond float32's range (about 3.4e38): rescale it, or keep "
+                             "scale='minmax'")
+        return rows
 
     def _index_kind(self, n_queries: int, n_anchors: int) -> str:
         if self.index != "auto":
@@ -551,7 +578,7 @@ def _scan(X, batch: int, scale, verbose: bool):
         return 0.0, None
     if high == low:
         raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
-    return np.float32(low), np.float32(high - low)
+    return low, high - low
 
 
 def _build_index(codes: np.ndarray, kind: str, seed: int, nprobe):

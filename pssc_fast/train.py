@@ -20,6 +20,8 @@ def resolve_device(device="auto") -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'") from exc
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r}: pssc_fast runs on 'cpu' or 'cuda' (or 'auto')")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} asked for CUDA but torch sees no GPU; use device='cpu' or 'auto'")
     return dev

@@ -119,6 +119,23 @@ def check_shared_params(est) -> None:
         raise ValueError(f"backend={est.backend!r} is not one of {BACKENDS}")
 
 
+def check_backend_device(backend, device) -> None:
+    """ValueError before any training when the n x n backend cannot run on ``device``: the Triton kernels
+    need CUDA, or the interpreter on CPU (``TRITON_INTERPRET=1`` set before they are imported)."""
+    import os
+
+    from .ops import _triton_available, resolve_backend
+
+    if resolve_backend(backend, device) != "triton":
+        return
+    if not _triton_available():
+        raise ValueError("backend='triton' needs the triton package (pip install triton); "
+                         "backend='torch' runs anywhere")
+    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") != "1":
+        raise ValueError(f"backend='triton' needs a CUDA device (got {device}); on CPU use backend='torch' "
+                         "(or run the kernels in Triton's interpreter: TRITON_INTERPRET=1 set before import)")
+
+
 def check_real_input(X: np.ndarray) -> None:
     """TypeError unless X holds real numbers (complex values would lose their imaginary part)."""
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):

@@ -85,6 +85,10 @@ def test_fit_csv_with_header(tmp_path):
     ("csv:a,b,c\n1,2,3\n4,,6\n", ["fit", "{path}", "--k", "2"], "'' to float64 on line 3, column 2"),
     ("csv:1,2,3\n4,5,x\n", ["fit", "{path}", "--k", "2"], "'x' to float64 on line 2, column 3"),
     ("csv:1;2;3\n4;5;6\n", ["fit", "{path}", "--k", "2"], "separated by semicolons"),
+    ("csv:1,2,3\n4,5\n6,7,8\n", ["fit", "{path}", "--k", "2"], "line 2 has 2 values where the lines before it have 3"),
+    ("csv:a,b,c\n1,2,3\n4,5,6\n6,7\n", ["fit", "{path}", "--k", "2"], "line 4 has 2 values"),
+    ("npy", ["fit", "{path}", "--k", "2", "--device", "meta"], "--device 'meta': pssc_fast runs on 'cpu' or 'cuda'"),
+    ("npy", ["fit", "{path}", "--k", "5", "--anchors", "3"], "--k 5 is more than the 3 anchors"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}"], "is the same file as INPUT"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{tmp}/a.npy", "--save-model", "{tmp}/a.npy"],
      "--save-model {tmp}/a.npy is the same file as --out"),
@@ -126,6 +130,25 @@ def test_errors_from_the_program_show_no_traceback(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr and "not found" in out.stderr
     out = run_cli("fit")
     assert out.returncode == 2 and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("error, code", [
+    (FloatingPointError("fine-tune: the trace loss became nan at step 3; try a smaller learning rate"), 1),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail on a second line"), 1),
+    (ImportError("No module named 'faiss'"), 1),
+])
+def test_failures_during_the_run_are_one_line(tmp_path, capsys, monkeypatch, error, code):
+    np.save(tmp_path / "x.npy", np.random.rand(10, 3))
+
+    def fail(self, X, y=None):
+        raise error
+
+    monkeypatch.setattr("pssc_fast.estimator.PSSC.fit", fail)
+    assert cli.main(["fit", str(tmp_path / "x.npy"), "--k", "2", "--out", str(tmp_path / "l.npy")]) == code
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("pssc-fast: error:")
+    assert str(error).splitlines()[0] in lines[0]
+    assert not (tmp_path / "l.npy").exists()
 
 
 def _csv_variants(X):
@@ -213,6 +236,14 @@ def test_a_saved_large_model_predicts_new_rows(tmp_path, capsys):
     assert cli.main(["predict", str(model_path), str(tmp_path / "new.mat"), "--key", "rows",
                      "--out", str(tmp_path / "mat.npy"), "--quiet"]) == 0
     np.testing.assert_array_equal(np.load(tmp_path / "mat.npy"), np.load(tmp_path / "fit.npy")[:5])
+    # a model from another version is used, with a warning that names both versions
+    saved = joblib.load(model_path)
+    joblib.dump({**saved, "version": "0.0.1"}, tmp_path / "old.joblib")
+    capsys.readouterr()
+    assert cli.main(["predict", str(tmp_path / "old.joblib"), str(tmp_path / "x.npy"), "--out",
+                     str(tmp_path / "old.npy"), "--quiet"]) == 0
+    assert "saved by pssc_fast 0.0.1, this is" in capsys.readouterr().err
+    np.testing.assert_array_equal(np.load(tmp_path / "old.npy"), np.load(tmp_path / "fit.npy"))
 
 
 def test_predict_refuses_what_it_cannot_use(tmp_path, capsys):

@@ -88,6 +88,37 @@ def test_torch_tensor_input():
     assert labels.shape == (40,)
 
 
+def test_a_large_offset_survives_the_scaling():
+    # scaled in float64: cast first, 1e8 + x would keep nothing of x (float32 spacing at 1e8 is 8)
+    X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
+    params = dict(hidden_dims=(8,), pretrain_epochs=2, epochs=2, random_state=0)
+    plain = PSSC(2, **params).fit(X)
+    shifted = PSSC(2, **params).fit(X.astype(np.float64) + 1e8)
+    np.testing.assert_allclose(shifted.embedding_, plain.embedding_, rtol=1e-3, atol=1e-4)
+
+
+def test_image_shape_is_checked_against_the_input():
+    X = np.random.default_rng(0).random((12, 1, 4, 5))
+    base = dict(pretrain_epochs=1, epochs=1)
+    with pytest.raises(TypeError, match="image_shape"):
+        PSSC(2, image_shape=20, **base).fit(X.reshape(12, -1))
+    with pytest.raises(ValueError, match="disagrees with X's images"):
+        PSSC(2, image_shape=(1, 5, 4), **base).fit(X)
+    with pytest.warns(UserWarning, match="channels-last"):
+        PSSC(2, channels=(2,), kernel_sizes=(3,), **base).fit(np.random.default_rng(0).random((12, 6, 6, 3)))
+
+
+def test_triton_backend_without_cuda_is_refused_before_pretraining(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+
+    def no_pretraining(*args, **kwargs):
+        raise AssertionError("pre-training ran")
+
+    monkeypatch.setattr("pssc_fast.estimator.pretrain", no_pretraining)
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        PSSC(2, backend="triton", device="cpu").fit(np.random.default_rng(0).random((20, 4)))
+
+
 @pytest.mark.parametrize("X,params,error,match", [
     (np.zeros((10, 3)), {}, ValueError, "constant"),
     (np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 3.0]]), {}, ValueError, "NaN"),
@@ -109,6 +140,7 @@ def test_torch_tensor_input():
     (np.random.rand(10, 4), {"channels": (0,)}, ValueError, "channels"),
     (np.random.rand(10, 4), {"kernel_sizes": (3, 3)}, ValueError, "same length"),
     (np.random.rand(10, 4), {"affinity_method": "sparce"}, ValueError, "affinity_method"),
+    (np.random.rand(10, 4), {"device": "meta"}, ValueError, "'cpu' or 'cuda'"),
 ])
 def test_bad_input_is_rejected_with_a_named_reason(X, params, error, match):
     with pytest.raises(error, match=match):

@@ -107,6 +107,59 @@ def test_scaling_uses_training_range(data, fitted):
     assert not np.allclose(fitted.transform(X * 3.0), fitted.transform(X))
 
 
+def test_a_large_offset_survives_the_scaling(data, fitted):
+    # the min-max map runs in float64: in float32, 1e8 + x keeps nothing of x at this scale (spacing 8)
+    import copy
+
+    X, _ = data
+    shifted = copy.deepcopy(fitted)
+    shifted.data_min_ = fitted.data_min_ + 1e8
+    np.testing.assert_allclose(shifted.transform(X.astype(np.float64) + 1e8), fitted.transform(X),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_neighbour_counts_bind_only_the_labeling_in_use():
+    # 4 anchors: landmark_neighbors=5 (its default) is no reason to refuse labeling="anchors"
+    X = np.random.default_rng(0).random((30, 5)).astype(np.float32)
+    model = LargePSSC(2, anchors=4, pretrain_samples=0, epochs=1, q=1, random_state=0).fit(X)
+    assert model.labels_.shape == (30,)
+    with pytest.raises(ValueError, match="landmark_neighbors=5 must be in"):
+        LargePSSC(2, anchors=4, pretrain_samples=0, epochs=1, labeling="landmark").fit(X)
+
+
+def test_feature_names_out_name_the_latent_columns(fitted):
+    names = fitted.get_feature_names_out()
+    assert list(names) == [f"largepssc{i}" for i in range(fitted.anchor_embedding_.shape[1])]
+    assert fitted.set_output(transform="default") is fitted
+    with pytest.raises(NotFittedError):
+        LargePSSC(2).get_feature_names_out()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal of a device this machine lacks")
+def test_predict_and_transform_encode_on_the_device_parameter(data, fitted):
+    import copy
+
+    X, _ = data
+    model = copy.deepcopy(fitted).set_params(device="cuda")
+    for method in (model.predict, model.transform):
+        with pytest.raises(ValueError, match="CUDA"):
+            method(X[:5])
+    assert next(model.model_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(model.set_params(device="cpu").predict(X[:50]), fitted.labels_[:50])
+
+
+def test_triton_backend_without_cuda_is_refused_before_pretraining(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+
+    def no_pretraining(*args, **kwargs):
+        raise AssertionError("pre-training ran")
+
+    monkeypatch.setattr("pssc_fast.large.pretrain_stream", no_pretraining)
+    X = np.random.default_rng(0).random((40, 5)).astype(np.float32)
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        LargePSSC(2, anchors=20, backend="triton", device="cpu").fit(X)
+
+
 @pytest.mark.parametrize("kind", ["flat", "ivf"])
 def test_assignment_equals_brute_force_nearest_neighbour(kind):
     rng = np.random.default_rng(0)
@@ -170,6 +223,9 @@ def test_exported_and_sklearn_api():
     (dict(anchors=2.5), TypeError, "anchors"),
     (dict(n_clusters=60, anchors=50), ValueError, "n_clusters"),
     (dict(pretrain_samples=-1), ValueError, "pretrain_samples"),
+    (dict(pretrain_samples=5), ValueError, "less than one pre-training batch"),
+    (dict(labeling="landmark", landmark_neighbors=51), ValueError, "landmark_neighbors"),
+    (dict(n_neighbors=51), ValueError, "n_neighbors"),
     (dict(n_neighbors=0), ValueError, "n_neighbors"),
     (dict(labeling="spectral"), ValueError, "labeling"),
     (dict(landmark_neighbors=0), ValueError, "landmark_neighbors"),
