@@ -12,6 +12,10 @@ from . import memory, ops, reference
 from .models import ClassifierHead, SelfExpression
 
 
+#: float64 elements per row block of the ridge start's n x n product (2^24: blocks of at most 128 MiB)
+RIDGE_BLOCK_ELEMENTS = 1 << 24
+
+
 def resolve_device(device="auto") -> torch.device:
     """"auto" -> CUDA when available, else CPU; otherwise ``torch.device(device)``, checked to exist."""
     if device is None or device == "auto":
@@ -164,7 +168,7 @@ def ridge_coefficients(Z: torch.Tensor, gamma1: float, lam: float) -> torch.Tens
         K.diagonal().add_(ridge)
         B = torch.linalg.solve(K, Z.T)  # (Z^T Z + rI)^-1 Z^T, m x n
         C = torch.empty(n, n, dtype=torch.float32, device=Z.device)
-        rows = max(1, (1 << 24) // max(n, 1))  # float64 blocks of at most 128 MiB
+        rows = max(1, RIDGE_BLOCK_ELEMENTS // max(n, 1))
         for start in range(0, n, rows):
             C[start:start + rows] = Z[start:start + rows] @ B
     else:

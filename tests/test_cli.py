@@ -264,7 +264,8 @@ def test_predict_refuses_what_it_cannot_use(tmp_path, capsys):
                           ([str(tmp_path / "none.joblib"), str(tmp_path / "x.npy")], "not found"),
                           ([str(small), str(tmp_path / "x.npy"), "--codes", str(tmp_path / "p.npy")],
                            "is the same file as --out"),
-                          ([str(small), str(small)], "MODEL " + str(small) + " is the same file as INPUT")):
+                          ([str(small), str(small)], "MODEL " + str(small) + " is the same file as INPUT"),
+                          ([str(small), str(tmp_path / "x.npy"), "--device", "meta"], "--device 'meta'")):
         capsys.readouterr()
         assert cli.main(["predict", *args, "--out", str(tmp_path / "p.npy")]) == 2
         lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
@@ -275,3 +276,43 @@ def test_predict_refuses_what_it_cannot_use(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["predict", str(big), str(tmp_path / "wide.npy"), "--out", str(tmp_path / "p.npy")]) == 2
     assert "rows of 7 features, but the model was fitted on 6" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("max_dense, labeling, path", [("39", "landmark", "large"), ("40", "anchors", "small"),
+                                                       ("40", None, "small")])
+def test_max_dense_and_labeling_choose_the_path(tmp_path, monkeypatch, capsys, max_dense, labeling, path):
+    from types import SimpleNamespace
+
+    seen = {}
+
+    def fake_fit_large(X, k, anchors=5000, **kw):
+        seen.update(kw, path="large", anchors=anchors)
+        return SimpleNamespace(labels_=np.zeros(len(X), dtype=np.int64))
+
+    def fake_pssc(**kw):
+        seen.update(kw, path="small")
+        return SimpleNamespace(fit_predict=lambda X: np.zeros(len(X), dtype=np.int64))
+
+    monkeypatch.setattr("pssc_fast.large.fit_large", fake_fit_large)
+    monkeypatch.setattr("pssc_fast.estimator.PSSC", fake_pssc)
+    np.save(tmp_path / "x.npy", np.random.rand(40, 3))
+    args = ["fit", str(tmp_path / "x.npy"), "--k", "2", "--max-dense", max_dense, "--out", str(tmp_path / "l.npy"),
+            "--quiet"] + (["--labeling", labeling] if labeling else [])
+    assert cli.main(args) == 0
+    assert seen["path"] == path
+    if path == "large":
+        assert seen["labeling"] == labeling and seen["anchors"] == 40  # every row an anchor candidate
+    assert "40 samples -> 2 clusters" in capsys.readouterr().out
+
+
+def test_demo_prints_scores_and_writes_the_affinity(tmp_path, monkeypatch, capsys):
+    from pssc_fast import PSSC
+
+    X, y = make_subspaces(100, 10, 2, 8, random_state=0)
+    monkeypatch.setattr("pssc_fast.datasets.load_digits", lambda: (X, y))
+    monkeypatch.setattr("pssc_fast.estimator.PSSC",  # the demo's code path with a fit of seconds
+                        lambda n_clusters, **kw: PSSC(n_clusters, hidden_dims=(8,), pretrain_epochs=2, epochs=3, **kw))
+    assert cli.main(["demo", "--plot", str(tmp_path / "demo.png"), "--quiet", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "100 samples x 8 features, 10 clusters" in out and "ACC " in out and "NMI " in out
+    assert (tmp_path / "demo.png").stat().st_size > 1000

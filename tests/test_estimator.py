@@ -6,6 +6,7 @@ from sklearn.base import clone
 
 from pssc_fast import PSSC
 from pssc_fast.datasets import make_subspaces
+from pssc_fast.estimator import list_configs, load_config
 from pssc_fast.metrics import acc
 
 # A small configuration that trains in seconds: a linear auto-encoder keeps linear subspaces linear,
@@ -84,13 +85,18 @@ def test_accepts_raw_digits_scale_and_images_with_conv():
 
 def test_torch_tensor_input():
     X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
-    labels = PSSC(2, hidden_dims=(8,), pretrain_epochs=2, epochs=2, random_state=0).fit_predict(torch.from_numpy(X))
-    assert labels.shape == (40,)
+    params = dict(hidden_dims=(8,), pretrain_epochs=2, epochs=2, random_state=0)
+    labels = PSSC(2, **params).fit_predict(torch.from_numpy(X))
+    np.testing.assert_array_equal(labels, PSSC(2, **params).fit_predict(X))
 
 
 def test_a_large_offset_survives_the_scaling():
     # scaled in float64: cast first, 1e8 + x would keep nothing of x (float32 spacing at 1e8 is 8)
     X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
+    # the scaled input itself: equal up to float64's rounding of 1e8 + x (~1e-8) and the float32 cast
+    np.testing.assert_allclose(PSSC(2)._prepare(X.astype(np.float64) + 1e8)[0], PSSC(2)._prepare(X)[0],
+                               rtol=0, atol=1e-7)
+    # and a short fit, where rounding differences grow a little over the steps
     params = dict(hidden_dims=(8,), pretrain_epochs=2, epochs=2, random_state=0)
     plain = PSSC(2, **params).fit(X)
     shifted = PSSC(2, **params).fit(X.astype(np.float64) + 1e8)
@@ -209,3 +215,57 @@ def test_a_mismatched_autoencoder_is_named():
         PSSC(2, hidden_dims=(8,), pretrain_epochs=0, epochs=1, autoencoder=other).fit(X)
     with pytest.raises(TypeError, match="autoencoder must be"):
         PSSC(2, pretrain_epochs=0, epochs=1, autoencoder="weights.pt").fit(X)
+
+
+def test_parameters_reach_the_code_they_control(monkeypatch):
+    """Distinctive values of the objective's, fine-tuning's and post-processing's parameters arrive where they
+    act (a swapped or dropped keyword would pass validation and change nothing)."""
+    import pssc_fast.estimator as estimator_module
+    from pssc_fast import affinity
+
+    seen = {}
+    real_finetune, real_cluster = estimator_module.finetune, affinity.cluster_coefficients
+
+    def spy_finetune(model, X, k, **kw):
+        seen["finetune"] = kw
+        return real_finetune(model, X, k, **kw)
+
+    def spy_cluster(coef, k, **kw):
+        seen["cluster"] = kw
+        return real_cluster(coef, k, **kw)
+
+    monkeypatch.setattr("pssc_fast.estimator.finetune", spy_finetune)
+    monkeypatch.setattr("pssc_fast.affinity.cluster_coefficients", spy_cluster)
+    X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
+    model = PSSC(2, hidden_dims=(8,), pretrain_epochs=1, epochs=2, lr=2e-3, head_lr=5e-3, gamma1=1.5, gamma2=0.2,
+                 gamma3=0.3, trace_weight=0.7, coef_l2=3.0, balance_weight=0.05, tau=0.6, c_init=1e-4, q=2,
+                 alpha=3.0, ro=0.2, affinity_method="dense", random_state=5).fit(X)
+    w, ft = seen["finetune"]["weights"], seen["finetune"]
+    assert (w.self_expression, w.graph, w.label, w.trace, w.coef_l2, w.balance) == (1.5, 0.2, 0.3, 0.7, 3.0, 0.05)
+    assert (ft["epochs"], ft["lr"], ft["head_lr"], ft["tau"], ft["c_init"]) == (2, 2e-3, 5e-3, 0.6, 1e-4)
+    assert seen["cluster"] == dict(q=2, alpha=3.0, ro=0.2, method="dense", random_state=5, return_affinity=True)
+    assert model.embedding_.shape == (40, 10)  # latent_dim default: max(n_clusters, 10)
+    assert len(model.history_) == 2
+
+
+@pytest.mark.parametrize("name", list_configs())
+def test_builtin_configurations_build_the_estimator_they_describe(name):
+    data = load_config(name)
+    assert data["origin"].strip()  # every setting says where it comes from
+    params = PSSC.from_config(name).get_params()
+    for key, value in data["params"].items():
+        assert params[key] == value, key
+    assert PSSC.from_config(name, epochs=7, q=2).get_params()["epochs"] == 7  # keywords override the file
+
+
+def test_bad_configurations_are_named(tmp_path):
+    import json
+
+    (tmp_path / "typo.json").write_text(json.dumps({"origin": "x", "params": {"gamma_1": 1.0}}))
+    (tmp_path / "empty.json").write_text(json.dumps({"origin": "x"}))
+    with pytest.raises(ValueError, match=r"unknown PSSC parameters \['gamma_1'\]"):
+        PSSC.from_config(tmp_path / "typo.json")
+    with pytest.raises(ValueError, match="'params' object"):
+        PSSC.from_config(tmp_path / "empty.json")
+    with pytest.raises(ValueError, match="no configuration 'orl2'"):
+        PSSC.from_config("orl2")

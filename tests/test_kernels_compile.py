@@ -4,7 +4,8 @@ The interpreter (tests/test_ops.py on CPU) runs the kernels' Python and never re
 compiler, whose front end rejects things the interpreter accepts (Triton 3.6, for one, refuses a
 float64 accumulator unless ``out_dtype`` says float64). Triton can compile ahead of time for a
 target it is told about, ptxas included, so the kernels are compiled here for sm_90 in a subprocess
-(the test session itself runs the interpreter): every flag combination the launchers use, in float64
+(the test session itself runs the interpreter): every flag combination the launchers use (all eleven of
+dC's kernel), in float64
 (32-wide tiles) and float32 (64-wide tiles, full-precision "ieee" dots), and the fused step's
 variants also with the TF32 dot precisions that ``torch.set_float32_matmul_precision`` selects.
 Column chunks are compiled at the launchers' smallest (16) in float64 and at their caps in float32,
@@ -58,9 +59,14 @@ SCRIPT = textwrap.dedent(
         for two in ((False, True) if len(flags) > 1 else (True,)):
             compile_for_sm90(laplacian_trace._shat_offdiag_kernel, ptr,
                              dict(TWO=two, BLOCK_M=block, BLOCK_N=block, BLOCK_D=sh_d, PREC=prec), 8)
-        for se, trace, l2 in flags:
+        # dC's kernel in full precision: every combination write_grad_c can launch (FUSE_DZ only with the
+        # self-expression term, at least one term): DSC-L2's step (no trace), coef_l2 = 0, a frozen Z, ...
+        grad_flags = ([(se, fuse, trace, l2) for se, fuse in ((False, False), (True, False), (True, True))
+                       for trace in (False, True) for l2 in (False, True) if se or trace or l2]
+                      if len(flags) > 1 else [(se, se, trace, l2) for se, trace, l2 in flags])
+        for se, fuse, trace, l2 in grad_flags:
             compile_for_sm90(grad_c._grad_c_kernel, ptr,
-                             dict(HAS_SE=se, FUSE_DZ=se, HAS_TRACE=trace, HAS_L2=l2, BLOCK=block,
+                             dict(HAS_SE=se, FUSE_DZ=fuse, HAS_TRACE=trace, HAS_L2=l2, BLOCK=block,
                                   BLOCK_MZ=gc_mz, BLOCK_D=gc_d, PREC=prec), 8)
     print("compiled")
     """

@@ -406,3 +406,53 @@ def test_an_auto_encoder_that_learned_nothing_is_reported():
         warnings.simplefilter("error", UserWarning)
         trained = LargePSSC(3, pretrain_samples=20000, **params).fit(X)
     assert trained.pretrain_explained_variance_ > 0.9
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_pretraining_learning_rate_follows_the_schedule(schedule, monkeypatch):
+    rates = []
+    real_step = torch.optim.Adam.step
+
+    def recording_step(self, *args, **kwargs):
+        rates.append(self.param_groups[0]["lr"])
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", recording_step)
+    X = np.random.default_rng(0).random((50, 6)).astype(np.float32)
+    model = pssc_fast.models.FCAutoEncoder(6, (), 3)
+    pretrain_stream(model, X, samples=16 * 25, batch_size=16, lr=0.01, schedule=schedule, rng=0)
+    steps = 25
+    want = ([0.01 * 0.5 * (1 + np.cos(np.pi * t / steps)) for t in range(steps)] if schedule == "cosine"
+            else [0.01] * steps)
+    np.testing.assert_allclose(rates, want, rtol=1e-12)
+
+
+def test_index_choice_and_assignment_parameters_take_effect(data, monkeypatch):
+    import faiss
+
+    import pssc_fast.large as large_module
+
+    auto = LargePSSC(2)
+    assert auto._index_kind(10**7 + 1, 5000) == "ivf"  # past IVF_MIN_WORK distance evaluations
+    assert auto._index_kind(65_000, 5000) == "flat"
+    assert auto._index_kind(10**9, 999) == "flat"  # too few anchors for a useful coarse quantiser
+    assert LargePSSC(2, index="ivf")._index_kind(10, 10) == "ivf"
+    seen = {}
+    real_finetune = large_module.finetune
+
+    def spy_finetune(model, X, k, **kw):
+        seen.update(kw)
+        return real_finetune(model, X, k, **kw)
+
+    monkeypatch.setattr("pssc_fast.large.finetune", spy_finetune)
+    X, _ = data
+    model = LargePSSC(4, anchors=150, index="ivf", nprobe=3, n_neighbors=3, lr=2e-4, head_lr=3e-3, tau=0.7,
+                      gamma2=0.2, gamma3=0.3, random_state=0, **{**FAST, "pretrain_samples": 640, "epochs": 4}).fit(X)
+    assert isinstance(model.index_, faiss.IndexIVFFlat) and model.index_.nprobe == 3
+    w = seen["weights"]
+    assert (seen["epochs"], seen["lr"], seen["head_lr"], seen["tau"], w.graph, w.label) == (4, 2e-4, 3e-3, 0.7, 0.2, 0.3)
+    # every row's label is the 3-anchor vote in that index
+    np.testing.assert_array_equal(model.labels_, nearest_anchor_labels(
+        model.index_, model.transform(X), model.anchor_labels_, 4, n_neighbors=3))
+    assert not np.array_equal(model.labels_, nearest_anchor_labels(
+        model.index_, model.transform(X), model.anchor_labels_, 4, n_neighbors=1))

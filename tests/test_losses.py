@@ -113,11 +113,16 @@ def test_pair_weights_are_normalised_and_detached():
     torch.testing.assert_close(W.max(1).values, torch.ones(8, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("block_rows", [None, 5])  # one row block, or several with a partial last one
 @pytest.mark.parametrize("n,m", [(37, 5), (130, 11), (23, 40)])  # narrow codes (push-through) and wide ones
-def test_ridge_start_matches_the_float64_closed_form(n, m):
+def test_ridge_start_matches_the_float64_closed_form(n, m, block_rows, monkeypatch):
     """C = G (G + r I)^-1, G = Z Z^T, diagonal zeroed: the objective's minimiser, checked in float64 by its
     normal equations as well as against the formula; stored in float32 (relative error 1e-6)."""
+    from pssc_fast import train
     from pssc_fast.train import ridge_coefficients
+
+    if block_rows:
+        monkeypatch.setattr(train, "RIDGE_BLOCK_ELEMENTS", block_rows * n)
 
     g = torch.Generator().manual_seed(n + m)
     Z = torch.randn(n, m, generator=g, dtype=torch.float64) + 0.3

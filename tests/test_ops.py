@@ -186,6 +186,19 @@ def test_laplacian_trace_partial_requires_grad(backend, which):
     assert_close_all(got, want, TOL[torch.float64], wanted)
 
 
+@pytest.mark.parametrize("which", ["C", "Z"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_self_expression_partial_requires_grad(backend, which):
+    """A frozen C (dZ = C0^T dZc alone) or frozen codes (dC alone); each partial gradient still exact."""
+    data = make_inputs(21, m=3, d=2, seed=13)
+    ref_in = [leaf(data[k], torch.float64, "cpu", grad=k == which) for k in ("C", "Z")]
+    want = grads((reference.self_expression(*ref_in) * data["G"]).sum(), [t for t in ref_in if t.requires_grad])
+    inp = [leaf(data[k], torch.float64, grad=k == which) for k in ("C", "Z")]
+    out = ops.self_expression(*inp, backend=backend)
+    got = grads((out * data["G"].to(DEVICE)).sum(), [t for t in inp if t.requires_grad])
+    assert_close_all(got, want, TOL[torch.float64], [which])
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_grad_forward(backend):
     data = make_inputs(23, m=3, d=5, seed=3)
@@ -329,6 +342,41 @@ def test_graph_step_trace_alone(backend):
     T = ops.graph_step(inp[0], backend=backend).laplacian_trace(inp[1], inp[2])
     got = [T, *grads(T, inp)]
     assert_close_all(got, want, TOL[torch.float64], ["T", "dC", "dX", "dX_hat"])
+
+
+@pytest.mark.parametrize("terms", ["se+l2", "se", "l2", "se+trace"])
+@pytest.mark.parametrize("frozen", [None, "C", "Z"])
+@pytest.mark.parametrize("backend", FUSED_BACKENDS)
+def test_graph_step_term_subsets(backend, terms, frozen):
+    """The fused step with terms switched off, as the ablations train it (DSC-L2: self-expression and
+    ||C0||^2 without the trace; coef_l2 = 0: no l2 term), and with C or the codes frozen."""
+    lam = 0.3
+    data = make_inputs(27, m=5, d=6, seed=17)
+    names = ("C", "Z", "W", "b")
+
+    def loss(C, Z, W, b, se, tr, c0_sq):
+        Zc = se(C, Z)
+        X_hat = torch.tanh(Zc @ W + b)
+        X = data["X"].to(C.device, C.dtype)
+        L = 0.0 * X_hat.sum()  # every input in the graph, whichever terms are on
+        if "se" in terms:
+            L = L + ((X - X_hat) ** 2).sum() + 0.7 * ((Z - Zc) ** 2).sum()
+        if "trace" in terms:
+            L = L + 2.0 * tr(C, X, X_hat)
+        if "l2" in terms:
+            L = L + lam * c0_sq(C)
+        return L
+
+    ref = {k: leaf(data[k], torch.float64, "cpu", grad=k != frozen) for k in names}
+    L_ref = loss(*(ref[k] for k in names), reference.self_expression, reference.laplacian_trace,
+                 lambda C: (reference.zero_diagonal(C) ** 2).sum())
+    want = [L_ref, *grads(L_ref, [ref[k] for k in names if k != frozen])]
+    inp = {k: leaf(data[k], torch.float64, grad=k != frozen) for k in names}
+    step = ops.graph_step(inp["C"], backend=backend)
+    L = loss(*(inp[k] for k in names), lambda C, Z: step.self_expression(Z),
+             lambda C, X, X_hat: step.laplacian_trace(X, X_hat), lambda C: step.c0_sq_norm)
+    got = [L, *grads(L, [inp[k] for k in names if k != frozen])]
+    assert_close_all(got, want, TOL[torch.float64], ["loss", *(f"d{k}" for k in names if k != frozen)])
 
 
 def test_graph_step_rejects_misuse():
