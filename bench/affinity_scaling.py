@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -382,6 +383,7 @@ def main():
                                      capture_output=True, text=True).stdout.strip(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "note": "shared 2-core machine, other jobs running: compare within the run",
+        "provenance": provenance(),
     }
     result = {"meta": meta, "records": records, "agreement": agreement}
     (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1))

@@ -20,6 +20,7 @@ from sklearn.datasets import load_digits
 
 from pssc_fast import PSSC
 from pssc_fast.metrics import scores
+from provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -55,7 +56,8 @@ def main() -> None:
     import torch
 
     out.write_text(json.dumps({"machine": platform.platform(), "cpus": __import__("os").cpu_count(),
-                               "torch_threads": torch.get_num_threads(), "defaults": PSSC().get_params(),
+                               "torch_threads": torch.get_num_threads(), "provenance": provenance(),
+                               "defaults": PSSC().get_params(),
                                "runs": rows, "summary": summary}, indent=1, default=str))
     print(f"written {out}")
 

@@ -42,6 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import paper_tables as pt  # noqa: E402
+from provenance import provenance
 
 RESULTS = pt.RESULTS
 SHAPES = {"orl": (400, 40), "coil20": (1440, 20)}  # (n, clusters); 32 x 32 grey images
@@ -247,7 +248,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"threads": args.threads, "rounds": args.rounds, "memory_steps": args.memory_steps,
             "machine": platform.platform(), "cpus": __import__("os").cpu_count(), "torch": torch.__version__,
-            "issue_port_figures": pt.DSCNET_PORT, "date": time.strftime("%Y-%m-%d %H:%M")}
+            "issue_port_figures": pt.DSCNET_PORT, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "provenance": provenance()}
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     with open(out.with_suffix(".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -50,19 +49,9 @@ DATA = Path(os.environ.get("PSSC_DATA", HERE.parent.parent / "shared" / "data"))
 
 
 def _machine():
-    import subprocess
+    from provenance import provenance
 
-    import torch
-
-    try:  # which code produced the figures
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
-                                timeout=10).stdout.strip() or None
-    except Exception:
-        commit = None
-    return {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__, "git_commit": commit,
-            "argv": sys.argv[1:], "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            "note": "shared, noisy 2-core CPU; compare within one run"}
+    return {**provenance(), "note": "shared, noisy 2-core CPU; compare within one run"}
 
 
 def _large_defaults():
@@ -89,10 +78,13 @@ def _mean_std(values):
 
 def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, noise: float = 0.0, verbose=False):
     """(the 784-500-500-2000-10 auto-encoder pre-trained on MNIST-10k for ``samples`` samples with this
-    seed, its pre-training seconds). Pre-training dominates the cost, so its result is cached (git-ignored)
-    and a rerun of the later stages does not pay it again; the seconds are the original run's. Without X
-    a missing cache is an error."""
+    seed, its pre-training seconds, where it came from). Pre-training dominates the cost, so its result is
+    cached (git-ignored) and a rerun of the later stages does not pay it again; the seconds are the original
+    run's, and the third value says so: {"cached": bool, "provenance": the run that pre-trained it (commit,
+    date, threads; None for caches written before this was recorded)}. Without X a missing cache is an
+    error."""
     import torch
+    from provenance import provenance
 
     from pssc_fast.large import pretrain_stream
     from pssc_fast.models import FCAutoEncoder
@@ -103,15 +95,16 @@ def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, noise: floa
     if cache.exists():
         saved = torch.load(cache)
         ae.load_state_dict(saved["state"])
-        return ae, saved["seconds"]
+        return ae, saved["seconds"], {"cached": True, "file": cache.name, "provenance": saved.get("provenance")}
     if X is None:
         raise SystemExit(f"{cache} is missing: run bench/fit_large_scaling.py mnist --seeds {seed} first")
     t0 = time.perf_counter()
     pretrain_stream(ae, X, samples=samples, noise=noise, rng=seed, rows=rows, verbose=verbose)
     seconds = time.perf_counter() - t0
     cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state": ae.state_dict(), "seconds": seconds}, cache)
-    return ae, seconds
+    source = provenance()
+    torch.save({"state": ae.state_dict(), "seconds": seconds, "provenance": source}, cache)
+    return ae, seconds, {"cached": False, "file": cache.name, "provenance": source}
 
 
 def part_mnist(args):
@@ -138,13 +131,13 @@ def part_mnist(args):
             raise SystemExit(f"--append: {previous} has other settings {old['settings']}")
         runs = [r for r in old["runs"] if r["seed"] not in args.seeds]
     for seed in args.seeds:
-        ae, pre_s = mnist_autoencoder(seed, args.pretrain_samples, X, rows=rows, noise=args.pretrain_noise,
-                                      verbose=args.verbose)
+        ae, pre_s, pre_source = mnist_autoencoder(seed, args.pretrain_samples, X, rows=rows,
+                                                  noise=args.pretrain_noise, verbose=args.verbose)
         with torch.no_grad():
             Z0 = ae.encode(torch.from_numpy(X / 255.0)).numpy()
         ae_km = scores(y, KMeans(10, n_init=10, random_state=seed).fit_predict(Z0))
         print(f"seed {seed}: pre-training {args.pretrain_samples} samples {pre_s:.0f} s; AE+KMeans {ae_km}", flush=True)
-        run = {"seed": seed, "pretrain_s": pre_s, "ae_kmeans": ae_km, "configs": {}}
+        run = {"seed": seed, "pretrain_s": pre_s, "pretrain_source": pre_source, "ae_kmeans": ae_km, "configs": {}}
         for m in args.anchors:
             est = LargePSSC(10, anchors=m, random_state=seed, autoencoder=copy.deepcopy(ae), **common).fit(X)
             s = scores(y, est.labels_)

@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 import torch
+from provenance import provenance
 
 
 def main() -> None:
@@ -27,7 +28,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = {"device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-              "torch": torch.__version__}
+              "torch": torch.__version__, "provenance": provenance()}
 
     def save():
         (out / "gpu_end_to_end.json").write_text(json.dumps(result, indent=1))

@@ -52,6 +52,7 @@ except ImportError:  # run from a source checkout without installing
 import torch  # noqa: E402
 
 from pssc_fast import ops  # noqa: E402
+from provenance import provenance
 
 VARIANTS = ["reference", "torch", "torch_fused", "triton", "triton_fused"]
 GAMMA = 0.5
@@ -418,6 +419,7 @@ def main(argv=None):
         "torch": torch.__version__, "python": platform.python_version(),
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "loadavg_start": os.getloadavg(),
+        "provenance": provenance(),
     }
     try:
         import triton

@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import paper_tables as pt  # noqa: E402
+from provenance import provenance
 
 CACHE = pt.RESULTS / "paper_cache"
 
@@ -64,7 +65,7 @@ def large_codes(X10, anchors: int):
 
     from pssc_fast import LargePSSC
 
-    ae, _ = mnist_autoencoder(0, 1_000_000)
+    ae, _, _ = mnist_autoencoder(0, 1_000_000)
     est = LargePSSC(10, anchors=anchors, random_state=0, autoencoder=copy.deepcopy(ae), pretrain_samples=0).fit(X10)
     return est.transform(X10), (f"fit_large latent codes of all 10k test images: seed 0, {anchors} anchors, defaults, "
                                 "started from bench/fit_large_scaling.py's cached auto-encoder (10^6 samples)")
@@ -193,6 +194,7 @@ def main() -> None:
         fig.savefig(pt.RESULTS / "paper_tsne_mnist10k.png")
         plt.close(fig)
         info["tsne"] = {"source": source, "points": int(len(idx)), "seconds": time.perf_counter() - t0}
+    info["provenance"] = provenance()
     out_json.write_text(json.dumps(info, indent=1))
     print(json.dumps(info, indent=1))
 

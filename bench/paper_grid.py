@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import paper_tables as pt  # noqa: E402
+from provenance import provenance
 
 
 def main() -> None:
@@ -62,7 +63,7 @@ def main() -> None:
         "dataset": args.dataset, "seed": args.seed, "gamma1": args.gamma1, "values": args.values,
         "max_epochs": args.max_epochs, "acc": acc.tolist(), "nmi": nmi.tolist(),
         "default": {"gamma2": default["gamma2"], "gamma3": default["gamma3"]},
-        "acc_range": [float(acc.min()), float(acc.max())], "runs": runs}, indent=1))
+        "acc_range": [float(acc.min()), float(acc.max())], "provenance": provenance(), "runs": runs}, indent=1))
 
     import matplotlib
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATASETS = ("orl", "coil20", "mnist1k")
@@ -194,6 +195,7 @@ def run_in_child(spec: dict, cache: Path | None) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"run {spec} failed:\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["provenance"] = provenance()
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(result, indent=1))
@@ -427,7 +429,9 @@ def main() -> None:
             "threads": args.threads, "jobs": args.jobs, "max_epochs": args.max_epochs,
             "linear_output_fix": True, "quick": bool(args.quick), "date": time.strftime("%Y-%m-%d %H:%M"),
             "command": "python bench/paper_tables.py " + " ".join(a for a in sys.argv[1:]),
-            "wall_seconds": time.perf_counter() - t0}
+            "wall_seconds": time.perf_counter() - t0, "provenance": provenance(),
+            # runs read from disk keep the provenance of the run that wrote them (absent in older files)
+            "run_commits": sorted({str(r.get("provenance", {}).get("git_commit")) for r in runs})}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"paper_tables{suffix}.json").write_text(json.dumps(
         {"meta": meta, "summary": summary, "large_mnist10k": large, "runs": runs,

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from provenance import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -93,7 +94,8 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "threads_under_load.json").write_text(json.dumps(
         {"machine": platform.platform(), "cpus": os.cpu_count(), "command": " ".join(sys.argv),
-         "date": time.strftime("%Y-%m-%d %H:%M"), "summary": summary, "runs": runs}, indent=1))
+         "date": time.strftime("%Y-%m-%d %H:%M"), "provenance": provenance(), "summary": summary, "runs": runs},
+        indent=1))
     with open(RESULTS / "threads_under_load.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(summary[0]))
         writer.writeheader()
