@@ -370,7 +370,7 @@ def top_singular_vectors(S, rank: int, *, method: str = "randomized", n_iter: in
                                      random_state=check_random_state(random_state))
         return U, s
     if method == "exact":
-        if sp.issparse(S) and rank < n:
+        if sp.issparse(S) and rank < n and S.nnz > 0:  # ARPACK cannot start on an all-zero matrix
             from scipy.sparse.linalg import svds
 
             v0 = check_random_state(random_state).uniform(-1.0, 1.0, n)
@@ -456,7 +456,8 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, 
 
     Parameters
     ----------
-    C : (n, n) coefficients, numpy array or torch tensor (not copied when float32/float64 on CPU).
+    C : (n, n) coefficients, numpy array or torch tensor (not copied when float32/float64 on CPU with a zero
+        diagonal; a non-zero diagonal is ignored, as the graph is built from C0).
     n_clusters : K.
     q : subspace dimension; the SVD keeps r = K*q + 1 directions.
     alpha : exponent of the affinity max(U U^T, 0)^alpha.
@@ -489,6 +490,13 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, 
         method = "dense" if n <= DENSE_MAX_N else "sparse"
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    if not ro >= 0:  # NaN included
+        raise ValueError(f"ro={ro} must be >= 0 (the fraction of each column's l1 mass kept)")
+    if not alpha > 0:
+        raise ValueError(f"alpha={alpha} must be > 0 (the affinity's exponent)")
+    if np.any(np.diagonal(Cn) != 0):  # a point is not its own neighbour: the graph is built from C0
+        Cn = Cn.copy()
+        np.fill_diagonal(Cn, 0)
     rs = check_random_state(random_state)
     seed_svd, seed_spec = (int(x) for x in rs.randint(0, 2**31 - 1, size=2))
     sparse_path = method == "sparse"

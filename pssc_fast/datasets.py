@@ -73,7 +73,8 @@ def _existing(path) -> Path:
 def load_mat(path, *, features: str = "fea", labels: str = "gnd"):
     """A MATLAB .mat file holding a feature matrix (``fea``, samples as rows) and labels (``gnd``).
 
-    This is the format of ORL_32x32.mat and COIL20.mat. Labels are shifted to start at 0.
+    This is the format of ORL_32x32.mat and COIL20.mat. Labels are renumbered 0..K-1 in increasing order of
+    the stored ones (1..40 -> 0..39; gaps such as {1, 2, 5} close up to {0, 1, 2}).
     """
     from scipy.io import loadmat
 
@@ -94,7 +95,7 @@ def load_mat(path, *, features: str = "fea", labels: str = "gnd"):
     y = np.asarray(mat[labels]).ravel().astype(np.int64)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"{path}: {X.shape[0]} samples but {y.shape[0]} labels")
-    return X, y - y.min()
+    return X, np.unique(y, return_inverse=True)[1].astype(np.int64)
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -131,6 +132,9 @@ def load_mnist(folder, n_per_class: int | None = None, *, split: str = "t10k"):
     if n_per_class is not None:
         if int(n_per_class) < 1:
             raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
+        short = {int(c): int((y == c).sum()) for c in np.unique(y) if (y == c).sum() < int(n_per_class)}
+        if short:
+            raise ValueError(f"{folder}: n_per_class={n_per_class} but some digits have fewer images {short}")
         keep = np.sort(np.concatenate([np.flatnonzero(y == c)[: int(n_per_class)] for c in np.unique(y)]))
         X, y = X[keep], y[keep]
     return X, y

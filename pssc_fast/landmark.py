@@ -60,8 +60,10 @@ class LandmarkSpectral:
         k = min(self.n_components, self.n_anchors - 1)
         v0 = np.random.default_rng(self.random_state).random(self.n_anchors)
         vals, V = eigsh(M, k=k, which="LA", v0=v0, tol=1e-10)
-        sig = np.sqrt(np.maximum(vals, np.finfo(np.float64).tiny))
-        self.projection_ = V / sig
+        # directions B^ does not span (rank below k) hold only round-off; 1 / sigma would blow it up
+        spanned = vals > 1e-10 * max(float(vals.max()), 0.0)
+        sig = np.sqrt(np.where(spanned, vals, 1.0))
+        self.projection_ = np.where(spanned, V / sig, 0.0)
         return _unit_rows(Bh @ self.projection_)
 
     def embed(self, neighbors: np.ndarray, sq_dist: np.ndarray) -> np.ndarray:

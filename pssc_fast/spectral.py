@@ -197,8 +197,9 @@ def spectral_clustering(A, n_clusters: int, *, random_state=None, n_init: int = 
     restarts. Reproducible for an integer ``random_state``. No dense n x n array is formed for sparse A.
 
     Disconnected graphs: components smaller than ``min_component_size`` (default
-    ``max(2, n // (20 * n_clusters))``) that are not among the ``n_clusters`` largest are left out of the
-    eigenproblem; their nodes take the label of their most similar clustered node by inner product of
+    ``max(2, n // (20 * n_clusters))``) are left out of the eigenproblem (unless the sizeable ones hold fewer
+    than ``n_clusters`` nodes, when the ``n_clusters`` largest are kept) - an isolated node must not take a
+    cluster from the data, which the eigenproblem would give it; their nodes take the label of their most similar clustered node by inner product of
     ``features`` (an (n, d) array aligned with A) when given, else of the largest cluster. If more than
     ``n_clusters`` large components remain they are grouped by k-means on their mean ``features``
     (weighted by size) when given, else the extra ones join the largest cluster; a warning says so.
@@ -222,11 +223,9 @@ def spectral_clustering(A, n_clusters: int, *, random_state=None, n_init: int = 
     sizes = np.bincount(comp, minlength=n_comp)
     min_size = max(2, n // (20 * K)) if min_component_size is None else int(min_component_size)
     by_size = np.argsort(-sizes, kind="stable")
-    large = np.zeros(n_comp, dtype=bool)
-    large[by_size[:K]] = True
-    large |= sizes >= min_size
-    if n_comp <= K:
-        large[:] = True
+    large = sizes >= min_size
+    if sizes[large].sum() < K:  # too few nodes left to form K clusters
+        large[by_size[:K]] = True
 
     if large.sum() > K:
         # More sizeable components than clusters: NJW's answer is arbitrary here, so group components.

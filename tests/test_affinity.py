@@ -260,3 +260,54 @@ def test_cluster_coefficients_timings_and_validation():
         af.cluster_coefficients(C, 5, method="nope")
     with pytest.raises(ValueError):
         af.cluster_coefficients(C[:, :50], 5)
+
+
+def _blocks(sizes, eps):
+    n = sum(sizes)
+    A = np.full((n, n), eps)
+    start = 0
+    for k in sizes:
+        A[start:start + k, start:start + k] = 1.0
+        start += k
+    return A
+
+
+@pytest.mark.parametrize("isolated", [1, 2])
+def test_isolated_nodes_do_not_take_clusters_from_the_data(isolated):
+    # three weakly linked blocks in one component, plus isolated nodes: the blocks are the clusters
+    A = np.zeros((60 + isolated, 60 + isolated))
+    A[:60, :60] = _blocks([20, 20, 20], 1e-3)
+    labels = spectral_clustering(A, 3, random_state=0)
+    truth = np.repeat(np.arange(3), 20)
+    assert acc(truth, labels[:60]) == 1.0
+    assert set(labels[60:].tolist()) <= {0, 1, 2}
+
+
+def test_a_small_separate_component_joins_a_cluster():
+    # n = 1000: a 10-node component is below the default minimum size (1000 // 60 = 16)
+    A = np.zeros((1000, 1000))
+    A[:990, :990] = _blocks([330, 330, 330], 1e-3)
+    A[990:, 990:] = 1.0
+    labels = spectral_clustering(A, 3, random_state=0)
+    assert acc(np.repeat(np.arange(3), 330), labels[:990]) == 1.0
+
+
+def test_cluster_coefficients_ignores_the_diagonal_and_checks_its_parameters():
+    rng = np.random.default_rng(0)
+    C = np.zeros((60, 60))
+    for b in range(3):
+        C[20 * b:20 * b + 20, 20 * b:20 * b + 20] = rng.random((20, 20))
+    np.fill_diagonal(C, 0.0)
+    C_diag = C + 5.0 * np.eye(60)
+    kw = dict(q=2, alpha=2.0, ro=0.5, random_state=0)
+    np.testing.assert_array_equal(af.cluster_coefficients(C_diag, 3, **kw), af.cluster_coefficients(C, 3, **kw))
+    assert np.all(np.diagonal(C_diag) == 5.0)  # the caller's array is not modified
+    for bad, word in ((dict(ro=-0.1), "ro"), (dict(ro=float("nan")), "ro"), (dict(alpha=0.0), "alpha")):
+        with pytest.raises(ValueError, match=word):
+            af.cluster_coefficients(C, 3, **{**kw, **bad})
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse", "exact"])
+def test_an_all_zero_c_gives_labels_on_every_path(method):
+    labels = af.cluster_coefficients(np.zeros((30, 30)), 2, q=2, method=method, random_state=0)
+    assert labels.shape == (30,) and set(labels.tolist()) <= {0, 1}

@@ -45,10 +45,10 @@ def test_load_mat_roundtrip(tmp_path):
     from scipy.io import savemat
 
     fea = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    savemat(tmp_path / "a.mat", {"fea": fea, "gnd": np.array([[1], [2], [2]])})
+    savemat(tmp_path / "a.mat", {"fea": fea, "gnd": np.array([[1], [5], [2]])})
     X, y = datasets.load_mat(tmp_path / "a.mat")
     np.testing.assert_array_equal(X, fea.astype(np.float32))
-    assert y.tolist() == [0, 1, 1]
+    assert y.tolist() == [0, 2, 1]  # 0..K-1 in the order of the stored labels, gaps closed
     savemat(tmp_path / "b.mat", {"data": fea})
     with pytest.raises(ValueError, match="no variable 'fea'"):
         datasets.load_mat(tmp_path / "b.mat")
@@ -84,6 +84,8 @@ def test_load_mnist_from_idx(tmp_path):
     X1, y1 = datasets.load_mnist(tmp_path, n_per_class=1)
     assert y1.tolist() == [3, 1, 0]  # first of each class, in file order
     np.testing.assert_array_equal(X1[2], imgs[3].ravel())
+    with pytest.raises(ValueError, match=r"n_per_class=3 but some digits have fewer images \{0: 2, 1: 2\}"):
+        datasets.load_mnist(tmp_path, n_per_class=3)
 
 
 @needs_data

@@ -60,3 +60,15 @@ def test_rows_sitting_on_their_anchors_give_a_finite_embedding():
     assert np.isfinite(U).all() and U.shape == (n, 3)
     np.testing.assert_allclose(anchor_weights(sq_dist, spectral.sigma_), 1.0 / s)
     assert np.isfinite(spectral.embed(neighbors[:7], sq_dist[:7])).all()
+
+
+def test_components_beyond_the_anchor_graphs_rank_add_no_noise():
+    # three clusters, each linked to its own two anchors (six used of ten): B^ has rank 6, so a 7th
+    # component has nothing to hold and must not amplify round-off into the embedding
+    same = np.arange(90) // 30
+    nbrs = np.stack([2 * same, 2 * same + 1], axis=1)
+    sq = np.random.default_rng(0).random(nbrs.shape)
+    E = LandmarkSpectral(10, 7, random_state=0).fit(nbrs, sq).astype(np.float64)
+    G = E @ E.T
+    assert G[same[:, None] != same[None, :]].max() < 1e-6  # rows of different clusters stay orthogonal
+    np.testing.assert_allclose(np.diagonal(G), 1.0, atol=1e-6)
