@@ -7,7 +7,8 @@ The loss is the n x n part of a PSSC training step (docs/DESIGN.md sections 2 an
 
 differentiated in C, Z and W. Variants:
 
-    reference     plain torch, every n x n matrix built (pssc_fast.reference)
+    reference     plain torch, every n x n matrix built (pssc_fast.reference: the tests' oracle, written
+                  for clarity - each operator forms its own C0 - not a tuned baseline)
     torch         chunked torch, ops.self_expression + ops.laplacian_trace (two n x n gradients)
     torch_fused   chunked torch, ops.graph_step (degrees shared, dC written once)
     triton        Triton kernels, separate ops            (CUDA only)
@@ -15,8 +16,8 @@ differentiated in C, Z and W. Variants:
 
 For each size: median wall seconds over a few repetitions after one warm-up, the variants
 interleaved rep by rep (CUDA: CUDA events); peak memory beyond the inputs (CPU: resident-set
-high-water mark of a fresh subprocess per (variant, n), minus its resident set once the inputs
-exist, with glibc's mmap threshold fixed at 1 MiB for every variant -- glibc otherwise raises it
+high-water mark of a fresh subprocess per (variant, n), reset once the inputs exist, minus its resident
+set then, with glibc's mmap threshold fixed at 1 MiB for every variant -- glibc otherwise raises it
 after the first large free and keeps later freed blocks resident, so RSS would follow allocation
 history rather than live memory; --malloc-threshold 0 restores glibc's default; CUDA:
 max_memory_allocated minus memory_allocated after the inputs), that peak in units of one n x n
@@ -136,7 +137,28 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _maxrss_bytes() -> int:
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's resident high-water mark (VmHWM) to the current RSS; False where not permitted.
+
+    Without it the peak would be ru_maxrss, which on Linux keeps the high-water mark of the process image
+    before exec - a copy of the parent's, which had imported torch and run the accuracy check."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes() -> int:
+    """VmHWM (since the last reset) in bytes, or ru_maxrss where /proc is not there."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
@@ -174,8 +196,9 @@ def measure_memory(variant, n, m, d, device, dtype=torch.float32):
         base = torch.cuda.memory_allocated()
     else:
         base = _rss_bytes()
+        _reset_peak_rss()
     seconds = _timed_step(variant, tensors, dev)
-    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda" else _maxrss_bytes()) - base
+    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda" else _peak_rss_bytes()) - base
     del tensors
     gc.collect()
     if dev.type == "cuda":
@@ -211,6 +234,7 @@ def measure_times(variants, n, m, d, reps, device, dtype=torch.float32):
     gc.collect()
     if dev.type == "cuda":
         torch.cuda.empty_cache()
+    # with one repetition (the largest CPU sizes) "median_s" is that single sample: each row's "reps" says so
     out.update({v: {"median_s": statistics.median(ts), "times_s": ts} for v, ts in times.items()})
     return out
 
@@ -562,7 +586,8 @@ def summarize(report):
     out = {}
     for (v, n), r in sorted(ok.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         ref = ok.get(("reference", n))
-        entry = {"median_s": round(r["median_s"], 4), "peak_extra_MiB": round(r["peak_extra_bytes"] / 2 ** 20, 1)}
+        entry = {"median_s": round(r["median_s"], 4), "reps": r.get("reps"),
+                 "peak_extra_MiB": round(r["peak_extra_bytes"] / 2 ** 20, 1)}
         if ref and v != "reference":
             entry["time_vs_reference"] = round(r["median_s"] / ref["median_s"], 3)
             entry["memory_vs_reference"] = round(r["peak_extra_bytes"] / max(1, ref["peak_extra_bytes"]), 3)
