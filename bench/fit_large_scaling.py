@@ -24,7 +24,11 @@ The commands behind the committed results (each payload also records its argv an
     python bench/fit_large_scaling.py synthetic --sizes 70000 200000 1000000 --anchors 1000 --pretrain-samples 50000
 
 Pre-trained MNIST auto-encoders are cached in bench/results/fit_large_cache/ by seed, budget and noise only
-(not by code version or thread count): delete the folder after changing the pre-training code.
+(not by code version or thread count): delete the folder after changing the pre-training code. The part
+``check-cache`` pre-trains the given seeds again with the current code and says whether each cached
+auto-encoder is reproduced bit for bit (1 thread, as the cache was written), without touching the cache:
+
+    OMP_NUM_THREADS=1 python bench/fit_large_scaling.py check-cache --seeds 0 1 2
 
 The machine these results come from is a shared 2-core CPU: compare numbers from one run, side by side.
 """
@@ -105,6 +109,30 @@ def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, noise: floa
     source = provenance()
     torch.save({"state": ae.state_dict(), "seconds": seconds, "provenance": source}, cache)
     return ae, seconds, {"cached": False, "file": cache.name, "provenance": source}
+
+
+def check_cache(args):
+    """Pre-train each seed afresh (``--pretrain-samples``, default 10^6) and compare with its cached file."""
+    import torch
+
+    from pssc_fast.datasets import load_mnist
+    from pssc_fast.large import pretrain_stream
+    from pssc_fast.models import FCAutoEncoder
+
+    samples = args.pretrain_samples if args.pretrain_samples is not None else 1_000_000
+    X, _ = load_mnist(args.data_dir)
+    rows = lambda A, idx: np.ascontiguousarray(A[idx], dtype=np.float32) / 255.0  # noqa: E731 (as part_mnist)
+    for seed in args.seeds:
+        cached, _, source = mnist_autoencoder(seed, samples, noise=args.pretrain_noise)
+        torch.manual_seed(seed)
+        fresh = FCAutoEncoder(784, (500, 500, 2000), 10)
+        t0 = time.perf_counter()
+        pretrain_stream(fresh, X, samples=samples, noise=args.pretrain_noise, rng=seed, rows=rows)
+        a, b = fresh.state_dict(), cached.state_dict()
+        diff = max(float((a[k] - b[k]).abs().max()) for k in a)
+        verdict = "identical bit for bit" if diff == 0.0 else f"DIFFERENT (max |diff| {diff:.3g})"
+        print(f"seed {seed}: {source['file']} vs a fresh pre-training ({time.perf_counter() - t0:.0f} s, "
+              f"{torch.get_num_threads()} thread(s)): {verdict}", flush=True)
 
 
 def part_mnist(args):
@@ -438,7 +466,7 @@ def part_assign(args):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("part", choices=["mnist", "synthetic", "assign", "worker-synthetic"])
+    p.add_argument("part", choices=["mnist", "synthetic", "assign", "check-cache", "worker-synthetic"])
     p.add_argument("--data-dir", type=Path, default=DATA,
                    help="mnist: folder with the MNIST test-set IDX files (default: $PSSC_DATA or ../shared/data)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -463,6 +491,8 @@ def main(argv=None):
         args.pretrain_samples = args.pretrain_samples if args.pretrain_samples is not None else 1_000_000
         args.epochs = args.epochs or 30
         part_mnist(args)
+    elif args.part == "check-cache":
+        check_cache(args)
     elif args.part in ("synthetic", "worker-synthetic"):
         args.anchors = args.anchors or [2000]
         args.pretrain_samples = args.pretrain_samples if args.pretrain_samples is not None else 100_000

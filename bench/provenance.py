@@ -33,7 +33,7 @@ def provenance() -> dict:
         "argv": sys.argv,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),  # a TorchVersion would not load with torch.load(weights_only=True)
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
