@@ -25,7 +25,7 @@ def provenance() -> dict:
     """Commit (and whether library code differed from it), UTC time, argv, threads, load and versions."""
     import torch
 
-    dirty = _git("status", "--porcelain", "--", "pssc_fast", "kernels", "bench")
+    dirty = _git("status", "--porcelain", "--", "pssc_fast", "kernels", ":(glob)bench/*.py")
     return {
         "git_commit": _git("rev-parse", "--short", "HEAD"),
         "git_dirty": None if dirty is None else bool(dirty),  # uncommitted changes to the code that ran
