@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from measure import proc_status_bytes, reset_peak_rss
 from provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,24 +155,6 @@ def released_pipeline(C, K, *, q, alpha, ro, seed, timings):
 # ----------------------------------------------------------------------------- worker
 
 
-def _proc_status(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024  # kB -> bytes
-    return None
-
-
-def _reset_peak():
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False when not permitted."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def worker(args):
     """Run one (pipeline, n) in this (fresh) process; print a JSON record and save the labels."""
     import faiss  # noqa: F401  (imports before measuring, so they do not count as pipeline memory)
@@ -183,8 +166,8 @@ def worker(args):
     from pssc_fast.metrics import acc
 
     C, y = make_block_coefficients(args.n, args.k, seed=args.seed)
-    rss_before = _proc_status("VmRSS")
-    reset = _reset_peak()
+    rss_before = proc_status_bytes("VmRSS")
+    reset = reset_peak_rss()
     maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     runs = []
     labels = None
@@ -205,7 +188,7 @@ def worker(args):
         # (with one thread it approximates the wall time on an idle machine).
         t["cpu"] = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
         runs.append(t)
-    peak = _proc_status("VmHWM")
+    peak = proc_status_bytes("VmHWM")
     maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     np.save(args.labels_out, np.asarray(labels))
     rec = {

@@ -53,7 +53,8 @@ except ImportError:  # run from a source checkout without installing
 import torch  # noqa: E402
 
 from pssc_fast import ops  # noqa: E402
-from provenance import provenance
+from measure import proc_status_bytes, reset_peak_rss  # noqa: E402
+from provenance import provenance  # noqa: E402
 
 VARIANTS = ["reference", "torch", "torch_fused", "triton", "triton_fused"]
 GAMMA = 0.5
@@ -137,29 +138,10 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's resident high-water mark (VmHWM) to the current RSS; False where not permitted.
-
-    Without it the peak would be ru_maxrss, which on Linux keeps the high-water mark of the process image
-    before exec - a copy of the parent's, which had imported torch and run the accuracy check."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def _peak_rss_bytes() -> int:
-    """VmHWM (since the last reset) in bytes, or ru_maxrss where /proc is not there."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    """VmHWM (since the last reset_peak_rss) in bytes, or ru_maxrss where /proc is not there."""
+    peak = proc_status_bytes("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB
 
 
 def _sync(dev):
@@ -196,7 +178,7 @@ def measure_memory(variant, n, m, d, device, dtype=torch.float32):
         base = torch.cuda.memory_allocated()
     else:
         base = _rss_bytes()
-        _reset_peak_rss()
+        reset_peak_rss()
     seconds = _timed_step(variant, tensors, dev)
     peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda" else _peak_rss_bytes()) - base
     del tensors
