@@ -1,6 +1,7 @@
 """``PSSC``: the scikit-learn style estimator for data of up to a few thousand points."""
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -58,7 +59,10 @@ class PSSC(ClusterMixin, BaseEstimator):
     gamma1 : weight of the self-expression error ||Z - C0 Z||^2.
     gamma2, gamma3 : weights of the pseudo-graph and pseudo-label losses (0 switches them off).
     trace_weight : weight of the Laplacian-trace part of the locality-preserving reconstruction.
-    coef_l2 : weight of ||C||_F^2.
+    coef_l2 : weight of ||C||_F^2, or "auto": gamma1 times the K-th largest eigenvalue of the pre-trained
+        codes' Gram matrix Z Z^T (:func:`pssc_fast.train.auto_coef_l2`), which follows the codes' scale.
+    coef_lr : Adam's learning rate on C: "auto" (a step of 1e-3 times the typical largest coefficient of the
+        ridge start, so that steps follow C's scale), a number, or None for ``lr``.
     balance_weight : weight of the cluster-balance term of the pseudo-supervision. It acts on the
         classifier head, which exists only when gamma2 or gamma3 is > 0; without them it has no effect.
     tau : confidence threshold of the pseudo-labels.
@@ -69,8 +73,10 @@ class PSSC(ClusterMixin, BaseEstimator):
     scale : "minmax" rescales X globally to [0, 1] (what the defaults were measured with; standardising
         per feature hurt every dataset tried), or None to use X as given.
     affinity_method : passed to :func:`pssc_fast.affinity.cluster_coefficients`.
-    autoencoder : None, or an auto-encoder of the architecture these parameters build for X (e.g. from
-        :meth:`pretrained_autoencoder`) whose weights are the starting point; it is not modified. With
+    autoencoder : None, or an auto-encoder (a torch module with ``encode``/``decode``, e.g. from
+        :meth:`pretrained_autoencoder` or :func:`pssc_fast.models.load_dscnet_autoencoder`) to start from; a copy
+        is trained, the caller's is not modified, and its own architecture replaces the one these parameters
+        would build. With
         ``pretrain_epochs=0`` pre-training is skipped, so several fits (the ablation variants, a grid of
         loss weights) can share one pre-training.
     backend : n x n operator backend ("auto", "torch", "triton", "reference").
@@ -87,6 +93,7 @@ class PSSC(ClusterMixin, BaseEstimator):
     model_ : the fine-tuned auto-encoder (on CPU).
     head_ : the classifier head of the pseudo-supervision (on CPU), or None when gamma2 = gamma3 = 0.
     history_ : list of per-step dicts of the fine-tuning loss terms.
+    coef_l2_, coef_lr_ : the ||C||^2 weight and C's learning rate used ("auto" resolved).
     timings_ : seconds spent in each stage.
     n_features_in_ : number of input features.
     """
@@ -94,7 +101,7 @@ class PSSC(ClusterMixin, BaseEstimator):
     def __init__(self, n_clusters=8, *, architecture="auto", hidden_dims=(256, 128), latent_dim=None,
                  channels=(15,), kernel_sizes=(3,), image_shape=None, pretrain_epochs=200,
                  pretrain_lr=1e-3, batch_size=128, epochs=300, lr=1e-3, head_lr=1e-2, gamma1=1.0, gamma2=0.1,
-                 gamma3=0.1, trace_weight=1.0, coef_l2=100.0, balance_weight=0.1, tau=0.8, q=4,
+                 gamma3=0.1, trace_weight=1.0, coef_l2="auto", coef_lr="auto", balance_weight=0.1, tau=0.8, q=4,
                  alpha=5.0, ro=0.12, c_init="ridge", scale="minmax", affinity_method="auto",
                  autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
         self.n_clusters = n_clusters
@@ -115,6 +122,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.gamma3 = gamma3
         self.trace_weight = trace_weight
         self.coef_l2 = coef_l2
+        self.coef_lr = coef_lr
         self.balance_weight = balance_weight
         self.tau = tau
         self.q = q
@@ -212,17 +220,22 @@ class PSSC(ClusterMixin, BaseEstimator):
         return FCAutoEncoder(n_features, self.hidden_dims, latent)
 
     def _start_model(self, n_features: int, image_shape, device):
-        """The auto-encoder a fit starts from: freshly initialised, then given ``autoencoder``'s weights."""
-        model = self._build_model(n_features, image_shape)
-        if self.autoencoder is not None:
-            if not hasattr(self.autoencoder, "state_dict"):
-                raise TypeError(f"autoencoder must be None or a torch auto-encoder, got "
-                                f"{type(self.autoencoder).__name__}")
-            try:
-                model.load_state_dict(self.autoencoder.state_dict())
-            except RuntimeError as exc:
-                raise ValueError(f"autoencoder does not match the {type(model).__name__} these parameters build "
-                                 f"for X: {exc}") from exc
+        """The auto-encoder a fit starts from: a copy of ``autoencoder`` (its own architecture, e.g. the
+        TensorFlow-padded nets of :func:`pssc_fast.models.load_dscnet_autoencoder`), else a fresh one."""
+        # Built even when replaced: its initialisation draws from torch's global generator, and the
+        # draws that follow (the classifier head's) must not depend on whether pre-training was shared.
+        fresh = self._build_model(n_features, image_shape)
+        if self.autoencoder is None:
+            return fresh.to(device)
+        if not (hasattr(self.autoencoder, "state_dict") and hasattr(self.autoencoder, "encode")):
+            raise TypeError(f"autoencoder must be None or a torch auto-encoder, got "
+                            f"{type(self.autoencoder).__name__}")
+        model = copy.deepcopy(self.autoencoder).float()
+        try:
+            with torch.no_grad():
+                model.decode(model.encode(torch.zeros(1, n_features)))
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(f"autoencoder does not match X's rows of {n_features} values: {exc}") from exc
         return model.to(device)
 
     def pretrained_autoencoder(self, X):
@@ -275,7 +288,7 @@ class PSSC(ClusterMixin, BaseEstimator):
             weights = LossWeights(trace=self.trace_weight, self_expression=self.gamma1, coef_l2=self.coef_l2,
                                   graph=self.gamma2, label=self.gamma3, balance=self.balance_weight)
             result = finetune(model, Xt, int(self.n_clusters), weights=weights, epochs=self.epochs, lr=self.lr,
-                              head_lr=self.head_lr, c_init=self.c_init, backend=self.backend, tau=self.tau,
+                              head_lr=self.head_lr, coef_lr=self.coef_lr, c_init=self.c_init, backend=self.backend, tau=self.tau,
                               generator=generator, verbose=self.verbose)
             t2 = time.perf_counter()
             with torch.no_grad():
@@ -291,6 +304,8 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.affinity_ = A
         self.labels_ = np.asarray(labels, dtype=np.int64)
         self.history_ = result.history
+        self.coef_l2_ = result.coef_l2
+        self.coef_lr_ = result.coef_lr
         self.timings_ = timings
         self.n_features_in_ = X.shape[1]
 

@@ -76,8 +76,8 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         0 after step 10 and the pseudo-graph term rose instead of falling.
     gamma1, gamma2, gamma3, trace_weight, balance_weight, tau, c_init : the PSSC objective, as in
         :class:`pssc_fast.PSSC`.
-    coef_l2 : weight of ||C||_F^2 (100 was measured on scikit-learn's digits with codes of width 10; the
-        losses are sums, so the value is scale dependent).
+    coef_l2, coef_lr : weight of ||C||_F^2 and Adam's learning rate on C, "auto" by default, as in
+        :class:`pssc_fast.PSSC`.
     q, alpha, ro, affinity_method : clustering of the anchors' coefficients (paper Algorithm 2).
     labeling : how every row gets its cluster.
         ``"anchors"`` (paper Algorithm 3): the anchors are clustered from their self-expression
@@ -120,7 +120,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         pre-training (fit warns below :data:`LOW_EXPLAINED_VARIANCE`).
     history_ : per-step loss terms of the fine-tuning.
     timings_ : seconds per stage: "scan", "pretrain", "finetune", "cluster", "encode", "assign", "total".
-    coef_l2_ : the ||C||^2 weight used.
+    coef_l2_, coef_lr_ : the ||C||^2 weight and C's learning rate used ("auto" resolved).
     data_min_, data_range_ : the global min-max scaling (X - data_min_) / data_range_ of the training data,
         applied to new rows too (0.0 and None when ``scale=None``).
     n_features_in_ : number of input features.
@@ -129,7 +129,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def __init__(self, n_clusters=8, *, anchors=5000, hidden_dims=(500, 500, 2000), latent_dim=None,
                  pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", pretrain_noise=0.0,
                  batch_size=256,
-                 epochs=30, lr=1e-4, head_lr=1e-2, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2=100.0,
+                 epochs=30, lr=1e-4, head_lr=1e-2, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2="auto", coef_lr="auto",
                  balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, affinity_method="auto",
                  labeling="anchors", landmark_neighbors=5, n_neighbors=1, index="auto", nprobe=None,
                  encode_batch_size=8192, scale="minmax",
@@ -151,6 +151,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.gamma3 = gamma3
         self.trace_weight = trace_weight
         self.coef_l2 = coef_l2
+        self.coef_lr = coef_lr
         self.balance_weight = balance_weight
         self.tau = tau
         self.c_init = c_init
@@ -263,12 +264,12 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                     f"the pre-trained auto-encoder explains {max(self.pretrain_explained_variance_, 0.0):.0%} of the variance of "
                     f"the anchors' rows (its reconstructions are little better than the mean row), so its codes "
                     f"carry little to cluster; raise pretrain_samples (now {self.pretrain_samples})")
-            coef_l2 = float(self.coef_l2)
+            coef_l2 = self.coef_l2 if self.coef_l2 == "auto" else float(self.coef_l2)
             weights = LossWeights(trace=float(self.trace_weight), self_expression=float(self.gamma1),
                                   coef_l2=coef_l2, graph=float(self.gamma2), label=float(self.gamma3),
                                   balance=float(self.balance_weight))
             result = finetune(model, Xa, int(self.n_clusters), weights=weights, epochs=int(self.epochs),
-                              lr=float(self.lr), head_lr=self.head_lr, c_init=self.c_init, backend=self.backend,
+                              lr=float(self.lr), head_lr=self.head_lr, coef_lr=self.coef_lr, c_init=self.c_init, backend=self.backend,
                               tau=float(self.tau), generator=generator, verbose=verbose)
             timings["finetune"] = time.perf_counter() - t0
             model.eval()
@@ -285,7 +286,8 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
         self.model_ = model.cpu()
         self.coef_ = coef
-        self.coef_l2_ = coef_l2
+        self.coef_l2_ = result.coef_l2
+        self.coef_lr_ = result.coef_lr
         self.head_ = None if result.head is None else result.head.cpu()
         self.history_ = result.history
         self.anchor_indices_ = anchor_idx

@@ -22,7 +22,7 @@ class LossWeights:
     trace : weight of 2 Tr(X^T L_n X_hat) (eq. 5's locality-preserving part); 0 gives DSC's plain
         reconstruction.
     self_expression : gamma1, on ||Z - C0 Z||^2.
-    coef_l2 : lambda, on ||C0||^2_F (a loss term; the fused backends fold its gradient into the step's one
+    coef_l2 : lambda, on ||C0||^2_F, or "auto" (set from the codes by :func:`pssc_fast.train.auto_coef_l2`; a loss term; the fused backends fold its gradient into the step's one
         dC write).
     graph : gamma2, the contrastive pseudo-graph loss.
     label : gamma3, the thresholded pseudo-label cross-entropy.
@@ -33,7 +33,7 @@ class LossWeights:
     reconstruction: float = 1.0
     trace: float = 1.0
     self_expression: float = 1.0
-    coef_l2: float = 100.0
+    coef_l2: float | str = "auto"
     graph: float = 0.1
     label: float = 0.1
     balance: float = 0.1

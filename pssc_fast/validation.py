@@ -103,8 +103,12 @@ def check_shared_params(est) -> None:
         number(name, positive=True)
     if est.head_lr is not None:
         number("head_lr", positive=True)
-    for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "coef_l2", "balance_weight"):
+    for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight"):
         number(name, low=0.0)
+    if est.coef_l2 != "auto":
+        number("coef_l2", low=0.0)
+    if est.coef_lr not in ("auto", None):
+        number("coef_lr", positive=True)
     number("tau", low=0.0, high=1.0)
     if est.c_init != "ridge":
         number("c_init", low=0.0)
