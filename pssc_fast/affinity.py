@@ -437,7 +437,7 @@ METHODS = ("auto", "dense", "sparse", "exact")
 
 
 def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, ro: float = 0.12,
-                         method: str = "auto", random_state=None, return_affinity: bool = False,
+                         diag_shift: float = 0.0, method: str = "auto", random_state=None, return_affinity: bool = False,
                          n_neighbors: int = DEFAULT_N_NEIGHBORS, n_init: int = 10,
                          timings: dict | None = None):
     """Labels (and optionally the affinity) from self-expression coefficients C (paper Algorithm 2).
@@ -450,6 +450,11 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, 
     q : subspace dimension; the SVD keeps r = K*q + 1 directions.
     alpha : exponent of the affinity max(U U^T, 0)^alpha.
     ro : fraction of each column's l1 mass kept by :func:`threshold_columns` (>= 1 keeps all).
+    diag_shift : the eigen-embedding is that of S + diag_shift * I (same eigenvectors, eigenvalues raised by
+        diag_shift, which flattens the Sigma^1/2 weighting when diag_shift is large against S's spectrum).
+        0 is the paper's Algorithm 2; 1 is the line "C = C - diag(C) + I" left commented out in the public
+        DSC-Net port's post-processing ("good for coil20, bad for orl": chosen against labels, so only the
+        ``dscnet-coil20`` preset uses it).
     method :
         ``"dense"`` - top eigenvectors of S by Lanczos (S sparse after thresholding, dense when ``ro >= 1``), dense A,
         spectral clustering on it;
@@ -481,6 +486,8 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, 
         raise ValueError(f"ro={ro} must be >= 0 (the fraction of each column's l1 mass kept)")
     if not alpha > 0:
         raise ValueError(f"alpha={alpha} must be > 0 (the affinity's exponent)")
+    if not diag_shift >= 0:
+        raise ValueError(f"diag_shift={diag_shift} must be >= 0")
     if np.any(np.diagonal(Cn) != 0):  # a point is not its own neighbour: the graph is built from C0
         Cn = Cn.copy()
         np.fill_diagonal(Cn, 0)
@@ -503,7 +510,7 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, 
             U, s = top_eigenvectors(S, r, random_state=seed_svd)
         del S
     with clock("affinity"):
-        E = embed_rows(U, s)
+        E = embed_rows(U, s + diag_shift)
         A = knn_affinity(E, alpha, n_neighbors) if sparse_path else dense_affinity(E, alpha)
     with clock("spectral"):
         labels = spectral_clustering(A, n_clusters, random_state=seed_spec, n_init=n_init, features=E)

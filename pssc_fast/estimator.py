@@ -66,7 +66,8 @@ class PSSC(ClusterMixin, BaseEstimator):
     balance_weight : weight of the cluster-balance term of the pseudo-supervision. It acts on the
         classifier head, which exists only when gamma2 or gamma3 is > 0; without them it has no effect.
     tau : confidence threshold of the pseudo-labels.
-    q, alpha, ro : post-processing (subspace dimension, affinity power, thresholding mass fraction).
+    q, alpha, ro, diag_shift : post-processing (subspace dimension, affinity power, thresholding mass fraction,
+        shift of the eigen-embedding's spectrum; see :func:`pssc_fast.affinity.cluster_coefficients`).
     c_init : "ridge" starts C at the closed-form minimiser of gamma1 ||Z - CZ||^2 + coef_l2 ||C||^2 on the
         pre-trained codes (measured better on digits than a constant start); a number starts every
         entry of C at that value (the paper's released code: 1e-5).
@@ -102,7 +103,7 @@ class PSSC(ClusterMixin, BaseEstimator):
                  channels=(15,), kernel_sizes=(3,), image_shape=None, pretrain_epochs=200,
                  pretrain_lr=1e-3, batch_size=128, epochs=300, lr=1e-3, head_lr=1e-2, gamma1=1.0, gamma2=0.1,
                  gamma3=0.1, trace_weight=1.0, coef_l2="auto", coef_lr="auto", balance_weight=0.1, tau=0.8, q=4,
-                 alpha=5.0, ro=0.12, c_init="ridge", scale="minmax", affinity_method="auto",
+                 alpha=5.0, ro=0.12, diag_shift=0.0, c_init="ridge", scale="minmax", affinity_method="auto",
                  autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
         self.n_clusters = n_clusters
         self.architecture = architecture
@@ -128,6 +129,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.q = q
         self.alpha = alpha
         self.ro = ro
+        self.diag_shift = diag_shift
         self.c_init = c_init
         self.scale = scale
         self.affinity_method = affinity_method
@@ -295,7 +297,7 @@ class PSSC(ClusterMixin, BaseEstimator):
                 self.embedding_ = model.encode(Xt).cpu().numpy()
         coef = result.coef.cpu().numpy()
         labels, A = affinity.cluster_coefficients(coef, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha),
-                                                  ro=float(self.ro), method=self.affinity_method,
+                                                  ro=float(self.ro), diag_shift=float(self.diag_shift), method=self.affinity_method,
                                                   random_state=seed, return_affinity=True)
         timings.update(pretrain=t1 - t0, finetune=t2 - t1, cluster=time.perf_counter() - t2)
         self.model_ = model.cpu()

@@ -78,7 +78,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         :class:`pssc_fast.PSSC`.
     coef_l2, coef_lr : weight of ||C||_F^2 and Adam's learning rate on C, "auto" by default, as in
         :class:`pssc_fast.PSSC`.
-    q, alpha, ro, affinity_method : clustering of the anchors' coefficients (paper Algorithm 2).
+    q, alpha, ro, diag_shift, affinity_method : clustering of the anchors' coefficients (paper Algorithm 2).
     labeling : how every row gets its cluster.
         ``"anchors"`` (paper Algorithm 3): the anchors are clustered from their self-expression
         coefficients and each row takes its nearest anchor's label (or the vote of ``n_neighbors``);
@@ -130,7 +130,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                  pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", pretrain_noise=0.0,
                  batch_size=256,
                  epochs=30, lr=1e-4, head_lr=1e-2, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2="auto", coef_lr="auto",
-                 balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, affinity_method="auto",
+                 balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, diag_shift=0.0, affinity_method="auto",
                  labeling="anchors", landmark_neighbors=5, n_neighbors=1, index="auto", nprobe=None,
                  encode_batch_size=8192, scale="minmax",
                  autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
@@ -158,6 +158,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.q = q
         self.alpha = alpha
         self.ro = ro
+        self.diag_shift = diag_shift
         self.affinity_method = affinity_method
         self.labeling = labeling
         self.landmark_neighbors = landmark_neighbors
@@ -280,7 +281,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         t0 = time.perf_counter()
         coef = result.coef.cpu().numpy()
         anchor_labels = affinity.cluster_coefficients(coef, int(self.n_clusters), q=int(self.q),
-                                                      alpha=float(self.alpha), ro=float(self.ro),
+                                                      alpha=float(self.alpha), ro=float(self.ro), diag_shift=float(self.diag_shift),
                                                       method=self.affinity_method, random_state=seed)
         timings["cluster"] = time.perf_counter() - t0
 

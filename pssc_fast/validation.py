@@ -103,7 +103,7 @@ def check_shared_params(est) -> None:
         number(name, positive=True)
     if est.head_lr is not None:
         number("head_lr", positive=True)
-    for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight"):
+    for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight", "diag_shift"):
         number(name, low=0.0)
     if est.coef_l2 != "auto":
         number("coef_l2", low=0.0)
