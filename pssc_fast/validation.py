@@ -3,19 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import sys
-import warnings
 
 import numpy as np
 
-
-def warn_user(message: str, category=UserWarning) -> None:
-    """``warnings.warn`` attributed to the first caller outside this package, so that the warning names the
-    user's line (``fit_large(...)``, ``model.fit(X)``) however deep in the library it was raised."""
-    frame, level = sys._getframe(1), 2  # stacklevel 2 is the caller of warn_user
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == __name__.split(".")[0]:
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
+# Re-exported: the estimators import it from here; it lives in _warnings so that spectral.py can use it
+# without importing this module (which imports affinity.py, which imports spectral.py).
+from ._warnings import warn_user  # noqa: F401
 
 
 def check_integer(name: str, value, low: int, high: int | None = None) -> None:
