@@ -5,7 +5,7 @@ For i != j (the diagonal of dC is 0):
     dC_ij = (dZc Z^T)_ij + sgn(C_ij) (h_i + h_j - u_i a_j N_ij) + l2 C_ij,
     N = X X_hat^T + X_hat X^T,
 
-with h, u, a the trace's O(n) vectors (``pssc_fast.chunked.TraceGrad``; docs/DESIGN.md section 4)
+with h, u, a the trace's O(n) vectors (``pssc_fast.ops.primitives.TraceGrad``; docs/DESIGN.md section 4)
 and l2 = 2 * d(loss)/d||C0||_F^2. The trace core K = h 1^T + 1 h^T - (u a^T) * N is symmetric, so
 a program owns the tile pair (I, J), (J, I) with I <= J: it computes K_IJ once and writes both
 dC tiles, which halves the 4 n^2 d flops of the N tiles. The same program reads C_IJ and C_JI
@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+
+from pssc_fast.ops.primitives import TraceGrad
 
 from . import utils
 
@@ -106,9 +108,10 @@ def _grad_c_kernel(
                     HAS_SE, FUSE_DZ, HAS_TRACE, HAS_L2, BLOCK_MZ, PREC)
 
 
-def write_grad_c(C: torch.Tensor, *, se=None, trace=None, l2=None, need_dc: bool = True, need_dz: bool = True):
-    """Write dC (one pass, zero diagonal) and dZ = C0^T dZc; same contract as
-    ``pssc_fast.chunked.write_grad_c``.
+def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2=None, need_dc: bool = True,
+                 need_dz: bool = True):
+    """``Primitives.write_grad_c`` (pssc_fast.ops.primitives): dC in one kernel (one pass, zero
+    diagonal) and dZ = C0^T dZc.
 
     ``se`` = (dZc, Z) or None; ``trace`` = ``TraceGrad`` or None; ``l2`` = 0-d tensor or None.
     Returns ``(dC, dZ)``.

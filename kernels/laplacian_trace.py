@@ -3,24 +3,18 @@
 Forward: one pass for the degrees (``self_expression.se_forward`` without Z), then ``shat_offdiag``:
 each program owns rows I and a chunk of columns of the right-hand sides and streams over J,
 building S0_hat_IJ = a_I a_J (|C0_IJ| + |C0_JI|^T)/2 (S_hat without its diagonal, which the shared
-algebra adds as a vector without cancellation; pssc_fast.chunked) in registers from the tiles C_IJ
+algebra adds as a vector without cancellation; pssc_fast.ops.autograd) in registers from the tiles C_IJ
 and C_JI, and multiplying it into S0_hat X_hat (and S0_hat X, which backward needs, from the same
 tile). Backward: dX = gT (X_hat - S_hat X_hat), dX_hat = gT (X - S_hat X), O(n) vectors rho and
 g, and one pass of ``grad_c`` that writes dC (docs/DESIGN.md section 4).
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 import triton
 import triton.language as tl
 
-from pssc_fast.chunked import LaplacianTraceFunction, check_operands
-
 from . import utils
-from .grad_c import write_grad_c
-from .self_expression import se_forward
 
 
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
@@ -72,10 +66,8 @@ def _shat_offdiag_kernel(
 
 
 def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
-    """(S0_hat @ Y1, S0_hat @ Y2) from tiles of C, C^T and ``a``; Y2 may be None.
-
-    Same contract as ``pssc_fast.chunked.shat_offdiag``.
-    """
+    """``Primitives.shat_offdiag`` (pssc_fast.ops.primitives): (S0_hat @ Y1, S0_hat @ Y2) from tiles
+    of C, C^T and ``a``; Y2 may be None."""
     utils.check_launch(C)
     n = C.shape[0]
     Y1 = Y1.contiguous()
@@ -99,16 +91,3 @@ def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.T
         num_warps=8,
     )
     return P, Q
-
-
-TRITON_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, shat_offdiag=shat_offdiag,
-                              write_grad_c=write_grad_c)
-"""The Triton primitives, with the same contracts as ``pssc_fast.chunked.TORCH_IMPL``: the autograd
-Functions and the fused step of ``pssc_fast.chunked`` run on them unchanged."""
-
-
-def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> torch.Tensor:
-    """Tr(X^T L_n X_hat), L_n = I - S_hat, with the Triton backend; differentiable in C, X, X_hat."""
-    check_operands(C, X, X_hat)
-    utils.check_launch(C)
-    return LaplacianTraceFunction.apply(C, X.contiguous(), X_hat.contiguous(), TRITON_IMPL)

@@ -117,11 +117,11 @@ def check_backend_device(backend, device) -> None:
     need CUDA, or the interpreter on CPU (``TRITON_INTERPRET=1`` set before they are imported)."""
     import os
 
-    from .ops import _triton_available, resolve_backend
+    from .ops import resolve_backend, triton_available
 
     if resolve_backend(backend, device) != "triton":
         return
-    if not _triton_available():
+    if not triton_available():
         raise ValueError("backend='triton' needs the triton package (pip install triton); "
                          "backend='torch' runs anywhere")
     if device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") != "1":
