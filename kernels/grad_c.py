@@ -21,6 +21,7 @@ import triton.language as tl
 from pssc_fast.ops.primitives import TraceGrad
 
 from . import utils
+from .utils import block_of
 
 
 @triton.jit
@@ -78,10 +79,8 @@ def _grad_c_kernel(
     pid_i = tl.program_id(1)
     if pid_i > pid_j:
         return
-    ri = pid_i * BLOCK + tl.arange(0, BLOCK)
-    rj = pid_j * BLOCK + tl.arange(0, BLOCK)
-    mi = ri < n
-    mj = rj < n
+    ri, mi = block_of(pid_i, BLOCK, n)
+    rj, mj = block_of(pid_j, BLOCK, n)
     core = tl.zeros((BLOCK, BLOCK), dtype=C.dtype.element_ty)
     if HAS_TRACE:
         for k0 in range(0, d, BLOCK_D):

@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from . import utils
+from .utils import block_of
 
 
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
@@ -29,12 +30,8 @@ def _shat_offdiag_kernel(
 ):
     # Column chunks vary fastest, so the programs of one row block run side by side and read the
     # same tiles of C: C is fetched from DRAM about twice per pass, not twice per chunk.
-    pid_d = tl.program_id(0)
-    pid_m = tl.program_id(1)
-    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rd = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    mask_m = rm < n
-    mask_d = rd < d
+    rd, mask_d = block_of(tl.program_id(0), BLOCK_D, d)
+    rm, mask_m = block_of(tl.program_id(1), BLOCK_M, n)
     dt = C.dtype.element_ty
     acc1 = tl.zeros((BLOCK_M, BLOCK_D), dtype=dt)
     acc2 = tl.zeros((BLOCK_M, BLOCK_D), dtype=dt)

@@ -17,6 +17,7 @@ import triton.language as tl
 from pssc_fast.ops.primitives import SEForward
 
 from . import utils
+from .utils import block_of
 
 
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
@@ -29,12 +30,9 @@ def _se_fwd_kernel(
     HAS_Z: tl.constexpr, STATS: tl.constexpr, SQUARES: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PREC: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
     pid_k = tl.program_id(1)
-    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rk = pid_k * BLOCK_K + tl.arange(0, BLOCK_K)
-    mask_m = rm < n
-    mask_k = rk < m
+    rm, mask_m = block_of(tl.program_id(0), BLOCK_M, n)
+    rk, mask_k = block_of(pid_k, BLOCK_K, m)
     dt = C.dtype.element_ty
     acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=dt)
     row = tl.zeros((BLOCK_M,), dtype=dt)
