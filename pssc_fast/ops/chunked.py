@@ -4,9 +4,9 @@ No n x n temporary exists besides C and its gradient: |C0|, S and S_hat only eve
 blocks of a few tens of megabytes (``block_rows``), and the gradient of C is written once, block by
 block, from O(n) vectors and the O(n x d) inputs. Works on CPU and CUDA tensors alike.
 
-``se_forward``, ``shat_offdiag`` and ``write_grad_c`` are the only code here; ``TORCH`` bundles them
-for the backend-neutral autograd of ``ops.autograd`` (docs/DESIGN.md section 4; notation in
-``ops.primitives``).
+The module is the three primitives (``se_forward``, ``shat_offdiag``, ``write_grad_c``) and the sizing
+of their row blocks; ``TORCH`` bundles them for the backend-neutral autograd of ``ops.autograd``
+(docs/DESIGN.md section 4; notation in ``ops.primitives``).
 """
 from __future__ import annotations
 
