@@ -26,9 +26,10 @@ def _register_kernels_of_source_checkout() -> None:
     """Make ``pssc_fast.kernels`` importable where pssc_fast runs from a source checkout.
 
     setup.py installs the top-level ``kernels/`` folder as ``pssc_fast.kernels``. A checkout used in
-    place, without ``pip install`` (the tests, CI and bench/ run that way), has no such package, so
-    the folder beside ``pssc_fast/`` is registered under that name; an installed package is left as
-    it is. Either way the kernels are then imported by name, below.
+    place has no such package, and that is how the tests, CI and bench/ run (no ``pip install``,
+    editable or not), so the folder beside ``pssc_fast/`` is registered under that name; an installed
+    package is left as it is. Either way the kernels are then imported by name, below, under the one
+    name (``import kernels`` would load them a second time in an installed package).
     """
     if importlib.util.find_spec(KERNELS) is not None:
         return
