@@ -6,7 +6,7 @@ pyproject's declarative form makes awkward to read.
 from setuptools import setup
 
 setup(
-    packages=["pssc_fast", "pssc_fast.kernels"],
+    packages=["pssc_fast", "pssc_fast.ops", "pssc_fast.kernels"],
     package_dir={"pssc_fast": "pssc_fast", "pssc_fast.kernels": "kernels"},
     package_data={"pssc_fast": ["configs/*.json"]},
 )

@@ -63,7 +63,7 @@ else
     echo "pip install failed (continuing from the source tree)"
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-python3 -c "from pssc_fast import ops; print('source-tree kernels:', ops.load_kernels().__file__)" \
+python3 -c "import pssc_fast.ops.triton_backend, pssc_fast.kernels as k; print('source-tree kernels:', k.__file__)" \
     || echo "pssc_fast.kernels is not importable from the source tree"
 
 stage "ops tests on CUDA (8 shards in parallel), benchmark kernels compiled alongside"

@@ -7,7 +7,7 @@ The loss is the n x n part of a PSSC training step (docs/DESIGN.md sections 2 an
 
 differentiated in C, Z and W. Variants:
 
-    reference     plain torch, every n x n matrix built (pssc_fast.reference: the tests' oracle, written
+    reference     plain torch, every n x n matrix built (pssc_fast.ops.reference: the tests' oracle, written
                   for clarity - each operator forms its own C0 - not a tuned baseline)
     torch         chunked torch, ops.self_expression + ops.laplacian_trace (two n x n gradients)
     torch_fused   chunked torch, ops.graph_step (degrees shared, dC written once)
@@ -247,7 +247,7 @@ def matmul_rate(n, m, d, device, reps=3, dtype=torch.float32):
 
 def accuracy(variants, device, n=300, m=10, d=64):
     """Largest relative error (loss and every gradient) against float64 reference autograd."""
-    from pssc_fast import reference
+    from pssc_fast.ops import reference
 
     torch.manual_seed(0)
     dev = torch.device(device)
@@ -297,7 +297,7 @@ def available_bytes(device) -> int:
 def runnable(variant, device):
     if variant.startswith("triton") and torch.device(device).type != "cuda":
         return "triton runs on CUDA; on CPU only the test interpreter runs it (not timed)"
-    if variant.startswith("triton") and not ops._triton_available():
+    if variant.startswith("triton") and not ops.triton_available():
         return "triton cannot be imported"
     return None
 
@@ -433,8 +433,8 @@ def main(argv=None):
         machine["triton"] = triton.__version__
     except Exception:
         pass
-    if cuda and ops._triton_available():
-        ops.load_kernels()
+    if cuda and ops.triton_available():
+        import pssc_fast.ops.triton_backend  # noqa: F401  (registers pssc_fast.kernels in a source checkout)
         from pssc_fast.kernels import utils as kutils
 
         machine["triton_dot_precision"] = kutils.dot_precision(torch.float32)

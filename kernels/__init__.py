@@ -1,1 +1,6 @@
-"""Triton kernels for the fused n x n operators, installed as ``pssc_fast.kernels``."""
+"""Triton kernels for the fused n x n operators, installed as ``pssc_fast.kernels``.
+
+One file per pass over C, each a kernel and its launcher; the launchers are the triton backend's
+``Primitives`` (assembled in ``pssc_fast.ops.triton_backend``). From pssc_fast they import only
+``pssc_fast.ops.primitives``, the bottom of the ops package.
+"""

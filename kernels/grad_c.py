@@ -5,7 +5,7 @@ For i != j (the diagonal of dC is 0):
     dC_ij = (dZc Z^T)_ij + sgn(C_ij) (h_i + h_j - u_i a_j N_ij) + l2 C_ij,
     N = X X_hat^T + X_hat X^T,
 
-with h, u, a the trace's O(n) vectors (``pssc_fast.chunked.TraceGrad``; docs/DESIGN.md section 4)
+with h, u, a the trace's O(n) vectors (``pssc_fast.ops.primitives.TraceGrad``; docs/DESIGN.md section 4)
 and l2 = 2 * d(loss)/d||C0||_F^2. The trace core K = h 1^T + 1 h^T - (u a^T) * N is symmetric, so
 a program owns the tile pair (I, J), (J, I) with I <= J: it computes K_IJ once and writes both
 dC tiles, which halves the 4 n^2 d flops of the N tiles. The same program reads C_IJ and C_JI
@@ -18,7 +18,10 @@ import torch
 import triton
 import triton.language as tl
 
+from pssc_fast.ops.primitives import TraceGrad
+
 from . import utils
+from .utils import block_of
 
 
 @triton.jit
@@ -76,10 +79,8 @@ def _grad_c_kernel(
     pid_i = tl.program_id(1)
     if pid_i > pid_j:
         return
-    ri = pid_i * BLOCK + tl.arange(0, BLOCK)
-    rj = pid_j * BLOCK + tl.arange(0, BLOCK)
-    mi = ri < n
-    mj = rj < n
+    ri, mi = block_of(pid_i, BLOCK, n)
+    rj, mj = block_of(pid_j, BLOCK, n)
     core = tl.zeros((BLOCK, BLOCK), dtype=C.dtype.element_ty)
     if HAS_TRACE:
         for k0 in range(0, d, BLOCK_D):
@@ -106,9 +107,10 @@ def _grad_c_kernel(
                     HAS_SE, FUSE_DZ, HAS_TRACE, HAS_L2, BLOCK_MZ, PREC)
 
 
-def write_grad_c(C: torch.Tensor, *, se=None, trace=None, l2=None, need_dc: bool = True, need_dz: bool = True):
-    """Write dC (one pass, zero diagonal) and dZ = C0^T dZc; same contract as
-    ``pssc_fast.chunked.write_grad_c``.
+def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2=None, need_dc: bool = True,
+                 need_dz: bool = True):
+    """``Primitives.write_grad_c`` (pssc_fast.ops.primitives): dC in one kernel (one pass, zero
+    diagonal) and dZ = C0^T dZc.
 
     ``se`` = (dZc, Z) or None; ``trace`` = ``TraceGrad`` or None; ``l2`` = 0-d tensor or None.
     Returns ``(dC, dZ)``.

@@ -3,24 +3,19 @@
 Forward: one pass for the degrees (``self_expression.se_forward`` without Z), then ``shat_offdiag``:
 each program owns rows I and a chunk of columns of the right-hand sides and streams over J,
 building S0_hat_IJ = a_I a_J (|C0_IJ| + |C0_JI|^T)/2 (S_hat without its diagonal, which the shared
-algebra adds as a vector without cancellation; pssc_fast.chunked) in registers from the tiles C_IJ
+algebra adds as a vector without cancellation; pssc_fast.ops.autograd) in registers from the tiles C_IJ
 and C_JI, and multiplying it into S0_hat X_hat (and S0_hat X, which backward needs, from the same
 tile). Backward: dX = gT (X_hat - S_hat X_hat), dX_hat = gT (X - S_hat X), O(n) vectors rho and
 g, and one pass of ``grad_c`` that writes dC (docs/DESIGN.md section 4).
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 import triton
 import triton.language as tl
 
-from pssc_fast.chunked import LaplacianTraceFunction, check_operands
-
 from . import utils
-from .grad_c import write_grad_c
-from .self_expression import se_forward
+from .utils import block_of
 
 
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
@@ -35,12 +30,8 @@ def _shat_offdiag_kernel(
 ):
     # Column chunks vary fastest, so the programs of one row block run side by side and read the
     # same tiles of C: C is fetched from DRAM about twice per pass, not twice per chunk.
-    pid_d = tl.program_id(0)
-    pid_m = tl.program_id(1)
-    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rd = pid_d * BLOCK_D + tl.arange(0, BLOCK_D)
-    mask_m = rm < n
-    mask_d = rd < d
+    rd, mask_d = block_of(tl.program_id(0), BLOCK_D, d)
+    rm, mask_m = block_of(tl.program_id(1), BLOCK_M, n)
     dt = C.dtype.element_ty
     acc1 = tl.zeros((BLOCK_M, BLOCK_D), dtype=dt)
     acc2 = tl.zeros((BLOCK_M, BLOCK_D), dtype=dt)
@@ -72,10 +63,8 @@ def _shat_offdiag_kernel(
 
 
 def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
-    """(S0_hat @ Y1, S0_hat @ Y2) from tiles of C, C^T and ``a``; Y2 may be None.
-
-    Same contract as ``pssc_fast.chunked.shat_offdiag``.
-    """
+    """``Primitives.shat_offdiag`` (pssc_fast.ops.primitives): (S0_hat @ Y1, S0_hat @ Y2) from tiles
+    of C, C^T and ``a``; Y2 may be None."""
     utils.check_launch(C)
     n = C.shape[0]
     Y1 = Y1.contiguous()
@@ -99,16 +88,3 @@ def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.T
         num_warps=8,
     )
     return P, Q
-
-
-TRITON_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, shat_offdiag=shat_offdiag,
-                              write_grad_c=write_grad_c)
-"""The Triton primitives, with the same contracts as ``pssc_fast.chunked.TORCH_IMPL``: the autograd
-Functions and the fused step of ``pssc_fast.chunked`` run on them unchanged."""
-
-
-def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor) -> torch.Tensor:
-    """Tr(X^T L_n X_hat), L_n = I - S_hat, with the Triton backend; differentiable in C, X, X_hat."""
-    check_operands(C, X, X_hat)
-    utils.check_launch(C)
-    return LaplacianTraceFunction.apply(C, X.contiguous(), X_hat.contiguous(), TRITON_IMPL)

@@ -5,20 +5,19 @@ the same tiles yield C0 Z, the row sums of |C0| (plain stores) and the column su
 (atomic adds), plus the row sums of C0**2 for ||C0||_F^2. The degrees of S are
 1 + (row + column sums) / 2, so the Laplacian trace needs no extra pass over C after this one.
 
-Backward (dZ = C0^T dZc, dC = dZc Z^T with a zero diagonal) is the dC writer in ``grad_c``.
+Backward (dZ = C0^T dZc, dC = dZc Z^T with a zero diagonal) is the dC writer in ``grad_c``; the
+autograd around both is ``pssc_fast.ops.autograd``, shared with the torch backend.
 """
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import torch
 import triton
 import triton.language as tl
 
-from pssc_fast.chunked import SEForward, SelfExpressionFunction, check_operands
+from pssc_fast.ops.primitives import SEForward
 
 from . import utils
-from .grad_c import write_grad_c
+from .utils import block_of
 
 
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
@@ -31,12 +30,9 @@ def _se_fwd_kernel(
     HAS_Z: tl.constexpr, STATS: tl.constexpr, SQUARES: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, PREC: tl.constexpr,
 ):
-    pid_m = tl.program_id(0)
     pid_k = tl.program_id(1)
-    rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
-    rk = pid_k * BLOCK_K + tl.arange(0, BLOCK_K)
-    mask_m = rm < n
-    mask_k = rk < m
+    rm, mask_m = block_of(tl.program_id(0), BLOCK_M, n)
+    rk, mask_k = block_of(pid_k, BLOCK_K, m)
     dt = C.dtype.element_ty
     acc = tl.zeros((BLOCK_M, BLOCK_K), dtype=dt)
     row = tl.zeros((BLOCK_M,), dtype=dt)
@@ -71,10 +67,8 @@ def _se_fwd_kernel(
 
 def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: bool = False,
                with_sq: bool = False) -> SEForward:
-    """C0 @ Z and, in the same pass over C, the row/column sums of |C0| and row sums of C0**2.
-
-    Same contract as ``pssc_fast.chunked.se_forward``; parts not asked for are None.
-    """
+    """``Primitives.se_forward`` (pssc_fast.ops.primitives): C0 @ Z and the row statistics of C0 in
+    one kernel, one pass over C."""
     utils.check_launch(C)
     n = C.shape[0]
     stats = with_degrees or with_sq
@@ -107,15 +101,3 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
         num_warps=4,
     )
     return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)
-
-
-# The two primitives pssc_fast.chunked.SelfExpressionFunction runs on (the full set, with shat_offdiag,
-# is laplacian_trace.TRITON_IMPL, which imports this module).
-_SE_IMPL = SimpleNamespace(name="triton", se_forward=se_forward, write_grad_c=write_grad_c)
-
-
-def self_expression(C: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
-    """C0 @ Z (C with its diagonal zeroed) with the Triton backend; differentiable in C and Z."""
-    check_operands(C, Z)
-    utils.check_launch(C)
-    return SelfExpressionFunction.apply(C, Z.contiguous(), _SE_IMPL)

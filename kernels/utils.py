@@ -1,10 +1,11 @@
-"""What the Triton launchers share: device checks, dot precision, block sizes."""
+"""What the Triton launchers and kernels share: device checks, dot precision, block sizes, index blocks."""
 from __future__ import annotations
 
 import os
 
 import torch
 import triton
+import triton.language as tl
 
 # triton.jit picks the interpreter or the compiler when a kernel is decorated, i.e. when the
 # kernel modules are imported; reading the variable once here keeps the checks consistent with it.
@@ -71,3 +72,10 @@ def chunk(width: int, cap: int) -> int:
     a float64 accumulator.)
     """
     return max(16, min(cap, triton.next_power_of_2(max(1, width))))
+
+
+@triton.jit
+def block_of(pid, BLOCK: tl.constexpr, size):
+    """The indices of block ``pid`` (BLOCK wide) along an axis of ``size`` entries, and their mask."""
+    offsets = pid * BLOCK + tl.arange(0, BLOCK)
+    return offsets, offsets < size

@@ -24,7 +24,7 @@ from sklearn.cluster import KMeans
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from .validation import warn_user
+from ._warnings import warn_user
 
 __all__ = ["clean_affinity", "normalized_adjacency", "spectral_embedding", "spectral_clustering"]
 

@@ -8,7 +8,8 @@ import torch
 from tqdm.auto import tqdm
 
 from . import losses as L
-from . import memory, ops, reference
+from . import memory, ops
+from .ops import reference
 from .models import ClassifierHead, SelfExpression
 
 

@@ -3,19 +3,12 @@ from __future__ import annotations
 
 import contextlib
 import numbers
-import sys
-import warnings
 
 import numpy as np
 
-
-def warn_user(message: str, category=UserWarning) -> None:
-    """``warnings.warn`` attributed to the first caller outside this package, so that the warning names the
-    user's line (``fit_large(...)``, ``model.fit(X)``) however deep in the library it was raised."""
-    frame, level = sys._getframe(1), 2  # stacklevel 2 is the caller of warn_user
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == __name__.split(".")[0]:
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
+# Re-exported: the estimators import it from here; it lives in _warnings so that spectral.py can use it
+# without importing this module (which imports affinity.py, which imports spectral.py).
+from ._warnings import warn_user  # noqa: F401
 
 
 def check_integer(name: str, value, low: int, high: int | None = None) -> None:
@@ -128,11 +121,11 @@ def check_backend_device(backend, device) -> None:
     need CUDA, or the interpreter on CPU (``TRITON_INTERPRET=1`` set before they are imported)."""
     import os
 
-    from .ops import _triton_available, resolve_backend
+    from .ops import resolve_backend, triton_available
 
     if resolve_backend(backend, device) != "triton":
         return
-    if not _triton_available():
+    if not triton_available():
         raise ValueError("backend='triton' needs the triton package (pip install triton); "
                          "backend='torch' runs anywhere")
     if device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") != "1":

@@ -10,7 +10,7 @@ import torch
 
 from pssc_fast import affinity as af
 from pssc_fast import losses as L
-from pssc_fast import reference
+from pssc_fast.ops import reference
 from pssc_fast.landmark import LandmarkSpectral, anchor_weights
 from pssc_fast.metrics import nmi
 import pssc_fast.spectral as S

@@ -32,9 +32,7 @@ SCRIPT = textwrap.dedent(
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from pssc_fast import ops
-
-    ops.load_kernels()
+    import pssc_fast.ops.triton_backend  # noqa: F401  (registers pssc_fast.kernels in a source checkout)
     from pssc_fast.kernels import grad_c, laplacian_trace, self_expression
 
     def compile_for_sm90(fn, ptr, constexprs, num_warps):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from pssc_fast import losses as L
-from pssc_fast import reference
+from pssc_fast.ops import reference
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -1,6 +1,6 @@
 """Every backend of the fused n x n operators against the float64 autograd reference.
 
-Oracle: ``pssc_fast.reference`` evaluated in float64 on CPU and differentiated by autograd.
+Oracle: ``pssc_fast.ops.reference`` evaluated in float64 on CPU and differentiated by autograd.
 Error measure: the larger of the relative error in the Frobenius norm and the largest entry-wise error
 relative to the largest entry (so one wrong entry of an n x n gradient is not diluted by n^2 right ones).
 Tolerances: 1e-10 for float64 (observed: 1e-14); 5e-5 for float32 at torch's default "highest" matmul
@@ -23,7 +23,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pssc_fast import chunked, ops, reference
+from pssc_fast import ops
+from pssc_fast.ops import chunked, reference
+from pssc_fast.ops.autograd import GraphStep
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -168,7 +170,7 @@ def test_graph_step_keeps_float32_precision_when_c_is_small(backend):
     want_T = reference.laplacian_trace(*ref_in)
     want = [want_T, *grads(want_T, ref_in)]
     inp = [leaf(data[k], torch.float32) for k in ("C", "X", "X_hat")]
-    T = chunked.GraphStep(inp[0], _impl(backend)).laplacian_trace(inp[1], inp[2])
+    T = GraphStep(inp[0], _impl(backend)).laplacian_trace(inp[1], inp[2])
     assert_close_all([T, *grads(T, inp)], want, TOL[torch.float32], ["T", "dC", "dX", "dX_hat"])
 
 
@@ -283,11 +285,10 @@ class _Counting:
 
 def _impl(backend):
     if backend == "torch":
-        return chunked.TORCH_IMPL
-    ops.load_kernels()
-    from pssc_fast.kernels.graph_step import TRITON_IMPL
+        return chunked.TORCH
+    from pssc_fast.ops.triton_backend import TRITON
 
-    return TRITON_IMPL
+    return TRITON
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -303,7 +304,7 @@ def test_graph_step_writes_dc_once_and_matches(backend, n, m, d, dtype):
     names = ("C", "Z", "X", "W", "b")
     inp = {k: leaf(data[k], dtype) for k in names}
     impl = _Counting(_impl(backend))
-    step = chunked.GraphStep(inp["C"], impl)
+    step = GraphStep(inp["C"], impl)
     Zc = step.self_expression(inp["Z"])
     X_hat = torch.tanh(Zc @ inp["W"] + inp["b"])
     L = (((inp["X"] - X_hat) ** 2).sum() + 2.0 * step.laplacian_trace(inp["X"], X_hat)
@@ -432,7 +433,8 @@ def test_torch_backend_random_shapes(n, m, d, rows, seed):
         want = _reference_step(data)
         names = ("C", "Z", "X", "W", "b")
         inp = {k: leaf(data[k], torch.float64) for k in names}
-        L = coupled_loss(chunked.self_expression, chunked.laplacian_trace, *(inp[k] for k in names))
+        L = coupled_loss(lambda c, z: ops.self_expression(c, z, backend="torch"),
+                         lambda c, x, xh: ops.laplacian_trace(c, x, xh, backend="torch"), *(inp[k] for k in names))
         got = [L, *grads(L, [inp[k] for k in names])]
     finally:
         chunked.CPU_BLOCK_BYTES, chunked.CUDA_BLOCK_BYTES, chunked.CPU_WHOLE_MATRIX_BYTES = old
@@ -450,7 +452,7 @@ def test_triton_fused_step_random_shapes(n, m, d, lam, seed):
     want = _reference_step(data, with_l2=lam)
     names = ("C", "Z", "X", "W", "b")
     inp = {k: leaf(data[k], torch.float64) for k in names}
-    step = chunked.GraphStep(inp["C"], _impl("triton"))
+    step = GraphStep(inp["C"], _impl("triton"))
     Zc = step.self_expression(inp["Z"])
     X_hat = torch.tanh(Zc @ inp["W"] + inp["b"])
     L = (((inp["X"] - X_hat) ** 2).sum() + 2.0 * step.laplacian_trace(inp["X"], X_hat)

@@ -10,19 +10,30 @@ Tr(X^T L_n X_hat) (docs/DESIGN.md sections 2 and 4). Backends:
 
 ``graph_step(C)`` runs both operators of one training step over the same C with the fused
 backends: the degrees come out of the self-expression pass and dC is written once per step.
+
+The package imports only downward: at the bottom ``primitives`` (the ``Primitives`` interface each
+fused backend implements) and ``autograd`` (the backend-neutral autograd Functions and
+``GraphStep``); above them the backends ``reference``, ``chunked`` and ``triton_backend`` (which
+imports the top-level ``kernels/`` folder, installed as ``pssc_fast.kernels``); this dispatch on top.
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
 
-from . import reference
+from . import chunked, reference
+from .autograd import GraphStep, LaplacianTraceFunction, SelfExpressionFunction, check_operands
+from .primitives import Primitives
 
 BACKENDS = ("auto", "reference", "torch", "triton")
+
+
+def triton_available() -> bool:
+    """Whether the triton package can be imported here."""
+    try:
+        import triton  # noqa: F401
+    except Exception:
+        return False
+    return True
 
 
 def resolve_backend(backend: str, device: torch.device | None = None) -> str:
@@ -31,46 +42,19 @@ def resolve_backend(backend: str, device: torch.device | None = None) -> str:
         raise ValueError(f"backend={backend!r} is not one of {BACKENDS}")
     if backend != "auto":
         return backend
-    if device is not None and torch.device(device).type == "cuda" and _triton_available():
+    if device is not None and torch.device(device).type == "cuda" and triton_available():
         return "triton"
     return "torch"
 
 
-def _triton_available() -> bool:
-    try:
-        import triton  # noqa: F401
-    except Exception:
-        return False
-    return True
+def _primitives(name: str) -> Primitives:
+    """The tile primitives of the fused backend ``name`` ("torch" or "triton")."""
+    if name == "torch":
+        return chunked.TORCH
+    # Imported on first use only: importing the kernels imports triton (see triton_backend).
+    from .triton_backend import TRITON
 
-
-def load_kernels():
-    """Import ``pssc_fast.kernels`` (the top-level ``kernels/`` folder) and return it.
-
-    An installed package has it; in a source checkout setup.py's mapping has not run, so the
-    folder next to ``pssc_fast/`` is registered under that name instead.
-    """
-    name = f"{__package__}.kernels"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as err:
-        if err.name != name:
-            raise
-    folder = Path(__file__).resolve().parent.parent / "kernels"
-    spec = importlib.util.spec_from_file_location(name, folder / "__init__.py",
-                                                  submodule_search_locations=[str(folder)])
-    if spec is None or not (folder / "__init__.py").exists():
-        raise ModuleNotFoundError(f"{name} is not installed and {folder} does not exist", name=name)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    setattr(sys.modules[__package__], "kernels", module)
-    return module
-
-
-def _kernel(name: str):
-    load_kernels()
-    return importlib.import_module(f"{__package__}.kernels.{name}")
+    return TRITON
 
 
 def _check_square(C: torch.Tensor, n: int, other: str) -> None:
@@ -88,11 +72,9 @@ def self_expression(C: torch.Tensor, Z: torch.Tensor, *, backend: str = "auto") 
     name = resolve_backend(backend, C.device)
     if name == "reference":
         return reference.self_expression(C, Z)
-    if name == "torch":
-        from . import chunked
-
-        return chunked.self_expression(C, Z)
-    return _kernel("self_expression").self_expression(C, Z)
+    primitives = _primitives(name)
+    check_operands(C, Z)
+    return SelfExpressionFunction.apply(C, Z.contiguous(), primitives)
 
 
 def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor, *, backend: str = "auto") -> torch.Tensor:
@@ -106,17 +88,15 @@ def laplacian_trace(C: torch.Tensor, X: torch.Tensor, X_hat: torch.Tensor, *, ba
     name = resolve_backend(backend, C.device)
     if name == "reference":
         return reference.laplacian_trace(C, X, X_hat)
-    if name == "torch":
-        from . import chunked
-
-        return chunked.laplacian_trace(C, X, X_hat)
-    return _kernel("laplacian_trace").laplacian_trace(C, X, X_hat)
+    primitives = _primitives(name)
+    check_operands(C, X, X_hat)
+    return LaplacianTraceFunction.apply(C, X.contiguous(), X_hat.contiguous(), primitives)
 
 
-def graph_step(C: torch.Tensor, *, backend: str = "auto"):
+def graph_step(C: torch.Tensor, *, backend: str = "auto") -> GraphStep:
     """Both n x n operators of one training step over ``C``, writing dC once.
 
-    Returns a ``pssc_fast.chunked.GraphStep`` with ``self_expression(Z)``,
+    Returns a ``pssc_fast.ops.autograd.GraphStep`` with ``self_expression(Z)``,
     ``laplacian_trace(X, X_hat)`` and ``c0_sq_norm`` (= ||C0||_F^2, from the same pass)::
 
         step = ops.graph_step(C)
@@ -134,8 +114,4 @@ def graph_step(C: torch.Tensor, *, backend: str = "auto"):
     name = resolve_backend(backend, C.device)
     if name == "reference":
         raise ValueError("graph_step has no reference backend; use self_expression/laplacian_trace with it")
-    if name == "torch":
-        from . import chunked
-
-        return chunked.GraphStep(C, chunked.TORCH_IMPL)
-    return _kernel("graph_step").graph_step(C)
+    return GraphStep(C, _primitives(name))
