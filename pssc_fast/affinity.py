@@ -37,6 +37,8 @@ __all__ = [
     "dense_affinity",
     "knn_affinity",
     "cluster_coefficients",
+    "normalized_cut",
+    "cluster_best_of",
 ]
 
 #: ``method="auto"`` uses the dense path up to this many nodes. The sparse path was faster at every size
@@ -515,6 +517,42 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, 
     with clock("spectral"):
         labels = spectral_clustering(A, n_clusters, random_state=seed_spec, n_init=n_init, features=E)
     return (labels, A) if return_affinity else labels
+
+
+def normalized_cut(A, labels) -> float:
+    """Mean over the clusters of cut(k) / vol(k) on the affinity A (self-loops ignored): the share of a
+    cluster's edge weight that leaves it, 0 for clusters with no edge outside, 1 for no edge inside.
+
+    A label-free measure of how well a partition separates its own graph (Shi & Malik's normalized cut,
+    averaged); :func:`cluster_best_of` compares candidate coefficient matrices with it. An empty or
+    isolated-and-edgeless cluster counts as 1 (nothing holds it together)."""
+    A = sp.csr_matrix(A, dtype=np.float64, copy=True)
+    A.setdiag(0.0)
+    A.eliminate_zeros()
+    labels = np.asarray(labels)
+    n_clusters = int(labels.max()) + 1
+    H = sp.csr_matrix((np.ones(labels.size), (np.arange(labels.size), labels)), shape=(labels.size, n_clusters))
+    volume = np.asarray(H.T @ np.asarray(A.sum(axis=1)).ravel()).ravel()
+    inside = np.asarray((H.T @ A @ H).diagonal()).ravel()
+    share = np.where(volume > 0, (volume - inside) / np.maximum(volume, 1e-300), 1.0)
+    return float(share.mean())
+
+
+def cluster_best_of(candidates: dict, n_clusters: int, **kwargs):
+    """Cluster each candidate coefficient matrix (name -> C) with :func:`cluster_coefficients` and keep the
+    partition with the lowest :func:`normalized_cut` on its own affinity (the first candidate wins ties).
+
+    Returns ``(name, C, labels, affinity, cuts)`` with ``cuts`` the normalized cut of every candidate.
+    The estimators pass the network's C first and the input's own ridge self-expression second, so the
+    shallow solution wins only when its graph is better separated than the network's."""
+    kwargs = {**kwargs, "return_affinity": True}
+    best, cuts = None, {}
+    for name, C in candidates.items():
+        labels, A = cluster_coefficients(C, n_clusters, **kwargs)
+        cuts[name] = normalized_cut(A, labels)
+        if best is None or cuts[name] < cuts[best[0]]:
+            best = (name, C, labels, A)
+    return (*best, cuts)
 
 
 class _StageClock:

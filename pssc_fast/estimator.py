@@ -15,7 +15,7 @@ from .losses import LossWeights
 from .validation import (as_numpy_input, check_backend_device, check_integer, check_real_input, check_seed,
                          check_shared_params, check_widths, refit_or_restore, warn_user)
 from .models import ConvAutoEncoder, FCAutoEncoder
-from .train import finetune, pretrain, resolve_device
+from .train import finetune, pretrain, resolve_device, shallow_coefficients
 
 # One setting apart (paper Table III's ablation): DSC-L2 drops the Laplacian trace and the
 # pseudo-supervision, PSSC_l keeps the trace but no pseudo-supervision, PSSC has everything.
@@ -68,6 +68,11 @@ class PSSC(ClusterMixin, BaseEstimator):
     tau : confidence threshold of the pseudo-labels.
     q, alpha, ro, diag_shift : post-processing (subspace dimension, affinity power, thresholding mass fraction,
         shift of the eigen-embedding's spectrum; see :func:`pssc_fast.affinity.cluster_coefficients`).
+    shallow_candidate : also cluster the ridge self-expression of the input itself (LSR, no network:
+        :func:`pssc_fast.train.shallow_coefficients`) and keep whichever partition separates its own affinity
+        better, by the label-free normalized cut (:func:`pssc_fast.affinity.cluster_best_of`), so that the
+        network can only add to what the input already shows (a warped union of subspaces: 0.38 -> 1.0).
+        False keeps the network's partition always.
     c_init : "ridge" starts C at the closed-form minimiser of gamma1 ||Z - CZ||^2 + coef_l2 ||C||^2 on the
         pre-trained codes (measured better on digits than a constant start); a number starts every
         entry of C at that value (the paper's released code: 1e-5).
@@ -88,7 +93,10 @@ class PSSC(ClusterMixin, BaseEstimator):
     Attributes
     ----------
     labels_ : (n,) int64 cluster labels.
-    coef_ : (n, n) float32 learned self-expression coefficients C0 (zero diagonal).
+    coef_ : (n, n) float32 self-expression coefficients C0 (zero diagonal) that gave ``labels_``: the network's,
+        or the input's own when ``chosen_ == "input"``.
+    chosen_ : "network" or "input", the candidate whose partition was kept.
+    normalized_cuts_ : each candidate's normalized cut on its own affinity (lower separates better).
     affinity_ : the affinity that spectral clustering cut (dense (n, n) array, or CSR for large n).
     embedding_ : (n, m) latent codes of the fine-tuned encoder.
     model_ : the fine-tuned auto-encoder (on CPU).
@@ -103,7 +111,7 @@ class PSSC(ClusterMixin, BaseEstimator):
                  channels=(15,), kernel_sizes=(3,), image_shape=None, pretrain_epochs=200,
                  pretrain_lr=1e-3, batch_size=128, epochs=300, lr=1e-3, head_lr=1e-2, gamma1=1.0, gamma2=0.1,
                  gamma3=0.1, trace_weight=1.0, coef_l2="auto", coef_lr="auto", balance_weight=0.1, tau=0.8, q=4,
-                 alpha=5.0, ro=0.12, diag_shift=0.0, c_init="ridge", scale="minmax", affinity_method="auto",
+                 alpha=5.0, ro=0.12, diag_shift=0.0, shallow_candidate=True, c_init="ridge", scale="minmax", affinity_method="auto",
                  autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
         self.n_clusters = n_clusters
         self.architecture = architecture
@@ -130,6 +138,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.alpha = alpha
         self.ro = ro
         self.diag_shift = diag_shift
+        self.shallow_candidate = shallow_candidate
         self.c_init = c_init
         self.scale = scale
         self.affinity_method = affinity_method
@@ -295,10 +304,12 @@ class PSSC(ClusterMixin, BaseEstimator):
             t2 = time.perf_counter()
             with torch.no_grad():
                 self.embedding_ = model.encode(Xt).cpu().numpy()
-        coef = result.coef.cpu().numpy()
-        labels, A = affinity.cluster_coefficients(coef, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha),
-                                                  ro=float(self.ro), diag_shift=float(self.diag_shift), method=self.affinity_method,
-                                                  random_state=seed, return_affinity=True)
+        candidates = {"network": result.coef.cpu().numpy()}
+        if self.shallow_candidate:
+            candidates["input"] = shallow_coefficients(torch.from_numpy(X), int(self.n_clusters)).numpy()
+        chosen, coef, labels, A, cuts = affinity.cluster_best_of(
+            candidates, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha), ro=float(self.ro),
+            diag_shift=float(self.diag_shift), method=self.affinity_method, random_state=seed)
         timings.update(pretrain=t1 - t0, finetune=t2 - t1, cluster=time.perf_counter() - t2)
         self.model_ = model.cpu()
         self.head_ = None if result.head is None else result.head.cpu()
@@ -306,6 +317,8 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.affinity_ = A
         self.labels_ = np.asarray(labels, dtype=np.int64)
         self.history_ = result.history
+        self.chosen_ = chosen
+        self.normalized_cuts_ = cuts
         self.coef_l2_ = result.coef_l2
         self.coef_lr_ = result.coef_lr
         self.timings_ = timings

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from . import affinity, memory
 from .losses import LossWeights
 from .models import FCAutoEncoder
-from .train import check_finite, finetune, resolve_device
+from .train import check_finite, finetune, resolve_device, shallow_coefficients
 from .validation import (as_numpy_input, check_backend_device, check_integer, check_number, check_real_input,
                          check_seed, check_shared_params, refit_or_restore, warn_user)
 
@@ -79,6 +79,8 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     coef_l2, coef_lr : weight of ||C||_F^2 and Adam's learning rate on C, "auto" by default, as in
         :class:`pssc_fast.PSSC`.
     q, alpha, ro, diag_shift, affinity_method : clustering of the anchors' coefficients (paper Algorithm 2).
+    shallow_candidate : also cluster the anchors' own ridge self-expression (LSR on their input rows) and keep
+        the anchor partition with the lower normalized cut, as in :class:`pssc_fast.PSSC`.
     labeling : how every row gets its cluster.
         ``"anchors"`` (paper Algorithm 3): the anchors are clustered from their self-expression
         coefficients and each row takes its nearest anchor's label (or the vote of ``n_neighbors``);
@@ -109,7 +111,9 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     anchor_indices_ : (anchors,) sorted row indices of the anchors.
     anchor_labels_ : (anchors,) int64 cluster of every anchor (from the self-expression coefficients).
     anchor_embedding_ : (anchors, latent_dim) float32 latent codes of the anchors (fine-tuned encoder).
-    coef_ : (anchors, anchors) float32 self-expression coefficients C0 of the anchors.
+    coef_ : (anchors, anchors) float32 self-expression coefficients C0 of the anchors that gave
+        ``anchor_labels_`` (the network's, or the anchors' own input LSR when ``chosen_ == "input"``).
+    chosen_, normalized_cuts_ : which candidate's anchor partition was kept, and each one's normalized cut.
     model_ : the fine-tuned auto-encoder (kept on CPU; ``predict``/``transform`` encode on ``device``).
     head_ : the classifier head of the pseudo-supervision (on CPU), or None when gamma2 = gamma3 = 0.
     index_ : the FAISS index over ``anchor_embedding_``.
@@ -130,7 +134,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                  pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", pretrain_noise=0.0,
                  batch_size=256,
                  epochs=30, lr=1e-4, head_lr=1e-2, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2="auto", coef_lr="auto",
-                 balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, diag_shift=0.0, affinity_method="auto",
+                 balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, diag_shift=0.0, shallow_candidate=True, affinity_method="auto",
                  labeling="anchors", landmark_neighbors=5, n_neighbors=1, index="auto", nprobe=None,
                  encode_batch_size=8192, scale="minmax",
                  autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
@@ -159,6 +163,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.alpha = alpha
         self.ro = ro
         self.diag_shift = diag_shift
+        self.shallow_candidate = shallow_candidate
         self.affinity_method = affinity_method
         self.labeling = labeling
         self.landmark_neighbors = landmark_neighbors
@@ -279,14 +284,19 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             del Xa
 
         t0 = time.perf_counter()
-        coef = result.coef.cpu().numpy()
-        anchor_labels = affinity.cluster_coefficients(coef, int(self.n_clusters), q=int(self.q),
-                                                      alpha=float(self.alpha), ro=float(self.ro), diag_shift=float(self.diag_shift),
-                                                      method=self.affinity_method, random_state=seed)
+        candidates = {"network": result.coef.cpu().numpy()}
+        if self.shallow_candidate:
+            candidates["input"] = shallow_coefficients(torch.from_numpy(self._rows(X, anchor_idx)),
+                                                       int(self.n_clusters)).numpy()
+        chosen, coef, anchor_labels, _, cuts = affinity.cluster_best_of(
+            candidates, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha), ro=float(self.ro),
+            diag_shift=float(self.diag_shift), method=self.affinity_method, random_state=seed)
         timings["cluster"] = time.perf_counter() - t0
 
         self.model_ = model.cpu()
         self.coef_ = coef
+        self.chosen_ = chosen
+        self.normalized_cuts_ = cuts
         self.coef_l2_ = result.coef_l2
         self.coef_lr_ = result.coef_lr
         self.head_ = None if result.head is None else result.head.cpu()

@@ -218,6 +218,17 @@ def ridge_coefficients(Z: torch.Tensor, gamma1: float, lam: float) -> torch.Tens
     return C
 
 
+@torch.no_grad()
+def shallow_coefficients(X: torch.Tensor, n_clusters: int) -> torch.Tensor:
+    """Ridge self-expression of the input itself (LSR, no network): the unit-norm rows U of X, the
+    ridge at :func:`auto_coef_l2`'s lambda, C = U U^T (U U^T + lambda I)^-1 with zero diagonal; float32.
+
+    Unit rows make each sample count alike whatever its norm (a bright face or a faint one)."""
+    U = X.detach().flatten(1).double()
+    U = U / U.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return ridge_coefficients(U, 1.0, auto_coef_l2(U, n_clusters, 1.0))
+
+
 @torch.no_grad()  # the pseudo-graph is a target: no gradient flows into C through it
 def _pair_weight_rows(C: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
     """Rows of the pseudo-graph targets (see losses.pair_weights) without building more than r x n."""

@@ -98,6 +98,8 @@ def check_shared_params(est) -> None:
         number("head_lr", positive=True)
     for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight", "diag_shift"):
         number(name, low=0.0)
+    if not isinstance(est.shallow_candidate, (bool, np.bool_)):
+        raise TypeError(f"shallow_candidate={est.shallow_candidate!r} must be True or False")
     if est.coef_l2 != "auto":
         number("coef_l2", low=0.0)
     if est.coef_lr not in ("auto", None):

@@ -238,12 +238,15 @@ def test_parameters_reach_the_code_they_control(monkeypatch):
     monkeypatch.setattr("pssc_fast.affinity.cluster_coefficients", spy_cluster)
     X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
     model = PSSC(2, hidden_dims=(8,), pretrain_epochs=1, epochs=2, lr=2e-3, head_lr=5e-3, gamma1=1.5, gamma2=0.2,
-                 gamma3=0.3, trace_weight=0.7, coef_l2=3.0, balance_weight=0.05, tau=0.6, c_init=1e-4, q=2,
-                 alpha=3.0, ro=0.2, affinity_method="dense", random_state=5).fit(X)
+                 gamma3=0.3, trace_weight=0.7, coef_l2=3.0, coef_lr=4e-4, balance_weight=0.05, tau=0.6, c_init=1e-4,
+                 q=2, alpha=3.0, ro=0.2, diag_shift=0.5, affinity_method="dense", random_state=5).fit(X)
     w, ft = seen["finetune"]["weights"], seen["finetune"]
     assert (w.self_expression, w.graph, w.label, w.trace, w.coef_l2, w.balance) == (1.5, 0.2, 0.3, 0.7, 3.0, 0.05)
-    assert (ft["epochs"], ft["lr"], ft["head_lr"], ft["tau"], ft["c_init"]) == (2, 2e-3, 5e-3, 0.6, 1e-4)
-    assert seen["cluster"] == dict(q=2, alpha=3.0, ro=0.2, method="dense", random_state=5, return_affinity=True)
+    assert (ft["epochs"], ft["lr"], ft["head_lr"], ft["tau"], ft["c_init"], ft["coef_lr"]) == (2, 2e-3, 5e-3, 0.6,
+                                                                                                1e-4, 4e-4)
+    assert seen["cluster"] == dict(q=2, alpha=3.0, ro=0.2, diag_shift=0.5, method="dense", random_state=5,
+                                   return_affinity=True)
+    assert (model.coef_l2_, model.coef_lr_) == (3.0, 4e-4)
     assert model.embedding_.shape == (40, 10)  # latent_dim default: max(n_clusters, 10)
     assert len(model.history_) == 2
 
