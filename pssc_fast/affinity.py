@@ -539,20 +539,19 @@ def normalized_cut(A, labels) -> float:
 
 
 def cluster_best_of(candidates: dict, n_clusters: int, **kwargs):
-    """Cluster each candidate coefficient matrix (name -> C) with :func:`cluster_coefficients` and keep the
+    """Cluster each candidate coefficient matrix (name -> C) with :func:`cluster_coefficients` and pick the
     partition with the lowest :func:`normalized_cut` on its own affinity (the first candidate wins ties).
 
-    Returns ``(name, C, labels, affinity, cuts)`` with ``cuts`` the normalized cut of every candidate.
+    Returns ``(chosen, results)``: the chosen name and, for every candidate, ``(labels, affinity, cut)``.
     The estimators pass the network's C first and the input's own ridge self-expression second, so the
     shallow solution wins only when its graph is better separated than the network's."""
     kwargs = {**kwargs, "return_affinity": True}
-    best, cuts = None, {}
+    results = {}
     for name, C in candidates.items():
         labels, A = cluster_coefficients(C, n_clusters, **kwargs)
-        cuts[name] = normalized_cut(A, labels)
-        if best is None or cuts[name] < cuts[best[0]]:
-            best = (name, C, labels, A)
-    return (*best, cuts)
+        results[name] = (labels, A, normalized_cut(A, labels))
+    chosen = min(results, key=lambda name: results[name][2])  # min keeps the first of equals
+    return chosen, results
 
 
 class _StageClock:

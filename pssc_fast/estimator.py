@@ -97,6 +97,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         or the input's own when ``chosen_ == "input"``.
     chosen_ : "network" or "input", the candidate whose partition was kept.
     normalized_cuts_ : each candidate's normalized cut on its own affinity (lower separates better).
+    candidate_labels_ : each candidate's labels ("network", and "input" with ``shallow_candidate``).
     affinity_ : the affinity that spectral clustering cut (dense (n, n) array, or CSR for large n).
     embedding_ : (n, m) latent codes of the fine-tuned encoder.
     model_ : the fine-tuned auto-encoder (on CPU).
@@ -307,9 +308,10 @@ class PSSC(ClusterMixin, BaseEstimator):
         candidates = {"network": result.coef.cpu().numpy()}
         if self.shallow_candidate:
             candidates["input"] = shallow_coefficients(torch.from_numpy(X), int(self.n_clusters)).numpy()
-        chosen, coef, labels, A, cuts = affinity.cluster_best_of(
+        chosen, results = affinity.cluster_best_of(
             candidates, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha), ro=float(self.ro),
             diag_shift=float(self.diag_shift), method=self.affinity_method, random_state=seed)
+        coef, (labels, A, _) = candidates[chosen], results[chosen]
         timings.update(pretrain=t1 - t0, finetune=t2 - t1, cluster=time.perf_counter() - t2)
         self.model_ = model.cpu()
         self.head_ = None if result.head is None else result.head.cpu()
@@ -318,7 +320,8 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.labels_ = np.asarray(labels, dtype=np.int64)
         self.history_ = result.history
         self.chosen_ = chosen
-        self.normalized_cuts_ = cuts
+        self.normalized_cuts_ = {name: r[2] for name, r in results.items()}
+        self.candidate_labels_ = {name: np.asarray(r[0], dtype=np.int64) for name, r in results.items()}
         self.coef_l2_ = result.coef_l2
         self.coef_lr_ = result.coef_lr
         self.timings_ = timings

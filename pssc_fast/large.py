@@ -288,15 +288,16 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if self.shallow_candidate:
             candidates["input"] = shallow_coefficients(torch.from_numpy(self._rows(X, anchor_idx)),
                                                        int(self.n_clusters)).numpy()
-        chosen, coef, anchor_labels, _, cuts = affinity.cluster_best_of(
+        chosen, results = affinity.cluster_best_of(
             candidates, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha), ro=float(self.ro),
             diag_shift=float(self.diag_shift), method=self.affinity_method, random_state=seed)
+        coef, anchor_labels = candidates[chosen], results[chosen][0]
         timings["cluster"] = time.perf_counter() - t0
 
         self.model_ = model.cpu()
         self.coef_ = coef
         self.chosen_ = chosen
-        self.normalized_cuts_ = cuts
+        self.normalized_cuts_ = {name: r[2] for name, r in results.items()}
         self.coef_l2_ = result.coef_l2
         self.coef_lr_ = result.coef_lr
         self.head_ = None if result.head is None else result.head.cpu()
