@@ -69,7 +69,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     batch_size : pre-training mini-batch size.
     epochs, lr : full-batch fine-tuning steps on the anchors and their Adam learning rate (1e-4, the paper's
         fine-tuning rate; PSSC's 1e-3 wrecked the MNIST-10k codes in a label-scored comparison that kept this
-        value, see the README).
+        value, see docs/notes.md).
     head_lr : Adam learning rate of the freshly initialised classifier head (None uses ``lr``). 1e-2 as in
         :class:`pssc_fast.PSSC`: at ``lr`` the head stayed near uniform through the 30 steps (mean
         max-probability 0.25 on MNIST-10k's anchors, none above ``tau``), so the self-labelling term was
