@@ -18,6 +18,23 @@ def warn_user(message: str, category=UserWarning) -> None:
     warnings.warn(message, category, stacklevel=level)
 
 
+def check_clusters_used(labels, n_clusters: int, what: str = "the points") -> int:
+    """The number of distinct labels; when it is smaller than ``n_clusters`` (empty clusters: duplicated or
+    nearly identical points, or more clusters than the data can separate), a warning in the library's
+    words saying how many and which are empty - never silently fewer clusters than asked."""
+    labels = np.asarray(labels)
+    sizes = np.bincount(labels.ravel(), minlength=int(n_clusters)) if labels.size else np.zeros(int(n_clusters), int)
+    found = int(np.count_nonzero(sizes))
+    if found < int(n_clusters):
+        empty = np.flatnonzero(sizes == 0)
+        warn_user(f"only {found} of the {n_clusters} clusters asked for hold any of {what} (cluster sizes "
+                  f"{sizes.tolist()}; label{'s' if empty.size > 1 else ''} {', '.join(map(str, empty[:10]))}"
+                  f"{', ...' if empty.size > 10 else ''} unused): the data does not separate into {n_clusters} "
+                  "groups here - duplicated or nearly identical rows, or more clusters than points can support; "
+                  "ask for fewer clusters")
+    return found
+
+
 def check_integer(name: str, value, low: int, high: int | None = None) -> None:
     """TypeError unless ``value`` is an integer (bools excluded); ValueError unless low <= value <= high."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
