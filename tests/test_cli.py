@@ -68,7 +68,7 @@ def test_fit_csv_with_header(tmp_path):
     (None, ["fit", "missing.npy", "--k", "2"], "not found"),
     ("txt", ["fit", "{path}", "--k", "2"], "unsupported file type"),
     ("npy", ["fit", "{path}", "--k", "50"], "larger than the number of samples"),
-    ("bad_npy", ["fit", "{path}", "--k", "2"], "could not read"),
+    ("bad_npy", ["fit", "{path}", "--k", "2"], "not a .npy file"),
     ("nan_npy", ["fit", "{path}", "--k", "2"], "NaN"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}.missing/labels.npy"], "does not exist"),
     ("npy", ["fit", "{path}", "--k", "2", "--plot", "{path}.missing/a.png"], "does not exist"),
