@@ -17,6 +17,7 @@ from .models import ConvAutoEncoder, FCAutoEncoder
 from .train import finetune, pretrain, resolve_device
 from .budget import EarlyStop, describe_epochs, say
 from .scaling import fit_minmax_array
+from .validation import check_distinct_rows
 
 # One setting apart (paper Table III's ablation): DSC-L2 drops the Laplacian trace and the
 # pseudo-supervision, PSSC_l keeps the trace but no pseudo-supervision, PSSC has everything.
@@ -270,6 +271,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         X, image_shape = self._prepare(X)
         n = X.shape[0]
         self._validate_params(n)
+        check_distinct_rows(X, self.n_clusters)
         device = resolve_device(self.device)
         check_backend_device(self.backend, device)
         memory.check_self_expression_fits(n, backend=self.backend, device=device)

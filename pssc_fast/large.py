@@ -35,7 +35,7 @@ from .budget import MAX_PRETRAIN_EPOCHS, EarlyStop, say, stream_epochs
 from .scaling import SAMPLE_VALUES, MinMaxScale, fit_minmax
 from .train import check_finite, finetune, resolve_device
 from .validation import (as_numpy_input, check_backend_device, check_integer, check_number, check_real_input,
-                         check_clusters_used, check_seed, check_shared_params, refit_or_restore, warn_user)
+                         check_clusters_used, check_distinct_rows, check_seed, check_shared_params, refit_or_restore, warn_user)
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -126,7 +126,8 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.
     pretrain_explained_variance_ : 1 - reconstruction error / variance of the anchors' rows after
-        pre-training (fit warns below :data:`LOW_EXPLAINED_VARIANCE`).
+        pre-training; fit warns below :data:`LOW_EXPLAINED_VARIANCE`. NaN when the anchors' rows are all
+        identical (fit warns about that instead).
     history_ : per-step loss terms of the fine-tuning.
     timings_ : seconds per stage: "scan", "pretrain", "finetune", "cluster", "encode", "assign", "total".
     budget_ : the pre-training budget used and why: "pretrain_samples" (asked), "pretrain_steps" (after the
@@ -136,8 +137,9 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     coef_l2_ : the ||C||^2 weight used.
     data_min_, data_range_ : the global min-max scaling (X - data_min_) / data_range_ of the training data,
         applied to new rows too (0.0 and None when ``scale=None``).
-    data_clip_ : None, or the (low, high) the values are clipped to before that scaling when a few extreme
-        values dominated the training data's range (fit warns; :mod:`pssc_fast.scaling`).
+    data_scaling_ : that scaling as a :class:`pssc_fast.scaling.MinMaxScale` (None when ``scale=None``); its
+        ``clip`` is the (low, high) the values are clipped to first when a few extreme values dominated the
+        training data's range (fit warns naming them; :mod:`pssc_fast.scaling`), else None.
     n_features_in_ : number of input features.
     """
 
@@ -247,8 +249,8 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
         t0 = time.perf_counter()
         scaling, variance = _scan(X, bs, self.scale, verbose)
-        self.data_min_, self.data_range_, self.data_clip_ = ((0.0, None, None) if scaling is None else
-                                                             (scaling.low, scaling.span, scaling.clip))
+        self.data_scaling_ = scaling
+        self.data_min_, self.data_range_ = (0.0, None) if scaling is None else (scaling.low, scaling.span)
         timings["scan"] = time.perf_counter() - t0
         self.n_features_in_ = d
 
@@ -279,7 +281,9 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             # Uniform, seeded anchors: the only choice Algorithm 3 makes about them, and label-free.
             anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
             Xa = torch.from_numpy(self._rows(X, anchor_idx)).to(device)
+            check_distinct_rows(Xa, self.n_clusters, "the anchors' data")
             self.pretrain_explained_variance_ = _explained_variance(model, Xa)
+            # (identical anchors have no variance to explain: the warning above said what is wrong)
             if self.pretrain_explained_variance_ < LOW_EXPLAINED_VARIANCE:
                 warn_user(
                     f"the pre-trained auto-encoder explains {max(self.pretrain_explained_variance_, 0.0):.0%} of the variance of "
@@ -425,9 +429,11 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if rows.dtype.kind == "f" and not np.isfinite(rows).all():
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
         if self.data_range_ is not None:
-            # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8)
-            rows = MinMaxScale(float(self.data_min_), float(self.data_range_),
-                               getattr(self, "data_clip_", None)).apply(rows)
+            # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8);
+            # a model pickled before data_scaling_ existed has only data_min_ and data_range_
+            scaling = getattr(self, "data_scaling_", None) or MinMaxScale(float(self.data_min_),
+                                                                           float(self.data_range_))
+            rows = scaling.apply(rows)
         with np.errstate(over="ignore"):  # reported below, in words
             rows = np.ascontiguousarray(rows, dtype=np.float32)
         if not np.isfinite(rows).all():
@@ -612,7 +618,7 @@ def _explained_variance(model, X: torch.Tensor) -> float:
     model.eval()
     mse = float(((model.decode(model.encode(X)) - X) ** 2).mean())
     var = float(((X - X.mean(dim=0)) ** 2).mean())
-    return 1.0 - mse / var if var > 0 else 0.0
+    return 1.0 - mse / var if var > 0 else float("nan")
 
 
 def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:

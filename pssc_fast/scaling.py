@@ -33,11 +33,22 @@ SAMPLE_VALUES = 1 << 21
 @dataclass(frozen=True)
 class MinMaxScale:
     """The affine map ``(clip(X, *clip) - low) / span`` to [0, 1]; ``clip`` is None unless outliers were
-    found."""
+    found. ``factor`` is 0.5 when the range exceeds float64 (values near +-1.8e308 on both sides): the map
+    is then ``(X * factor - low * factor) / span`` with ``span`` the halved range."""
 
     low: float
     span: float
     clip: tuple | None = None
+    factor: float = 1.0
+
+    @classmethod
+    def between(cls, low: float, high: float, clip=None) -> "MinMaxScale":
+        """The map of [low, high] onto [0, 1]."""
+        with np.errstate(over="ignore"):
+            span = high - low
+        if np.isfinite(span):
+            return cls(low, span, clip)
+        return cls(low, high * 0.5 - low * 0.5, clip, 0.5)
 
     def apply(self, rows) -> np.ndarray:
         """``rows`` scaled, as float64 (cast to float32 by the caller: in float32 an offset such as 1e8
@@ -45,10 +56,9 @@ class MinMaxScale:
         rows = np.asarray(rows, dtype=np.float64)
         if self.clip is not None:
             rows = np.clip(rows, *self.clip)
-        if np.isfinite(self.span):
+        if self.factor == 1.0:
             return (rows - self.low) / self.span
-        # a range beyond float64 (values near +-1.8e308 on both sides): halve everything first
-        return (rows * 0.5 - self.low * 0.5) / (self.span * 0.5)
+        return (rows * self.factor - self.low * self.factor) / self.span
 
 
 def robust_range(values: np.ndarray) -> tuple:
@@ -72,14 +82,13 @@ def fit_minmax(low: float, high: float, sample: np.ndarray, *, low_at=None, high
     if high == low:
         raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
     q_lo, q_hi = robust_range(sample)
-    robust = q_hi - q_lo
-    with np.errstate(over="ignore"):
-        full = high - low if np.isfinite(high - low) else np.inf
-    if not (robust > 0 and full > OUTLIER_RATIO * robust):
-        return MinMaxScale(low, high - low)
+    # halved, so that neither range can overflow
+    robust, full = q_hi * 0.5 - q_lo * 0.5, high * 0.5 - low * 0.5
+    if not (robust > 0 and full / OUTLIER_RATIO > robust):
+        return MinMaxScale.between(low, high)
     # clip a side only where its tail is longer than the whole robust range: an ordinary tail stays
-    clip_low = q_lo - low > robust
-    clip_high = high - q_hi > robust
+    clip_low = q_lo * 0.5 - low * 0.5 > robust
+    clip_high = high * 0.5 - q_hi * 0.5 > robust
     new_low, new_high = (q_lo if clip_low else low), (q_hi if clip_high else high)
     values = np.asarray(sample, dtype=np.float64)
     outside = int(np.count_nonzero((values < new_low) | (values > new_high)))
@@ -96,7 +105,7 @@ def fit_minmax(low: float, high: float, sample: np.ndarray, *, low_at=None, high
               f"extreme value {' and '.join(extremes)} (rows and columns counted from 0) would squash every "
               f"other value to about 0; {count} {'is' if outside == 1 and not sampled else 'are'} clipped to [{new_low:.6g}, {new_high:.6g}] before the "
               "min-max scaling. Fix or drop those values, or pass scale=None with X already scaled")
-    return MinMaxScale(new_low, new_high - new_low, (new_low, new_high))
+    return MinMaxScale.between(new_low, new_high, (new_low, new_high))
 
 
 def position(flat_index: int, n_features: int) -> tuple:
