@@ -315,4 +315,5 @@ def test_demo_prints_scores_and_writes_the_affinity(tmp_path, monkeypatch, capsy
     assert cli.main(["demo", "--plot", str(tmp_path / "demo.png"), "--quiet", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert "100 samples x 8 features, 10 clusters" in out and "ACC " in out and "NMI " in out
+    assert f"written to {(tmp_path / 'demo.png').resolve()}" in out  # where the picture went, in full
     assert (tmp_path / "demo.png").stat().st_size > 1000
