@@ -110,7 +110,7 @@ def judge(labels, n: int, k: int, messages: list) -> str:
 
 
 def _short(message: str) -> str:
-    message = message.split(": ", 1)[-1] if message.startswith("pssc-fast: warning: ") else message
+    message = message[len("pssc-fast: warning: "):] if message.startswith("pssc-fast: warning: ") else message
     return message if len(message) <= 110 else message[:107] + "..."
 
 

@@ -137,9 +137,10 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     coef_l2_ : the ||C||^2 weight used.
     data_min_, data_range_ : the global min-max scaling (X - data_min_) / data_range_ of the training data,
         applied to new rows too (0.0 and None when ``scale=None``).
-    data_scaling_ : that scaling as a :class:`pssc_fast.scaling.MinMaxScale` (None when ``scale=None``); its
-        ``clip`` is the (low, high) the values are clipped to first when a few extreme values dominated the
-        training data's range (fit warns naming them; :mod:`pssc_fast.scaling`), else None.
+    data_scaling_ : that scaling as a :class:`pssc_fast.scaling.MinMaxScale` (None when ``scale=None``): its
+        ``low`` and ``span`` are data_min_ and data_range_, its ``clip`` the (low, high) the values are clipped
+        to first when a few extreme values dominated the training data's range (fit warns naming them;
+        :mod:`pssc_fast.scaling`), else None.
     n_features_in_ : number of input features.
     """
 
@@ -429,11 +430,12 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if rows.dtype.kind == "f" and not np.isfinite(rows).all():
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
         if self.data_range_ is not None:
-            # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8);
-            # a model pickled before data_scaling_ existed has only data_min_ and data_range_
-            scaling = getattr(self, "data_scaling_", None) or MinMaxScale(float(self.data_min_),
-                                                                           float(self.data_range_))
-            rows = scaling.apply(rows)
+            # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8).
+            # data_min_ / data_range_ are the map; data_scaling_ adds the clip and the overflow factor (a
+            # model pickled before it existed has neither)
+            extra = getattr(self, "data_scaling_", None)
+            rows = MinMaxScale(float(self.data_min_), float(self.data_range_), *(
+                () if extra is None else (extra.clip, extra.factor))).apply(rows)
         with np.errstate(over="ignore"):  # reported below, in words
             rows = np.ascontiguousarray(rows, dtype=np.float32)
         if not np.isfinite(rows).all():
@@ -618,7 +620,9 @@ def _explained_variance(model, X: torch.Tensor) -> float:
     model.eval()
     mse = float(((model.decode(model.encode(X)) - X) ** 2).mean())
     var = float(((X - X.mean(dim=0)) ** 2).mean())
-    return 1.0 - mse / var if var > 0 else float("nan")
+    # identical rows leave a variance of float32 rounding (their mean is not exactly any of them)
+    spread = var > 1e-10 * float((X * X).mean())
+    return 1.0 - mse / var if spread else float("nan")
 
 
 def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:
