@@ -189,8 +189,9 @@ def main(argv=None) -> int:
     (RESULTS / "odd_data.json").write_text(json.dumps(result, indent=1) + "\n")
     lines = ["# Odd data with default settings (bench/odd_data.py)", "",
              f"git {result['machine'].get('git_commit')}, {result['machine'].get('torch_threads')} torch thread(s), "
-             f"{result['machine'].get('date_utc')}. Seconds are wall time on a shared 2-core machine; the CLI's "
-             "include starting Python (about 3 s).", "",
+             f"{result['machine'].get('date_utc')}. Seconds are wall time on a shared 2-core machine (load "
+             f"average {result['machine'].get('loadavg', [None])[0]:.1f} at the end of the run); the CLI's include "
+             "starting Python (about 3 s).", "",
              "| case | X | k | runner | outcome | seconds |", "|---|---|---|---|---|---:|"]
     for r in rows:
         outcome = r["outcome"].replace("|", "/")
