@@ -385,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pssc-fast",
                                      description="Pseudo-supervised deep subspace clustering (PSSC), fast and at scale.")
     from . import __version__
+    from .budget import MAX_PRETRAIN_EPOCHS
 
     parser.add_argument("--version", action="version", version=f"pssc-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -419,8 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="largest input clustered with the n x n layer on all points (default %(default)s)")
     fit.add_argument("--pretrain-samples", type=_int_at_least(0), default=None,
                      help="large-data path: auto-encoder pre-training budget in samples seen (default "
-                          "1,000,000, capped at 200 passes over the rows; it ends earlier when the reconstruction "
-                          "error stops improving)")
+                          f"1,000,000, capped at {MAX_PRETRAIN_EPOCHS} passes over the rows; it ends earlier when "
+                          "the reconstruction error stops improving)")
     fit.add_argument("--save-model", default=None, metavar="PATH",
                      help="also save the fitted estimator (joblib); on the large-data path 'pssc-fast predict' "
                           "labels new rows with it. A small-data model cannot predict (PSSC labels only the "
