@@ -16,6 +16,9 @@ from .validation import (as_numpy_input, check_backend_device, check_integer, ch
                          check_shared_params, check_widths, refit_or_restore, warn_user)
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .train import finetune, pretrain, resolve_device, shallow_coefficients
+from .budget import EarlyStop, describe_epochs, say
+from .scaling import fit_minmax_array
+from .validation import check_distinct_rows
 
 # One setting apart (paper Table III's ablation): DSC-L2 drops the Laplacian trace and the
 # pseudo-supervision, PSSC_l keeps the trace but no pseudo-supervision, PSSC has everything.
@@ -48,7 +51,8 @@ class PSSC(ClusterMixin, BaseEstimator):
     channels, kernel_sizes : encoder layers of the convolutional auto-encoder (paper Table II).
     image_shape : (channels, height, width) to read 2-D input rows as images. Image-shaped X carries its
         own: (n, H, W) is read as one channel, (n, C, H, W) channels first.
-    pretrain_epochs, pretrain_lr, batch_size : auto-encoder pre-training (Adam, mini-batches).
+    pretrain_epochs, pretrain_lr, batch_size : auto-encoder pre-training (Adam, mini-batches). It stops
+        earlier when the reconstruction error stops improving (:mod:`pssc_fast.budget`; not on digits).
         ``pretrain_epochs=0`` skips it: fine-tuning then starts from ``autoencoder``'s weights or, without
         one, from a randomly initialised auto-encoder.
     epochs, lr : full-batch fine-tuning steps and Adam learning rate (1e-3, as DSC-Net's public
@@ -77,7 +81,9 @@ class PSSC(ClusterMixin, BaseEstimator):
         pre-trained codes (measured better on digits than a constant start); a number starts every
         entry of C at that value (the paper's released code: 1e-5).
     scale : "minmax" rescales X globally to [0, 1] (what the defaults were measured with; standardising
-        per feature hurt every dataset tried), or None to use X as given.
+        per feature hurt every dataset tried), or None to use X as given. When a few extreme values
+        dominate X's range, fit warns naming them and clips them to the range of the bulk first
+        (:mod:`pssc_fast.scaling`).
     affinity_method : passed to :func:`pssc_fast.affinity.cluster_coefficients`.
     autoencoder : None, or an auto-encoder (a torch module with ``encode``/``decode``, e.g. from
         :meth:`pretrained_autoencoder` or :func:`pssc_fast.models.load_dscnet_autoencoder`) to start from; a copy
@@ -105,6 +111,11 @@ class PSSC(ClusterMixin, BaseEstimator):
     history_ : list of per-step dicts of the fine-tuning loss terms.
     coef_l2_, coef_lr_ : the ||C||^2 weight and C's learning rate used ("auto" resolved).
     timings_ : seconds spent in each stage.
+    budget_ : the training budget used: "pretrain_epochs" (asked), "pretrain_epochs_run", "pretrain_stop"
+        ("plateau", "floor" or None) and "pretrain_why" (in words; :mod:`pssc_fast.budget` has the rule), and
+        "finetune_epochs".
+    pretrain_epochs_run_ : pre-training epochs actually run (fewer than ``pretrain_epochs`` when the
+        reconstruction error stopped improving or reached the noise floor, see :mod:`pssc_fast.budget`).
     n_features_in_ : number of input features.
     """
 
@@ -210,11 +221,8 @@ class PSSC(ClusterMixin, BaseEstimator):
         if image_shape is not None and int(np.prod(image_shape)) != X.shape[1]:
             raise ValueError(f"image_shape={image_shape} must be (channels, height, width) with "
                              f"{X.shape[1]} values in all")
-        if self.scale == "minmax":
-            low, high = X.min(), X.max()
-            if high == low:
-                raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
-            X = (X - low) / (high - low)
+        if self.scale == "minmax":  # pssc_fast.scaling: shared with LargePSSC, warns about outliers
+            X = fit_minmax_array(X).apply(X)
         with np.errstate(over="ignore"):  # reported below, in words
             X = X.astype(np.float32)
         if not np.isfinite(X).all():
@@ -260,15 +268,20 @@ class PSSC(ClusterMixin, BaseEstimator):
         seed = check_seed(self.random_state)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            model = self._pretrained_model(torch.from_numpy(X).to(device), image_shape, seed)
+            model, _ = self._pretrained_model(torch.from_numpy(X).to(device), image_shape, seed)
         return model.cpu()
 
     def _pretrained_model(self, Xt, image_shape, seed: int):
-        """Build (or start from ``autoencoder``) and pre-train; torch's global seed is set by the caller."""
+        """Build (or start from ``autoencoder``) and pre-train; torch's global seed is set by the caller.
+        Returns the model and the ``budget_`` entries of its pre-training (pssc_fast.budget's early stop)."""
         model = self._start_model(Xt.shape[1], image_shape, Xt.device)
+        stopper = EarlyStop()
         pretrain(model, Xt, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
-                 generator=torch.Generator().manual_seed(seed), verbose=self.verbose)
-        return model
+                 generator=torch.Generator().manual_seed(seed), verbose=self.verbose, early_stop=stopper)
+        budget = describe_epochs(int(self.pretrain_epochs), stopper)
+        say(f"pre-training ran {budget['pretrain_epochs_run']} of {self.pretrain_epochs} epochs on {Xt.shape[0]} "
+            f"rows: {budget['pretrain_why']}", self.verbose)
+        return model, budget
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, X, y=None):
@@ -283,6 +296,7 @@ class PSSC(ClusterMixin, BaseEstimator):
         X, image_shape = self._prepare(X)
         n = X.shape[0]
         self._validate_params(n)
+        check_distinct_rows(X, self.n_clusters)
         device = resolve_device(self.device)
         check_backend_device(self.backend, device)
         memory.check_self_expression_fits(n, backend=self.backend, device=device)
@@ -292,7 +306,7 @@ class PSSC(ClusterMixin, BaseEstimator):
             torch.manual_seed(seed)
             Xt = torch.from_numpy(X).to(device)
             t0 = time.perf_counter()
-            model = self._pretrained_model(Xt, image_shape, seed)
+            model, budget = self._pretrained_model(Xt, image_shape, seed)
             # Fine-tuning draws from a generator of its own, so that a fit from a shared pre-training
             # (autoencoder=..., pretrain_epochs=0) fine-tunes exactly as the fit that pre-trains itself.
             generator = torch.Generator().manual_seed(seed)
@@ -325,6 +339,8 @@ class PSSC(ClusterMixin, BaseEstimator):
         self.coef_l2_ = result.coef_l2
         self.coef_lr_ = result.coef_lr
         self.timings_ = timings
+        self.budget_ = {**budget, "finetune_epochs": int(self.epochs)}
+        self.pretrain_epochs_run_ = budget["pretrain_epochs_run"]
         self.n_features_in_ = X.shape[1]
 
     def fit_predict(self, X, y=None):

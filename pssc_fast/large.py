@@ -29,11 +29,14 @@ from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
 from . import affinity, memory
+from .spectral import check_clusters_used
 from .losses import LossWeights
 from .models import FCAutoEncoder
+from .budget import MAX_PRETRAIN_EPOCHS, EarlyStop, say, stream_epochs
+from .scaling import SAMPLE_VALUES, MinMaxScale, fit_minmax
 from .train import check_finite, finetune, resolve_device, shallow_coefficients
 from .validation import (as_numpy_input, check_backend_device, check_integer, check_number, check_real_input,
-                         check_seed, check_shared_params, refit_or_restore, warn_user)
+                         check_distinct_rows, check_seed, check_shared_params, refit_or_restore, warn_user)
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -61,7 +64,12 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     anchors : int, number of uniformly drawn anchor rows (capped at the number of rows).
     hidden_dims : hidden widths of the fully-connected auto-encoder (paper: 500, 500, 2000).
     latent_dim : latent width (default max(n_clusters, 10); the paper uses K).
-    pretrain_samples : pre-training budget in samples seen (mini-batch Adam); independent of N.
+    pretrain_samples : pre-training budget in samples seen (mini-batch Adam); independent of N, except
+        that it is capped at ``pretrain_max_epochs`` passes over the rows, and that pre-training ends early
+        when the reconstruction error stops improving (:mod:`pssc_fast.budget`; ``budget_`` says which).
+    pretrain_max_epochs : the cap, in passes over the rows (200: it binds only below
+        ``pretrain_samples / 200`` rows, 5000 with the defaults, so that a few rows are not pre-trained on
+        for thousands of passes - hours on 60 rows).
     pretrain_lr : initial Adam learning rate of pre-training; decayed to 0 by a cosine schedule over the
         budget when ``pretrain_schedule="cosine"``, constant with ``"constant"``.
     pretrain_noise : fraction of input values masked to 0 in each pre-training batch (a denoising
@@ -98,7 +106,9 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     nprobe : IVF lists visited per query (None: a quarter of the lists, at least 8).
     encode_batch_size : rows read, scaled and encoded at a time when encoding and predicting.
     scale : "minmax" rescales X globally to [0, 1] with the training data's min and max (the same affine
-        map is applied in ``predict``/``transform``); None uses X as given.
+        map is applied in ``predict``/``transform``); None uses X as given. When a few extreme values
+        dominate the range, fit warns naming them and clips them to the range of the bulk first
+        (:mod:`pssc_fast.scaling`, shared with :class:`pssc_fast.PSSC`).
     autoencoder : None, or an :class:`~pssc_fast.models.FCAutoEncoder` of the same shape, already
         pre-trained on this scaling of the data, whose weights are the starting point (it is not
         modified); set ``pretrain_samples=0`` to skip pre-training. Lets several anchor settings share
@@ -121,20 +131,30 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.
     pretrain_explained_variance_ : 1 - reconstruction error / variance of the anchors' rows after
-        pre-training (fit warns below :data:`LOW_EXPLAINED_VARIANCE`).
+        pre-training; fit warns below :data:`LOW_EXPLAINED_VARIANCE`. NaN when the anchors' rows are all
+        identical (fit warns about that instead).
     history_ : per-step loss terms of the fine-tuning.
     timings_ : seconds per stage: "scan", "pretrain", "finetune", "cluster", "encode", "assign", "total".
+    budget_ : the pre-training budget used and why: "pretrain_samples" (asked), "pretrain_steps" (after the
+        cap), "pretrain_steps_run", "pretrain_epochs_run" (passes), "pretrain_stop" ("plateau", "floor" or
+        None), "pretrain_why" (in words), and "finetune_epochs".
+    pretrain_epochs_run_ : passes over the rows that pre-training ran (the last one may be partial).
     coef_l2_, coef_lr_ : the ||C||^2 weight and C's learning rate used ("auto" resolved).
     data_min_, data_range_ : the global min-max scaling (X - data_min_) / data_range_ of the training data,
         applied to new rows too (0.0 and None when ``scale=None``).
+    data_scaling_ : that scaling as a :class:`pssc_fast.scaling.MinMaxScale` (None when ``scale=None``): its
+        ``low`` and ``span`` are data_min_ and data_range_, its ``clip`` the (low, high) the values are clipped
+        to first when a few extreme values dominated the training data's range (fit warns naming them;
+        :mod:`pssc_fast.scaling`), else None.
     n_features_in_ : number of input features.
     """
 
     def __init__(self, n_clusters=8, *, anchors=5000, hidden_dims=(500, 500, 2000), latent_dim=None,
                  pretrain_samples=1_000_000, pretrain_lr=1e-3, pretrain_schedule="cosine", pretrain_noise=0.0,
-                 batch_size=256,
-                 epochs=30, lr=1e-4, head_lr=1e-2, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2="auto", coef_lr="auto",
-                 balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, diag_shift=0.0, shallow_candidate=True, affinity_method="auto",
+                 pretrain_max_epochs=MAX_PRETRAIN_EPOCHS, batch_size=256,
+                 epochs=30, lr=1e-4, head_lr=1e-2, gamma1=1.0, gamma2=0.1, gamma3=0.1, trace_weight=1.0, coef_l2="auto",
+                 coef_lr="auto", balance_weight=0.1, tau=0.8, c_init="ridge", q=4, alpha=5.0, ro=0.12, diag_shift=0.0,
+                 shallow_candidate=True, affinity_method="auto",
                  labeling="anchors", landmark_neighbors=5, n_neighbors=1, index="auto", nprobe=None,
                  encode_batch_size=8192, scale="minmax",
                  autoencoder=None, backend="auto", device="auto", random_state=None, verbose=False):
@@ -146,6 +166,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         self.pretrain_lr = pretrain_lr
         self.pretrain_schedule = pretrain_schedule
         self.pretrain_noise = pretrain_noise
+        self.pretrain_max_epochs = pretrain_max_epochs
         self.batch_size = batch_size
         self.epochs = epochs
         self.lr = lr
@@ -187,6 +208,7 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if self.n_clusters > m:
             raise ValueError(f"n_clusters={self.n_clusters} must be <= the number of anchors used ({m})")
         check_integer("pretrain_samples", self.pretrain_samples, 0)
+        check_integer("pretrain_max_epochs", self.pretrain_max_epochs, 1)
         # the upper bound only binds the labeling in use: 4 anchors must not fail on landmark_neighbors=5
         check_integer("n_neighbors", self.n_neighbors, 1, m if self.labeling == "anchors" else None)
         check_integer("landmark_neighbors", self.landmark_neighbors, 1, m if self.labeling == "landmark" else None)
@@ -236,7 +258,9 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         verbose = bool(self.verbose)
 
         t0 = time.perf_counter()
-        self.data_min_, self.data_range_ = _scan(X, bs, self.scale, verbose)
+        scaling, variance = _scan(X, bs, self.scale, verbose)
+        self.data_scaling_ = scaling
+        self.data_min_, self.data_range_ = (0.0, None) if scaling is None else (scaling.low, scaling.span)
         timings["scan"] = time.perf_counter() - t0
         self.n_features_in_ = d
 
@@ -253,23 +277,28 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 except RuntimeError as exc:
                     raise ValueError(f"autoencoder does not match a {d}-{'-'.join(map(str, self.hidden_dims))}-"
                                      f"{latent} FCAutoEncoder: {exc}") from exc
+            stopper = EarlyStop(variance=variance)
             self.pretrain_history_ = pretrain_stream(
                 model, X, samples=int(self.pretrain_samples), lr=float(self.pretrain_lr),
                 schedule=self.pretrain_schedule, batch_size=int(self.batch_size),
                 noise=float(self.pretrain_noise), rng=rng, rows=self._rows,
-                device=device, verbose=verbose)
+                device=device, verbose=verbose, max_epochs=int(self.pretrain_max_epochs), early_stop=stopper)
             timings["pretrain"] = time.perf_counter() - t0
+            self.budget_ = self._describe_budget(n, stopper)
+            say(f"pre-training: {self.budget_['pretrain_why']}", verbose)
 
             t0 = time.perf_counter()
             # Uniform, seeded anchors: the only choice Algorithm 3 makes about them, and label-free.
             anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
             Xa = torch.from_numpy(self._rows(X, anchor_idx)).to(device)
+            check_distinct_rows(Xa, self.n_clusters, "the anchors' data")
             self.pretrain_explained_variance_ = _explained_variance(model, Xa)
+            # (identical anchors have no variance to explain: the warning above said what is wrong)
             if self.pretrain_explained_variance_ < LOW_EXPLAINED_VARIANCE:
                 warn_user(
                     f"the pre-trained auto-encoder explains {max(self.pretrain_explained_variance_, 0.0):.0%} of the variance of "
                     f"the anchors' rows (its reconstructions are little better than the mean row), so its codes "
-                    f"carry little to cluster; raise pretrain_samples (now {self.pretrain_samples})")
+                    f"carry little to cluster; {self._more_pretraining_advice()}")
             coef_l2 = self.coef_l2 if self.coef_l2 == "auto" else float(self.coef_l2)
             weights = LossWeights(trace=float(self.trace_weight), self_expression=float(self.gamma1),
                                   coef_l2=coef_l2, graph=float(self.gamma2), label=float(self.gamma3),
@@ -313,8 +342,12 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 labels, enc_s, asg_s = self._label_rows(X, desc="encode + assign")
         timings["encode"], timings["assign"] = enc_s, asg_s
         timings["total"] = time.perf_counter() - t_start
+        if len(np.unique(self.anchor_labels_)) == int(self.n_clusters) or self.labeling == "landmark":
+            # (with fewer clusters among the anchors the spectral step has said so already)
+            check_clusters_used(labels, int(self.n_clusters), "the rows")
         self.labels_ = labels
         self.timings_ = timings
+        self.pretrain_epochs_run_ = self.budget_["pretrain_epochs_run"]
 
     def fit_predict(self, X, y=None):
         """Fit and return ``labels_``."""
@@ -361,6 +394,30 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         super().__setstate__(state)
 
     # -- internals --------------------------------------------------------------------------
+    def _describe_budget(self, n_rows: int, stopper: EarlyStop) -> dict:
+        """``budget_``: what pre-training was asked, what the cap and the early stop made of it."""
+        samples = int(self.pretrain_samples)
+        if samples == 0:
+            steps, per_pass, why, run = 0, 1, "skipped (pretrain_samples=0)", 0
+        else:
+            steps, per_pass, why = stream_epochs(samples, n_rows, int(self.batch_size), int(self.pretrain_max_epochs))
+            run = stopper.epochs_run * per_pass if stopper.stopped else steps
+            if stopper.stopped:
+                why += f"; stopped early ({stopper.stopped}): {stopper.reason}"
+        return {"pretrain_samples": samples, "pretrain_steps": steps, "pretrain_steps_run": run,
+                "pretrain_epochs_run": run / per_pass, "pretrain_stop": stopper.stopped, "pretrain_why": why,
+                "finetune_epochs": int(self.epochs)}
+
+    def _more_pretraining_advice(self) -> str:
+        """What to change when the pre-trained codes explain little: the binding limit of the budget."""
+        budget = getattr(self, "budget_", None) or {}
+        if budget.get("pretrain_stop"):
+            return ("pre-training stopped early, its reconstruction error no longer falling; check the input's "
+                    "scaling, or try another pretrain_lr")
+        if "capped" in budget.get("pretrain_why", ""):
+            return f"raise pretrain_max_epochs (now {self.pretrain_max_epochs})"
+        return f"raise pretrain_samples (now {self.pretrain_samples})"
+
     def _check_fitted(self):
         if not hasattr(self, "labels_"):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit(X) first")
@@ -385,11 +442,16 @@ class LargePSSC(ClusterMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _rows(self, X, index) -> np.ndarray:
         """Rows ``index`` (sorted, or a slice) of X as scaled float32 - the only raw rows held at a time."""
         rows = np.asarray(X[index])
-        if self.data_range_ is not None:
-            # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8)
-            rows = (rows.astype(np.float64) - float(self.data_min_)) / float(self.data_range_)
-        if rows.dtype.kind == "f" and not np.isfinite(rows).all():  # predict-time input is checked here
+        # predict-time input is checked here, before the scaling's clipping could hide an infinity
+        if rows.dtype.kind == "f" and not np.isfinite(rows).all():
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
+        if self.data_range_ is not None:
+            # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8).
+            # data_min_ / data_range_ are the map; data_scaling_ adds the clip and the overflow factor (a
+            # model pickled before it existed has neither)
+            extra = getattr(self, "data_scaling_", None)
+            rows = MinMaxScale(float(self.data_min_), float(self.data_range_), *(
+                () if extra is None else (extra.clip, extra.factor))).apply(rows)
         with np.errstate(over="ignore"):  # reported below, in words
             rows = np.ascontiguousarray(rows, dtype=np.float32)
         if not np.isfinite(rows).all():
@@ -476,8 +538,11 @@ def fit_large(X, k, anchors=5000, *, random_state=None, device="auto", verbose=F
 
 
 def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str = "cosine", batch_size: int = 256,
-                    noise: float = 0.0, rng=None, rows=None, device="cpu", verbose: bool = False) -> list:
-    """Mini-batch Adam on mean squared reconstruction for a budget of ``samples`` samples seen.
+                    noise: float = 0.0, rng=None, rows=None, device="cpu", verbose: bool = False,
+                    max_epochs: int = MAX_PRETRAIN_EPOCHS, early_stop: EarlyStop | bool = True) -> list:
+    """Mini-batch Adam on mean squared reconstruction for a budget of ``samples`` samples seen, capped at
+    ``max_epochs`` passes over the rows (:func:`pssc_fast.budget.stream_epochs`: on a few rows a budget in
+    samples would be thousands of passes, hours spent memorising them).
 
     With ``noise`` > 0 the auto-encoder is a denoising one: each input value of a batch is set to 0 with
     probability ``noise`` and the clean batch is the target (masking noise, as the input dropout with which
@@ -487,16 +552,24 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
     permutation (its last partial batch is dropped), and each batch's indices are sorted so a memmap is
     read in file order. ``rows(X, index)`` returns the batch as float32 (default: ``X[index]`` as is),
     which is where scaling goes. With ``schedule="cosine"`` the learning rate decays from ``lr`` to 0 over
-    the budget, so that the last steps settle instead of jittering at ``lr``. Returns the mean
+    the budget, so that the last steps settle instead of jittering at ``lr``.
+
+    ``early_stop``: True ends the pre-training after a pass when :class:`pssc_fast.budget.EarlyStop`'s
+    label-free rule says the reconstruction error has stopped improving (its loss floor needs the data's
+    variance: pass an EarlyStop with ``variance`` set, as LargePSSC does), False runs the whole budget; an
+    EarlyStop instance is used as given and afterwards says why it stopped. Returns the mean
     reconstruction error of every 100 steps.
     """
     rng = np.random.default_rng(rng)
     rows = rows or (lambda A, idx: np.ascontiguousarray(A[idx], dtype=np.float32))
     n = X.shape[0]
     bs = min(int(batch_size), n)
-    steps = int(samples) // bs
+    steps, per_pass, _ = stream_epochs(samples, n, bs, max_epochs)
+    stopper = EarlyStop() if early_stop is True else (early_stop or None)
+    if stopper is not None:
+        stopper.steps_per_epoch = per_pass
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history, running = [], 0.0
+    history, running, pass_loss = [], 0.0, 0.0
     perm, pos = rng.permutation(n), 0
     masks = torch.Generator(device=device).manual_seed(int(rng.integers(2**31))) if noise > 0 else None
     bar = tqdm(range(steps), desc="pre-train", disable=not verbose, leave=False)
@@ -514,12 +587,20 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        running += loss.item()
+        value = loss.item()
+        running += value
+        pass_loss += value
         if (step + 1) % 100 == 0 or step == steps - 1:
             history.append(running / ((step % 100) + 1))
             running = 0.0
             check_finite(step, "pre-train", {"reconstruction": history[-1]}, lr)
             bar.set_postfix(loss=f"{history[-1]:.4g}")
+        if (step + 1) % per_pass == 0:  # a pass over the rows ends here
+            if stopper is not None and stopper.update(pass_loss / per_pass):
+                if running:  # the steps since the last entry of the history
+                    history.append(running / ((step % 100) + 1))
+                break
+            pass_loss = 0.0
     return history
 
 
@@ -555,7 +636,9 @@ def _explained_variance(model, X: torch.Tensor) -> float:
     model.eval()
     mse = float(((model.decode(model.encode(X)) - X) ** 2).mean())
     var = float(((X - X.mean(dim=0)) ** 2).mean())
-    return 1.0 - mse / var if var > 0 else 0.0
+    # identical rows leave a variance of float32 rounding (their mean is not exactly any of them)
+    spread = var > 1e-10 * float((X * X).mean())
+    return 1.0 - mse / var if spread else float("nan")
 
 
 def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -579,20 +662,30 @@ def _as_rows(X, min_rows: int = 2):
 
 
 def _scan(X, batch: int, scale, verbose: bool):
-    """One streaming pass: checks finiteness and returns (min, range) of the global min-max scaling
-    (``(0.0, None)`` when ``scale`` is None)."""
-    low, high = np.inf, -np.inf
-    n = X.shape[0]
+    """One streaming pass: checks finiteness and finds the extremes. Returns (the scaling, or None when
+    ``scale`` is None; the variance of the scaled values around the mean row, for the early stop's loss
+    floor). Both the outlier check of :func:`pssc_fast.scaling.fit_minmax` and the variance read evenly
+    spaced rows holding at most :data:`pssc_fast.scaling.SAMPLE_VALUES` values, so X is read in full once."""
+    low, high, low_at, high_at = np.inf, -np.inf, None, None
+    n, d = X.shape
     for start in tqdm(range(0, n, batch), desc="scan", disable=not verbose, leave=False):
         rows = np.asarray(X[start:start + batch])
         if rows.dtype.kind == "f" and not np.isfinite(rows).all():
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
-        low, high = min(low, float(rows.min())), max(high, float(rows.max()))
-    if scale is None:
-        return 0.0, None
-    if high == low:
-        raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
-    return low, high - low
+        i_low, i_high = int(np.argmin(rows)), int(np.argmax(rows))
+        if float(rows.flat[i_low]) < low:
+            low, low_at = float(rows.flat[i_low]), (start + i_low // d, i_low % d)
+        if float(rows.flat[i_high]) > high:
+            high, high_at = float(rows.flat[i_high]), (start + i_high // d, i_high % d)
+    sample_rows = np.unique(np.linspace(0, n - 1, min(n, max(2, SAMPLE_VALUES // d))).round().astype(np.int64))
+    sample = np.asarray(X[sample_rows], dtype=np.float64)
+    scaling = None
+    if scale is not None:
+        scaling = fit_minmax(low, high, sample, low_at=low_at, high_at=high_at, sampled=sample_rows.size < n)
+        sample = scaling.apply(sample)
+    with np.errstate(over="ignore", invalid="ignore"):  # scale=None on huge values: no floor, no harm
+        variance = float(((sample - sample.mean(axis=0)) ** 2).mean())
+    return scaling, variance if np.isfinite(variance) else None
 
 
 def _build_index(codes: np.ndarray, kind: str, seed: int, nprobe):

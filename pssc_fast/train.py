@@ -11,6 +11,7 @@ from . import losses as L
 from . import memory, ops
 from .ops import reference
 from .models import ClassifierHead, SelfExpression
+from .budget import EarlyStop
 
 
 #: float64 elements per row block of the ridge start's n x n product (2^24: blocks of at most 128 MiB)
@@ -42,12 +43,20 @@ def check_finite(step: int, stage: str, terms: dict, lr: float) -> None:
 
 
 def pretrain(model, X: torch.Tensor, *, epochs: int = 100, lr: float = 1e-3, batch_size: int = 256,
-             generator: torch.Generator | None = None, verbose: bool = True, desc: str = "pre-train") -> list:
+             generator: torch.Generator | None = None, verbose: bool = True, desc: str = "pre-train",
+             early_stop: EarlyStop | bool = True) -> list:
     """Train ``model`` (an auto-encoder with encode/decode) on mean squared reconstruction error in
-    shuffled mini-batches. Returns the mean loss of each epoch."""
+    shuffled mini-batches. Returns the mean loss of each epoch run.
+
+    ``early_stop``: True stops before ``epochs`` by :class:`pssc_fast.budget.EarlyStop`'s label-free rule
+    (loss floor or plateau, defaults in :mod:`pssc_fast.budget`), False runs every epoch; an
+    :class:`~pssc_fast.budget.EarlyStop` instance is used as given and afterwards says why it stopped."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = X.shape[0]
     history = []
+    stopper = _stopper(early_stop, X)
+    if stopper is not None:
+        stopper.steps_per_epoch = -(-n // batch_size)
     bar = tqdm(range(int(epochs)), desc=desc, disable=not verbose, leave=False)
     for epoch in bar:
         perm = torch.randperm(n, generator=generator).to(X.device)
@@ -62,7 +71,21 @@ def pretrain(model, X: torch.Tensor, *, epochs: int = 100, lr: float = 1e-3, bat
         history.append(total / n)
         check_finite(epoch, desc, {"reconstruction": history[-1]}, lr)
         bar.set_postfix(loss=f"{history[-1]:.4g}")
+        if stopper is not None and stopper.update(history[-1]):
+            break
     return history
+
+
+def _stopper(early_stop, X) -> EarlyStop | None:
+    """The EarlyStop a pre-training uses (None: off), its loss floor set from X's variance around the mean
+    row when the caller did not give one."""
+    if early_stop is False or early_stop is None:
+        return None
+    stopper = EarlyStop() if early_stop is True else early_stop
+    if stopper.variance is None:
+        with torch.no_grad():
+            stopper.variance = float(((X - X.mean(dim=0)) ** 2).mean())
+    return stopper
 
 
 @dataclass

@@ -11,6 +11,17 @@ import numpy as np
 from ._warnings import warn_user  # noqa: F401
 
 
+def check_distinct_rows(X, n_clusters: int, what: str = "X") -> int:
+    """The number of distinct rows of the 2-D array X; a warning when there are fewer than ``n_clusters``:
+    identical rows get identical codes, so any split of them into clusters is arbitrary."""
+    distinct = len(np.unique(np.asarray(X).reshape(len(X), -1), axis=0))
+    if distinct < int(n_clusters):
+        warn_user(f"{what} has only {distinct} distinct row{'s' if distinct != 1 else ''} for {n_clusters} "
+                  "clusters: identical rows cannot be told apart, so how they are split between clusters is "
+                  "arbitrary; remove the duplicates or ask for fewer clusters")
+    return distinct
+
+
 def check_integer(name: str, value, low: int, high: int | None = None) -> None:
     """TypeError unless ``value`` is an integer (bools excluded); ValueError unless low <= value <= high."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
