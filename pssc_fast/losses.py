@@ -31,11 +31,11 @@ class LossWeights:
     """
 
     reconstruction: float = 1.0
-    trace: float = 1.0
+    trace: float = 0.0
     self_expression: float = 1.0
     coef_l2: float | str = "auto"
-    graph: float = 0.1
-    label: float = 0.1
+    graph: float = 0.0
+    label: float = 0.0
     balance: float = 0.1
 
     @property

@@ -40,7 +40,7 @@ def test_learned_attributes(subspaces, fitted):
     assert fitted.embedding_.shape == (n, 20)
     assert fitted.n_features_in_ == 30
     assert set(fitted.timings_) == {"pretrain", "finetune", "cluster"}
-    assert len(fitted.history_) == FAST["epochs"] and {"reconstruction", "trace", "self_expression"} <= set(fitted.history_[0])
+    assert len(fitted.history_) == FAST["epochs"] and {"reconstruction", "self_expression", "coef_l2"} == set(fitted.history_[0])
 
 
 def test_same_seed_same_labels(subspaces, fitted):
