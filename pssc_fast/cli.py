@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .params import LARGE_DEFAULTS, LARGE_PARAMETERS, param
+
 
 class UserError(Exception):
     """A problem with what the user asked for: reported in one line, exit status 2."""
@@ -278,7 +280,7 @@ def cmd_fit(args) -> int:
     if not use_large and args.pretrain_samples is not None:
         raise UserError(f"--pretrain-samples sets the large-data path's pre-training; {n} samples take the "
                         "small-data path (give --anchors to use the large-data path)")
-    anchors = min(args.anchors if args.anchors is not None else 5000, n)
+    anchors = min(args.anchors if args.anchors is not None else LARGE_DEFAULTS["anchors"], n)
     if use_large and args.k > anchors:
         raise UserError(f"--k {args.k} is more than the {anchors} anchors the clusters are found among; "
                         "raise --anchors")
@@ -358,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
-    common.add_argument("--device", default="auto", help="'auto' (CUDA when available), 'cpu' or 'cuda'")
+    common.add_argument("--device", default=LARGE_DEFAULTS["device"], help="'auto' (CUDA when available), 'cpu' or 'cuda'")
     common.add_argument("--quiet", action="store_true", help="no progress bars")
 
     demo = sub.add_parser("demo", parents=[common], help="cluster scikit-learn's digits and plot the affinity",
@@ -377,15 +379,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where to save the labels: .npy, or .csv/.txt for one label per line (default %(default)s)")
     fit.add_argument("--plot", default=None, help="PNG of the affinity ordered by cluster (small-data path)")
     fit.add_argument("--anchors", type=_int_at_least(2), default=None,
-                     help="use fit_large with this many anchors (default: automatic above --max-dense samples)")
-    fit.add_argument("--labeling", choices=("anchors", "landmark"), default="anchors",
-                     help="fit_large: label rows by their nearest anchor (paper Algorithm 3, default) or by "
-                          "landmark spectral clustering of all rows through the anchors")
+                     help="use fit_large with this many anchors (default: fit_large with "
+                          f"{LARGE_DEFAULTS['anchors']} anchors above --max-dense samples)")
+    labeling = param(LARGE_PARAMETERS, "labeling")
+    fit.add_argument("--labeling", choices=labeling.check.choices, default=labeling.default,
+                     help="fit_large: label rows by their nearest anchor (paper Algorithm 3) or by landmark "
+                          "spectral clustering of all rows through the anchors (default %(default)s)")
     fit.add_argument("--max-dense", type=_positive_int, default=5000,
                      help="largest input clustered with the n x n layer on all points (default %(default)s)")
     fit.add_argument("--pretrain-samples", type=_int_at_least(0), default=None,
                      help="large-data path: auto-encoder pre-training budget in samples seen "
-                          "(default 1,000,000, whatever the number of rows)")
+                          f"(default {LARGE_DEFAULTS['pretrain_samples']:,}, whatever the number of rows)")
     fit.add_argument("--save-model", default=None, metavar="PATH",
                      help="also save the fitted estimator (joblib); on the large-data path 'pssc-fast predict' "
                           "labels new rows with it. A small-data model cannot predict (PSSC labels only the "
@@ -403,7 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default="labels.npy",
                          help="where to save the labels: .npy, or .csv/.txt (default %(default)s)")
     predict.add_argument("--codes", default=None, help="also save the rows' latent codes (.npy)")
-    predict.add_argument("--device", default="auto", help="where to encode: 'auto' (CUDA when available), 'cpu' or "
+    predict.add_argument("--device", default=LARGE_DEFAULTS["device"], help="where to encode: 'auto' (CUDA when available), 'cpu' or "
                          "'cuda'")
     predict.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_read_options(predict)
