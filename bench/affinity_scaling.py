@@ -43,13 +43,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import STAGES, released_pipeline
 from measure import proc_status_bytes, reset_peak_rss
 from provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-STAGES = ("threshold", "svd", "affinity", "spectral")
 PIPELINES = ("released", "ours_sparse", "ours_dense")
 
 
@@ -92,64 +92,6 @@ def make_block_coefficients(n, n_clusters=10, *, sub_dim=4, ambient_dim=30, nois
 
 
 # ----------------------------------------------------------------------------- released baseline
-
-
-def released_thrC(C, ro):
-    """The released DSC/PSSC ``thrC``: per column, sort, then a Python loop accumulating the mass."""
-    if ro < 1:
-        N = C.shape[1]
-        Cp = np.zeros((N, N))
-        S = np.abs(np.sort(-np.abs(C), axis=0))
-        Ind = np.argsort(-np.abs(C), axis=0)
-        for i in range(N):
-            cL1 = np.sum(S[:, i]).astype(float)
-            stop = False
-            csum = 0
-            t = 0
-            while not stop:
-                csum = csum + S[t, i]
-                if csum > ro * cL1:
-                    stop = True
-                    Cp[Ind[0:t + 1, i], i] = C[Ind[0:t + 1, i], i]
-                t = t + 1
-    else:
-        Cp = C
-    return Cp
-
-
-def released_pipeline(C, K, *, q, alpha, ro, seed, timings):
-    """The released post-processing (thrC + post_proC), one SpectralClustering call, timed per stage."""
-    from scipy.sparse.linalg import svds
-    from sklearn.cluster import SpectralClustering
-    from sklearn.preprocessing import normalize
-
-    t0 = time.perf_counter()
-    Cp = released_thrC(C, ro)
-    S = 0.5 * (np.abs(Cp) + np.abs(Cp.T))
-    del Cp
-    t1 = time.perf_counter()
-    r = q * K + 1
-    U, s, _ = svds(S, r, v0=np.ones(S.shape[0]))
-    del S
-    t2 = time.perf_counter()
-    U = U[:, ::-1]
-    s = np.sqrt(s[::-1])
-    U = U.dot(np.diag(s))
-    U = normalize(U, norm="l2", axis=1)
-    Z = U.dot(U.T)
-    Z = Z * (Z > 0)
-    L = np.abs(Z ** alpha)
-    del Z
-    L = L / L.max()
-    L = 0.5 * (L + L.T)
-    t3 = time.perf_counter()
-    spectral = SpectralClustering(n_clusters=K, eigen_solver="arpack", affinity="precomputed",
-                                  assign_labels="discretize", random_state=seed)
-    labels = spectral.fit_predict(L)
-    t4 = time.perf_counter()
-    for name, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-        timings[name] = dt
-    return np.asarray(labels)
 
 
 # ----------------------------------------------------------------------------- worker

@@ -409,7 +409,7 @@ def part_synthetic(args):
 def part_assign(args):
     from sklearn.neighbors import KNeighborsClassifier
 
-    from pssc_fast.large import _build_index, nearest_anchor_labels
+    from pssc_fast.nearest import build_index, nearest_anchor_labels
 
     rng = np.random.default_rng(0)
     m, nq, dim, k = 5000, 65_000, 10, 10
@@ -419,11 +419,11 @@ def part_assign(args):
     labels = rng.integers(0, k, m)
 
     def faiss_flat():
-        index = _build_index(anchors, "flat", 0, None)
+        index = build_index(anchors, "flat", 0, None)
         return nearest_anchor_labels(index, queries, labels, k)
 
     def faiss_ivf():
-        index = _build_index(anchors, "ivf", 0, None)
+        index = build_index(anchors, "ivf", 0, None)
         return nearest_anchor_labels(index, queries, labels, k)
 
     def sk(algorithm):

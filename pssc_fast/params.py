@@ -235,7 +235,8 @@ LARGE_OWN = (
     Param("batch_size", 256, integer(1), "pre-training mini-batch size."),
     Param("epochs", 30, integer(1), "full-batch fine-tuning steps on the anchors."),
     Param("lr", 1e-4, number(positive=True),
-          f"{_LR_DOC} on the anchors (1e-4, the paper's rate; PSSC's 1e-3 wrecked the MNIST-10k codes)."),
+          f"{_LR_DOC} on the anchors (1e-4, the paper's rate; PSSC's 1e-3 wrecked the MNIST-10k codes in a "
+          "label-scored comparison that kept this value, see docs/notes.md)."),
     Param("labeling", "anchors", OneOf(("anchors", "landmark")),
           "\"anchors\" (paper Algorithm 3): each row takes its nearest anchor's label (or the vote of "
           "``n_neighbors``); \"landmark\": landmark spectral clustering of all rows through their "

@@ -165,24 +165,27 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
     :mod:`pssc_fast.params`) but ``coef_lr``, whose None keeps C at ``lr`` for callers that train C as
     DSC-Net does; ``head_lr=None`` trains the head at ``lr``; ``c_init`` is "ridge" (:func:`ridge_coefficients`) or a constant.
 
-    ``weights.coef_l2 = "auto"`` sets lambda from the starting codes (:func:`auto_coef_l2`); ``coef_lr`` is Adam's
-    learning rate on C: None trains C at ``lr``, "auto" (whatever ``lr``) at :data:`COEF_LR_SHARE` times the starting C's typical
-    largest entry (the mean over columns of max |C_ij|), so that steps are relative to C's own scale.
+    ``weights.coef_l2 = "auto"`` sets lambda from the starting codes (:func:`auto_coef_l2`). ``coef_lr`` is
+    Adam's learning rate on C: None trains C at ``lr``; "auto" (whatever ``lr``) at :data:`COEF_LR_SHARE`
+    times the starting C's typical largest entry (the mean over columns of max |C_ij|), so that steps are
+    relative to C's own scale.
 
     ``max_pair_rows`` bounds the pseudo-graph loss: above that many samples, each step uses a random
     subset of rows against all columns instead of all n^2 pairs.
     """
     weights = weights or L.LossWeights()
     n = X.shape[0]
+    with torch.no_grad():  # the starting codes, when a rule below needs them
+        Z0 = model.encode(X) if weights.coef_l2 == "auto" or c_init == "ridge" else None
     if weights.coef_l2 == "auto":
-        with torch.no_grad():
-            weights = replace(weights, coef_l2=auto_coef_l2(model.encode(X), n_clusters, weights.self_expression))
+        weights = replace(weights, coef_l2=auto_coef_l2(Z0, n_clusters, weights.self_expression))
     memory.map_large_blocks(X.device)  # freed n x n and activation temporaries go back to the system
     # c_init: "ridge", or a number every entry of C starts at (an int included)
     layer = SelfExpression(n, init=0.0 if c_init == "ridge" else float(c_init), backend=backend).to(X.device)
     if c_init == "ridge":
         with torch.no_grad():
-            layer.C.copy_(ridge_coefficients(model.encode(X), weights.self_expression, weights.coef_l2))
+            layer.C.copy_(ridge_coefficients(Z0, weights.self_expression, weights.coef_l2))
+    del Z0
     if coef_lr == "auto":
         coef_lr = COEF_LR_SHARE * float(layer.C.detach().abs().amax(dim=0).mean().clamp_min(1e-12))
     coef_lr = lr if coef_lr is None else float(coef_lr)
