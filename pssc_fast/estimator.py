@@ -10,7 +10,7 @@ import torch
 
 from .core import SubspaceClusteringBase, seeded_torch
 from .models import ConvAutoEncoder, FCAutoEncoder
-from .params import PSSC_PARAMETERS, check_integer, check_widths, describe, make_init, validate
+from .params import PSSC_PARAMETERS, check_integer, describe, make_init, validate
 from .train import pretrain
 from .validation import as_numpy_input, check_real_input, warn_user
 
@@ -92,7 +92,7 @@ class PSSC(SubspaceClusteringBase):
         X = X.astype(np.float64)
         if not np.isfinite(X).all():
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
-        image_shape = None if self.image_shape is None else check_widths("image_shape", self.image_shape)
+        image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
         if X.ndim > 2:
             shape = (1, *X.shape[1:]) if X.ndim == 3 else tuple(X.shape[1:])
             if image_shape is not None and image_shape != shape:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import textwrap
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -139,6 +140,11 @@ class Param:
     doc: str
 
 
+def param(table, name: str) -> Param:
+    """The entry ``name`` of ``table``."""
+    return next(p for p in table if p.name == name)
+
+
 #: Parameters both estimators take with the same default.
 SHARED = (
     Param("n_clusters", 8, integer(2), "number of clusters K (at most the number of rows clustered)."),
@@ -223,8 +229,8 @@ PSSC_OWN = (
 #: LargePSSC's own parameters, and its defaults of the ones PSSC sets otherwise.
 LARGE_OWN = (
     Param("anchors", 5000, integer(2), "number of uniformly drawn anchor rows (capped at the number of rows)."),
-    replace(PSSC_OWN[1], default=(500, 500, 2000), doc="hidden widths of the fully-connected auto-encoder "
-            "(paper: 500, 500, 2000)."),
+    replace(param(PSSC_OWN, "hidden_dims"), default=(500, 500, 2000),
+            doc="hidden widths of the fully-connected auto-encoder (paper: 500, 500, 2000)."),
     Param("pretrain_samples", 1_000_000, integer(0),
           "pre-training budget in samples seen (mini-batch Adam); independent of N. 0 skips pre-training."),
     Param("pretrain_schedule", "cosine", OneOf(("cosine", "constant")),
@@ -232,11 +238,10 @@ LARGE_OWN = (
     Param("pretrain_noise", 0.0, number(low=0.0, below=1.0),
           "fraction of input values masked to 0 in each pre-training batch (a denoising auto-encoder; DEC "
           "pre-trains this architecture with 0.2), 0 for plain reconstruction."),
-    Param("batch_size", 256, integer(1), "pre-training mini-batch size."),
-    Param("epochs", 30, integer(1), "full-batch fine-tuning steps on the anchors."),
-    Param("lr", 1e-4, number(positive=True),
-          f"{_LR_DOC} on the anchors (1e-4, the paper's rate; PSSC's 1e-3 wrecked the MNIST-10k codes in a "
-          "label-scored comparison that kept this value, see docs/notes.md)."),
+    replace(param(PSSC_OWN, "batch_size"), default=256),
+    replace(param(PSSC_OWN, "epochs"), default=30, doc="full-batch fine-tuning steps on the anchors."),
+    replace(param(PSSC_OWN, "lr"), default=1e-4, doc=f"{_LR_DOC} on the anchors (1e-4, the paper's rate; PSSC's "
+            "1e-3 wrecked the MNIST-10k codes in a label-scored comparison that kept this value, see docs/notes.md)."),
     Param("labeling", "anchors", OneOf(("anchors", "landmark")),
           "\"anchors\" (paper Algorithm 3): each row takes its nearest anchor's label (or the vote of "
           "``n_neighbors``); \"landmark\": landmark spectral clustering of all rows through their "
@@ -267,11 +272,6 @@ PSSC_DEFAULTS = {p.name: p.default for p in PSSC_PARAMETERS}
 LARGE_DEFAULTS = {p.name: p.default for p in LARGE_PARAMETERS}
 
 
-def param(table, name: str) -> Param:
-    """The entry ``name`` of ``table``."""
-    return next(p for p in table if p.name == name)
-
-
 def make_init(table):
     """An ``__init__`` that stores each parameter of ``table`` under its name, as scikit-learn requires,
     with the signature ``(self, n_clusters=..., *, every other parameter=...)`` that
@@ -295,7 +295,8 @@ def make_init(table):
 
 def describe(table, indent: str = "    ") -> str:
     """The numpydoc Parameters entries of ``table``: name, default and documentation."""
-    return "\n".join(f"{indent}{p.name} : default {p.default!r}. {p.doc}" for p in table)
+    return "\n".join(textwrap.fill(f"{p.name} : default {p.default!r}. {p.doc}", width=110, initial_indent=indent,
+                                   subsequent_indent=indent * 2, break_long_words=False) for p in table)
 
 
 def validate(estimator) -> None:
