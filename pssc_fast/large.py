@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from .core import SubspaceClusteringBase, seeded_torch
 from .models import FCAutoEncoder
-from .nearest import IVF_MIN_WORK, build_index, index_kind, nearest_anchor_labels, search  # noqa: F401 (re-exported)
+from .nearest import build_index, index_kind, nearest_anchor_labels, search
 from .params import LARGE_DEFAULTS, LARGE_PARAMETERS, check_integer, describe, make_init, validate
 from .train import pretrain_stream, resolve_device
 from .validation import as_numpy_input, check_real_input, warn_user

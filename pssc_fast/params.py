@@ -252,7 +252,7 @@ LARGE_OWN = (
           "to the nearest's label). ``labeling=\"anchors\"`` only."),
     Param("index", "auto", OneOf(("auto", "flat", "ivf")),
           "FAISS index over the anchors: \"flat\" (exact), \"ivf\" (approximate) or \"auto\" (IVF for very "
-          "large problems, see :data:`pssc_fast.large.IVF_MIN_WORK`)."),
+          "large problems, see :data:`pssc_fast.nearest.IVF_MIN_WORK`)."),
     Param("nprobe", None, integer(1, also=(None,)), "IVF lists visited per query (None: a quarter, at least 8)."),
     Param("encode_batch_size", 8192, integer(1), "rows read, scaled and encoded at a time."),
 )
