@@ -132,9 +132,7 @@ class PSSC(SubspaceClusteringBase):
         and returned on the CPU without fine-tuning. Pass it back as ``autoencoder=`` with
         ``pretrain_epochs=0`` to fit several settings from one pre-training."""
         validate(self)
-        X, image_shape = self._prepare(X)
-        check_integer("n_clusters", self.n_clusters, 2, X.shape[0])
-        device, seed = self._device_and_seed(X.shape[0])
+        X, image_shape, device, seed = self._setup(X)
         with seeded_torch(seed, device):
             model = self._pretrained_model(torch.from_numpy(X).to(device), image_shape, seed)
         return model.cpu()
@@ -146,10 +144,15 @@ class PSSC(SubspaceClusteringBase):
                  generator=torch.Generator().manual_seed(seed), verbose=self.verbose)
         return model
 
-    def _fit(self, X):
+    def _setup(self, X):
+        """X prepared (:meth:`_prepare`), its image shape, the device and the seed; n_clusters checked against
+        X's rows."""
         X, image_shape = self._prepare(X)
         check_integer("n_clusters", self.n_clusters, 2, X.shape[0])
-        device, seed = self._device_and_seed(X.shape[0])
+        return (X, image_shape, *self._device_and_seed(X.shape[0]))
+
+    def _fit(self, X):
+        X, image_shape, device, seed = self._setup(X)
         timings = {}
         with seeded_torch(seed, device):
             Xt = torch.from_numpy(X).to(device)
