@@ -98,6 +98,7 @@ def run_task(name: str, seed: int, data_dir: Path, epochs: int | None) -> dict:
 
     from pssc_fast import PSSC
     from pssc_fast.affinity import cluster_coefficients
+    from pssc_fast.estimator import VARIANTS as VARIANT_TERMS
     from pssc_fast.metrics import scores
     from pssc_fast.models import load_dscnet_autoencoder
 
@@ -134,9 +135,7 @@ def run_task(name: str, seed: int, data_dir: Path, epochs: int | None) -> dict:
     params = base.get_params()
     params.update(autoencoder=ae, pretrain_epochs=0)
     for row, variant in VARIANTS.items():
-        est = PSSC.variant(variant, **{k: v for k, v in params.items() if k not in ("trace_weight", "gamma2",
-                                                                                   "gamma3", "balance_weight")
-                                       or variant == "pssc"})
+        est = PSSC.variant(variant, **{k: v for k, v in params.items() if k not in VARIANT_TERMS[variant]})
         t0 = time.perf_counter()
         est.fit(X_in)
         rows[row] = {**scores(y, est.labels_), "seconds": time.perf_counter() - t0 + pretrain_seconds,

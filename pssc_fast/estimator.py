@@ -19,7 +19,7 @@ from .validation import as_numpy_input, check_real_input, warn_user
 VARIANTS = {
     "dsc-l2": {"trace_weight": 0.0, "gamma2": 0.0, "gamma3": 0.0, "balance_weight": 0.0},
     "pssc-l": {"trace_weight": 1.0, "gamma2": 0.0, "gamma3": 0.0, "balance_weight": 0.0},
-    "pssc": {},
+    "pssc": {"trace_weight": 1.0, "gamma2": 0.1, "gamma3": 0.1, "balance_weight": 0.1},
 }
 
 
