@@ -26,11 +26,17 @@ def _read_input(path: str, key: str | None, header: str = "auto"):
     if not p.is_file():
         raise UserError(f"input file not found: {path}")
     suffix = p.suffix.lower()
-    if key is not None and suffix != ".mat":
-        raise UserError(f"--key names a variable of a .mat file; {path} is a {suffix or 'extension-less'} file")
+    if key is not None and suffix not in (".mat", ".npz"):
+        raise UserError(f"--key names a variable of a .mat file or an array of an .npz file; {path} is a "
+                        f"{suffix or 'extension-less'} file")
+    from .datasets import load_npy, load_npz
+
     try:
+        # the loaders word what is wrong with a file (truncated, corrupt header, object arrays) themselves
         if suffix == ".npy":
-            return np.load(p, allow_pickle=False, mmap_mode="r")
+            return load_npy(p)
+        if suffix == ".npz":
+            return load_npz(p, key)
         if suffix == ".csv":
             return _read_csv(p, header)
         if suffix == ".mat":
@@ -47,9 +53,13 @@ def _read_input(path: str, key: str | None, header: str = "auto"):
             return np.asarray(data.toarray() if hasattr(data, "toarray") else data)  # sparse: densify
     except UserError:
         raise
+    except ValueError as exc:
+        if str(exc).startswith(str(p)):  # a loader's own message, which names the file
+            raise UserError(str(exc)) from exc
+        raise UserError(f"could not read {path}: {exc}") from exc
     except Exception as exc:
         raise UserError(f"could not read {path}: {exc}") from exc
-    raise UserError(f"{path}: unsupported file type {suffix!r}; use .npy, .csv or .mat")
+    raise UserError(f"{path}: unsupported file type {suffix!r}; use .npy, .npz, .csv or .mat")
 
 
 def _read_csv(p: Path, header: str) -> np.ndarray:
@@ -244,14 +254,14 @@ def cmd_demo(args) -> int:
     X, y = load_digits()
     print(f"pssc-fast demo: scikit-learn digits, {X.shape[0]} samples x {X.shape[1]} features, 10 clusters")
     start = time.perf_counter()
-    model = PSSC(n_clusters=10, random_state=args.seed, device=args.device, verbose=not args.quiet)
+    model = PSSC(n_clusters=10, random_state=args.seed, device=args.device, verbose=_progress(args))
     labels = model.fit_predict(X)
     seconds = time.perf_counter() - start
     s = scores(y, labels)
     print(f"ACC {s['acc']:.4f}  NMI {s['nmi']:.4f}  purity {s['purity']:.4f}  ({seconds:.1f} s; "
           + ", ".join(f"{k} {v:.1f} s" for k, v in model.timings_.items()) + ")")
     path = plot_affinity(model.affinity_, labels, plot, title=f"PSSC on digits, ACC {s['acc']:.3f}")
-    print(f"affinity ordered by cluster written to {path}")
+    print(f"affinity ordered by cluster written to {Path(path).resolve()}")
     return 0
 
 
@@ -290,17 +300,20 @@ def cmd_fit(args) -> int:
 
         extra = {} if args.pretrain_samples is None else {"pretrain_samples": args.pretrain_samples}
         model = fit_large(X, args.k, anchors=anchors, random_state=args.seed, device=args.device,
-                          labeling=args.labeling, verbose=not args.quiet, **extra)
+                          labeling=args.labeling, verbose=_progress(args), **extra)
         labels = model.labels_
     else:
         from .estimator import PSSC
 
-        model = PSSC(n_clusters=args.k, random_state=args.seed, device=args.device, verbose=not args.quiet)
+        model = PSSC(n_clusters=args.k, random_state=args.seed, device=args.device, verbose=_progress(args))
         labels = model.fit_predict(np.asarray(X))
     seconds = time.perf_counter() - start
     _save_labels(out, labels)
     sizes = np.bincount(labels, minlength=args.k)
     print(f"{n} samples -> {args.k} clusters in {seconds:.1f} s; sizes {sizes.tolist()}; labels written to {out}")
+    budget = getattr(model, "budget_", None)  # what the pre-training budget came to, and why
+    if budget:
+        print(f"pre-training: {budget['pretrain_why']}")
     if save_model:
         _save_model(save_model, model)
         print(f"fitted model written to {save_model}"
@@ -333,7 +346,7 @@ def cmd_predict(args) -> int:
     if X.shape[1] != model.n_features_in_:
         raise UserError(f"{args.input}: rows of {X.shape[1]} features, but the model was fitted on "
                         f"{model.n_features_in_}")
-    model.set_params(verbose=not args.quiet, device=args.device)
+    model.set_params(verbose=_progress(args), device=args.device)
     start = time.perf_counter()
     labels = model.predict(X)
     _save_labels(out, labels)
@@ -345,8 +358,25 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def _add_progress_options(parser) -> None:
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars on stderr (default: only when stderr is a terminal, so that logs "
+                             "do not fill with redrawn lines)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars (the same as --no-progress)")
+
+
+def _progress(args) -> bool:
+    """Whether to draw progress bars: --progress / --no-progress / --quiet, else only on a terminal."""
+    if args.quiet:
+        return False
+    if args.progress is not None:
+        return args.progress
+    return sys.stderr.isatty()
+
+
 def _add_read_options(parser) -> None:
-    parser.add_argument("--key", default=None, help="variable name in a .mat file (default 'fea' or 'X')")
+    parser.add_argument("--key", default=None, help="variable name in a .mat file (default 'fea' or 'X'), or "
+                        "array name in an .npz file (default: its only array, or 'X', 'data' or 'fea')")
     parser.add_argument("--header", choices=("auto", "yes", "no"), default="auto",
                         help=".csv: whether the first line holds column names; 'auto' (default) takes a line "
                              "with text, or the column numbers 0..d-1 that pandas writes, for a header")
@@ -356,23 +386,27 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``pssc-fast`` argument parser with its ``demo``, ``fit`` and ``predict`` commands."""
     parser = argparse.ArgumentParser(prog="pssc-fast",
                                      description="Pseudo-supervised deep subspace clustering (PSSC), fast and at scale.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"pssc-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
     common.add_argument("--device", default=LARGE_DEFAULTS["device"], help="'auto' (CUDA when available), 'cpu' or 'cuda'")
-    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_progress_options(common)
 
     demo = sub.add_parser("demo", parents=[common], help="cluster scikit-learn's digits and plot the affinity",
                           description="Cluster scikit-learn's 1797 handwritten digits with the default PSSC, "
                                       "print ACC/NMI/purity and seconds, and save the block-ordered affinity.")
-    demo.add_argument("--plot", default="pssc_demo_affinity.png", help="PNG to write (default %(default)s)")
+    demo.add_argument("--plot", default="pssc_demo_affinity.png", metavar="PATH",
+                      help="where to write the affinity picture (PNG; default %(default)s in the current folder)")
     demo.set_defaults(func=cmd_demo)
 
-    fit = sub.add_parser("fit", parents=[common], help="cluster the rows of a .npy, .csv or .mat file",
-                         description="Cluster the rows of INPUT (.npy, .csv, or .mat with a 'fea' variable) into "
+    fit = sub.add_parser("fit", parents=[common], help="cluster the rows of a .npy, .npz, .csv or .mat file",
+                         description="Cluster the rows of INPUT (.npy, .npz, .csv, or .mat with a 'fea' variable) into "
                                      "K clusters and save the labels.")
-    fit.add_argument("input", help="data file: .npy, .csv (rows = samples) or .mat; an array of more than 2 "
+    fit.add_argument("input", help="data file: .npy, .npz, .csv (rows = samples) or .mat; an array of more than 2 "
                      "dimensions is flattened to one row per sample (use the Python API for the conv net)")
     fit.add_argument("--k", type=_int_at_least(2), required=True, help="number of clusters (at least 2)")
     fit.add_argument("--out", default="labels.npy",
@@ -388,8 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-dense", type=_positive_int, default=5000,
                      help="largest input clustered with the n x n layer on all points (default %(default)s)")
     fit.add_argument("--pretrain-samples", type=_int_at_least(0), default=None,
-                     help="large-data path: auto-encoder pre-training budget in samples seen "
-                          f"(default {LARGE_DEFAULTS['pretrain_samples']:,}, whatever the number of rows)")
+                     help="large-data path: auto-encoder pre-training budget in samples seen (default "
+                          f"{LARGE_DEFAULTS['pretrain_samples']:,}, capped at {LARGE_DEFAULTS['pretrain_max_epochs']} "
+                          "passes over the rows; it ends earlier when the reconstruction error stops improving)")
     fit.add_argument("--save-model", default=None, metavar="PATH",
                      help="also save the fitted estimator (joblib); on the large-data path 'pssc-fast predict' "
                           "labels new rows with it. A small-data model cannot predict (PSSC labels only the "
@@ -403,16 +438,21 @@ def build_parser() -> argparse.ArgumentParser:
                                          "--anchors ... --save-model MODEL'. Load only model files you trust: "
                                          "they are pickles.")
     predict.add_argument("model", help="file written by 'pssc-fast fit --save-model'")
-    predict.add_argument("input", help="data file (.npy, .csv or .mat) with the features the model was fitted on")
+    predict.add_argument("input", help="data file (.npy, .npz, .csv or .mat) with the features the model was fitted on")
     predict.add_argument("--out", default="labels.npy",
                          help="where to save the labels: .npy, or .csv/.txt (default %(default)s)")
     predict.add_argument("--codes", default=None, help="also save the rows' latent codes (.npy)")
     predict.add_argument("--device", default=LARGE_DEFAULTS["device"], help="where to encode: 'auto' (CUDA when available), 'cpu' or "
                          "'cuda'")
-    predict.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_progress_options(predict)
     _add_read_options(predict)
     predict.set_defaults(func=cmd_predict)
     return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line, ``pssc-fast: warning: ...``, instead of Python's file:line and source line."""
+    print(f"pssc-fast: warning: {message}", file=sys.stderr)
 
 
 def main(argv=None) -> int:
@@ -422,7 +462,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.func(args)
     except UserError as exc:
         print(f"pssc-fast: error: {exc}", file=sys.stderr)
         return 2

@@ -98,6 +98,134 @@ def load_mat(path, *, features: str = "fea", labels: str = "gnd"):
     return X, np.unique(y, return_inverse=True)[1].astype(np.int64)
 
 
+def _npy_dtype_problem(dtype: np.dtype) -> str | None:
+    """Why an array of this dtype cannot be clustered (None when it can)."""
+    if dtype.hasobject:
+        return ("it holds Python objects (dtype object), and loading those would run pickled code, which "
+                "pssc_fast refuses; save a numeric array instead, e.g. np.save(path, X.astype(np.float32))")
+    if dtype.names:
+        return (f"it holds a structured array (fields {', '.join(dtype.names)}); save a plain numeric array, "
+                "e.g. numpy.lib.recfunctions.structured_to_unstructured(X)")
+    if not (np.issubdtype(dtype, np.number) or dtype == bool):
+        return f"it holds {dtype} values, not numbers"
+    if np.issubdtype(dtype, np.complexfloating):
+        return f"it holds complex numbers ({dtype}); pssc_fast clusters real values"
+    return None
+
+
+def load_npy(path, *, mmap: bool = True) -> np.ndarray:
+    """A numeric array from a ``.npy`` file, memory-mapped (read-only) when ``mmap``, so that a file larger
+    than memory can be streamed by :func:`pssc_fast.fit_large`.
+
+    Raises FileNotFoundError, or ValueError saying what is wrong with the file in words: not a .npy file
+    at all, a corrupt header, a truncated file (fewer bytes than its header promises), or an array that is
+    not numeric (object arrays are refused rather than unpickled)."""
+    path = _existing(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a .npy file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"{path}: the file is empty (0 bytes), not a .npy array")
+    fmt = np.lib.format
+    with open(path, "rb") as f:
+        try:
+            version = fmt.read_magic(f)
+        except ValueError as exc:
+            head = path.read_bytes()[:6]
+            raise ValueError(f"{path}: not a .npy file (it does not start with numpy's signature \\x93NUMPY but "
+                             f"with {head!r}); a text or .csv file needs the .csv extension") from exc
+        try:
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = fmt.read_array_header_2_0(f)
+            elif version == (3, 0):  # differs from 2.0 only in its encoding: numpy reads it below
+                shape, dtype = None, None
+            else:
+                raise ValueError(f"{path}: .npy format version {version[0]}.{version[1]}, which this numpy "
+                                 f"({np.__version__}) does not know: a corrupt header, or a file from a newer "
+                                 "numpy")
+        except (ValueError, SyntaxError, TypeError, EOFError) as exc:
+            if str(exc).startswith(f"{path}:"):
+                raise
+            raise ValueError(f"{path}: the .npy header is corrupt or cut short, so the array's shape and type "
+                             "cannot be read; re-save or re-copy the file") from exc
+        offset = f.tell()
+    if dtype is None:  # format 3.0 (rare): numpy checks it, the dtype is checked here
+        try:
+            array = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"{path}: could not read the .npy array ({exc})") from exc
+        problem = _npy_dtype_problem(array.dtype)
+        if problem:
+            raise ValueError(f"{path}: {problem}")
+        return array
+    problem = _npy_dtype_problem(dtype)
+    if problem:
+        raise ValueError(f"{path}: {problem}")
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size - offset < expected:
+        raise ValueError(f"{path}: the file is truncated: its header promises a {'x'.join(map(str, shape))} "
+                         f"{dtype} array ({expected:,} bytes of data) but only {size - offset:,} bytes follow "
+                         "(an interrupted copy, download or save?)")
+    try:
+        # an array without data cannot be memory-mapped; read it (nothing to read) instead
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap and expected > 0 else None)
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{path}: could not read the .npy array ({exc})") from exc
+
+
+#: the arrays an .npz file is read from when it holds several and no key is given, in this order
+NPZ_DEFAULT_KEYS = ("X", "data", "fea")
+
+
+def load_npz(path, key: str | None = None) -> np.ndarray:
+    """The numeric array ``key`` of an ``.npz`` archive (np.savez): by default its only array, or the one
+    named "X", "data" or "fea". ValueError in words for a file that is not a zip archive (or a truncated
+    one), an empty archive, a missing key, an array that cannot be read, or a non-numeric one."""
+    import zipfile
+
+    path = _existing(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give a .npz file")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head.startswith(b"\x93NUMPY"):  # a .npy file under an .npz name
+        return load_npy(path)
+    if not head.startswith(b"PK"):
+        raise ValueError(f"{path}: not an .npz archive (an .npz file is a zip archive written by numpy.savez, "
+                         f"starting with PK; this one starts with {head!r})" if head else
+                         f"{path}: the file is empty (0 bytes), not an .npz archive")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable .npz archive ({exc}); an .npz file is a zip archive "
+                         "written by numpy.savez - the file may be truncated or corrupt") from exc
+    with archive:
+        names = list(archive.files)
+        if not names:
+            raise ValueError(f"{path}: the .npz archive holds no arrays")
+        if key is None:
+            key = names[0] if len(names) == 1 else next((k for k in NPZ_DEFAULT_KEYS if k in names), None)
+            if key is None:
+                raise ValueError(f"{path}: the archive holds {len(names)} arrays ({', '.join(names)}); say which "
+                                 "one holds the data (--key NAME on the command line)")
+        elif key not in names:
+            raise ValueError(f"{path}: no array {key!r} in the archive (it holds {', '.join(names)})")
+        try:
+            X = archive[key]
+        except ValueError as exc:
+            if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+                raise ValueError(f"{path}: array {key!r}: {_npy_dtype_problem(np.dtype(object))}") from exc
+            raise ValueError(f"{path}: array {key!r} is corrupt or truncated ({exc})") from exc
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+            raise ValueError(f"{path}: array {key!r} is corrupt or truncated ({type(exc).__name__}: {exc})") from exc
+    problem = _npy_dtype_problem(X.dtype)
+    if problem:
+        raise ValueError(f"{path}: array {key!r}: {problem}")
+    return X
+
+
 def _read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:

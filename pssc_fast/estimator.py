@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .budget import EarlyStop, describe_epochs, say
 from .core import SubspaceClusteringBase, seeded_torch
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .params import PSSC_PARAMETERS, check_integer, describe, make_init, validate
+from .scaling import fit_minmax_array
 from .train import pretrain
-from .validation import as_numpy_input, check_real_input, warn_user
+from .validation import as_numpy_input, check_distinct_rows, check_real_input, warn_user
 
 # One setting apart (paper Table III's ablation): DSC-L2 drops the Laplacian trace and the
 # pseudo-supervision, PSSC_l keeps the trace but no pseudo-supervision, PSSC has everything.
@@ -54,6 +56,11 @@ class PSSC(SubspaceClusteringBase):
     history_ : list of per-step dicts of the fine-tuning loss terms.
     coef_l2_, coef_lr_ : the ||C||^2 weight and C's learning rate used ("auto" resolved).
     timings_ : seconds spent in each stage.
+    budget_ : the training budget used: "pretrain_epochs" (asked), "pretrain_epochs_run", "pretrain_stop"
+        ("plateau", "floor" or None) and "pretrain_why" (in words; :mod:`pssc_fast.budget` has the rule), and
+        "finetune_epochs".
+    pretrain_epochs_run_ : pre-training epochs actually run (fewer than ``pretrain_epochs`` when the
+        reconstruction error stopped improving or reached the noise floor, see :mod:`pssc_fast.budget`).
     n_features_in_ : number of input features.
     """
 
@@ -106,11 +113,8 @@ class PSSC(SubspaceClusteringBase):
         if image_shape is not None and int(np.prod(image_shape)) != X.shape[1]:
             raise ValueError(f"image_shape={image_shape} must be (channels, height, width) with "
                              f"{X.shape[1]} values in all")
-        if self.scale == "minmax":
-            low, high = X.min(), X.max()
-            if high == low:
-                raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
-            X = (X - low) / (high - low)
+        if self.scale == "minmax":  # pssc_fast.scaling: shared with LargePSSC, warns about outliers
+            X = fit_minmax_array(X).apply(X)
         with np.errstate(over="ignore"):  # reported below, in words
             X = X.astype(np.float32)
         if not np.isfinite(X).all():
@@ -134,15 +138,20 @@ class PSSC(SubspaceClusteringBase):
         validate(self)
         X, image_shape, device, seed = self._setup(X)
         with seeded_torch(seed, device):
-            model = self._pretrained_model(torch.from_numpy(X).to(device), image_shape, seed)
+            model, _ = self._pretrained_model(torch.from_numpy(X).to(device), image_shape, seed)
         return model.cpu()
 
     def _pretrained_model(self, Xt, image_shape, seed: int):
-        """Build (or start from ``autoencoder``) and pre-train; torch's global seed is set by the caller."""
+        """Build (or start from ``autoencoder``) and pre-train; torch's global seed is set by the caller.
+        Returns the model and the ``budget_`` entries of its pre-training (pssc_fast.budget's early stop)."""
         model = self._start_model(self._build_model(Xt.shape[1], image_shape), Xt.shape[1], Xt.device)
+        stopper = EarlyStop()
         pretrain(model, Xt, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
-                 generator=torch.Generator().manual_seed(seed), verbose=self.verbose)
-        return model
+                 generator=torch.Generator().manual_seed(seed), verbose=self.verbose, early_stop=stopper)
+        budget = describe_epochs(int(self.pretrain_epochs), stopper)
+        say(f"pre-training ran {budget['pretrain_epochs_run']} of {self.pretrain_epochs} epochs on {Xt.shape[0]} "
+            f"rows: {budget['pretrain_why']}", self.verbose)
+        return model, budget
 
     def _setup(self, X):
         """X prepared (:meth:`_prepare`), its image shape, the device and the seed; n_clusters checked against
@@ -153,15 +162,18 @@ class PSSC(SubspaceClusteringBase):
 
     def _fit(self, X):
         X, image_shape, device, seed = self._setup(X)
+        check_distinct_rows(X, self.n_clusters)
         timings = {}
         with seeded_torch(seed, device):
             Xt = torch.from_numpy(X).to(device)
             t0 = time.perf_counter()
-            model = self._pretrained_model(Xt, image_shape, seed)
+            model, budget = self._pretrained_model(Xt, image_shape, seed)
             timings["pretrain"] = time.perf_counter() - t0
             labels, self.affinity_, self.embedding_ = self._finetune_and_cluster(model, Xt, seed, timings)
         self.labels_ = labels
         self.timings_ = timings
+        self.budget_ = {**budget, "finetune_epochs": int(self.epochs)}
+        self.pretrain_epochs_run_ = budget["pretrain_epochs_run"]
         self.n_features_in_ = X.shape[1]
 
 

@@ -27,12 +27,15 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
 from tqdm.auto import tqdm
 
+from .budget import EarlyStop, say, stream_epochs
 from .core import SubspaceClusteringBase, seeded_torch
 from .models import FCAutoEncoder
 from .nearest import build_index, index_kind, nearest_anchor_labels, search
 from .params import LARGE_DEFAULTS, LARGE_PARAMETERS, check_integer, describe, make_init, validate
+from .scaling import SAMPLE_VALUES, MinMaxScale, fit_minmax
 from .train import pretrain_stream, resolve_device
-from .validation import as_numpy_input, check_real_input, warn_user
+from .spectral import check_clusters_used
+from .validation import as_numpy_input, check_distinct_rows, check_real_input, warn_user
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -74,12 +77,21 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.
     pretrain_explained_variance_ : 1 - reconstruction error / variance of the anchors' rows after
-        pre-training (fit warns below :data:`LOW_EXPLAINED_VARIANCE`).
+        pre-training; fit warns below :data:`LOW_EXPLAINED_VARIANCE`. NaN when the anchors' rows are all
+        identical (fit warns about that instead).
     history_ : per-step loss terms of the fine-tuning.
     timings_ : seconds per stage: "scan", "pretrain", "finetune", "cluster", "encode", "assign", "total".
+    budget_ : the pre-training budget used and why: "pretrain_samples" (asked), "pretrain_steps" (after the
+        cap), "pretrain_steps_run", "pretrain_epochs_run" (passes), "pretrain_stop" ("plateau", "floor" or
+        None), "pretrain_why" (in words), and "finetune_epochs".
+    pretrain_epochs_run_ : passes over the rows that pre-training ran (the last one may be partial).
     coef_l2_, coef_lr_ : the ||C||^2 weight and C's learning rate used ("auto" resolved).
     data_min_, data_range_ : the global min-max scaling (X - data_min_) / data_range_ of the training data,
         applied to new rows too (0.0 and None when ``scale=None``).
+    data_scaling_ : that scaling as a :class:`pssc_fast.scaling.MinMaxScale` (None when ``scale=None``): its
+        ``low`` and ``span`` are data_min_ and data_range_, its ``clip`` the (low, high) the values are clipped
+        to first when a few extreme values dominated the training data's range (fit warns naming them;
+        :mod:`pssc_fast.scaling`), else None.
     n_features_in_ : number of input features.
     """
 
@@ -109,23 +121,26 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         validate(self)
         X = _as_rows(X)
         device, seed = self._device_and_seed(self._anchors_used(X.shape[0]))
-        low, span = _scan(X, int(self.encode_batch_size), self.scale, bool(self.verbose))
+        scaling, variance = _scan(X, int(self.encode_batch_size), self.scale, bool(self.verbose))
         with seeded_torch(seed, device):
-            model, _ = self._pretrained_model(X, np.random.default_rng(seed), device,
-                                              lambda A, index: _scaled_rows(A, index, low, span))
+            model, _, _ = self._pretrained_model(X, np.random.default_rng(seed), device, variance,
+                                                 lambda A, index: _scaled_rows(A, index, scaling))
         return model.cpu()
 
-    def _pretrained_model(self, X, rng, device, rows):
+    def _pretrained_model(self, X, rng, device, variance, rows):
         """Build (or start from ``autoencoder``) and pre-train on the rows of X read through ``rows``, drawing
-        batches from ``rng``; torch's global seed is set by the caller. Returns (model, pre-training history)."""
+        batches from ``rng`` (``variance``: the scaled data's, for the early stop's loss floor); torch's global
+        seed is set by the caller. Returns (model, pre-training history, the EarlyStop that watched it)."""
         latent = self.latent_dim if self.latent_dim is not None else max(int(self.n_clusters), 10)
         fresh = FCAutoEncoder(X.shape[1], tuple(int(h) for h in self.hidden_dims), int(latent))
         model = self._start_model(fresh, X.shape[1], device)
+        stopper = EarlyStop(variance=variance)
         history = pretrain_stream(model, X, samples=int(self.pretrain_samples), lr=float(self.pretrain_lr),
                                   schedule=self.pretrain_schedule, batch_size=int(self.batch_size),
                                   noise=float(self.pretrain_noise), rng=rng, rows=rows, device=device,
-                                  verbose=bool(self.verbose))
-        return model, history
+                                  verbose=bool(self.verbose), max_epochs=int(self.pretrain_max_epochs),
+                                  early_stop=stopper)
+        return model, history, stopper
 
     def _fit(self, X):
         t_start = time.perf_counter()
@@ -137,17 +152,22 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         timings = {}
 
         t0 = time.perf_counter()
-        self.data_min_, self.data_range_ = _scan(X, int(self.encode_batch_size), self.scale, bool(self.verbose))
+        scaling, variance = _scan(X, int(self.encode_batch_size), self.scale, bool(self.verbose))
+        self.data_scaling_ = scaling
+        self.data_min_, self.data_range_ = (0.0, None) if scaling is None else (scaling.low, scaling.span)
         timings["scan"] = time.perf_counter() - t0
         self.n_features_in_ = d
 
         with seeded_torch(seed, device):
             t0 = time.perf_counter()
-            model, self.pretrain_history_ = self._pretrained_model(X, rng, device, self._rows)
+            model, self.pretrain_history_, stopper = self._pretrained_model(X, rng, device, variance, self._rows)
             timings["pretrain"] = time.perf_counter() - t0
+            self.budget_ = self._describe_budget(n, stopper)
+            say(f"pre-training: {self.budget_['pretrain_why']}", bool(self.verbose))
             # Uniform, seeded anchors: the only choice Algorithm 3 makes about them, and label-free.
             anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
             Xa = torch.from_numpy(self._rows(X, anchor_idx)).to(device)
+            check_distinct_rows(Xa, self.n_clusters, "the anchors' data")
             self._check_explained_variance(model, Xa)
             anchor_labels, _, anchor_codes = self._finetune_and_cluster(model, Xa, seed, timings)
             del Xa
@@ -163,17 +183,22 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
                 labels, enc_s, asg_s = self._label_rows(X, desc="encode + assign")
         timings["encode"], timings["assign"] = enc_s, asg_s
         timings["total"] = time.perf_counter() - t_start
+        if len(np.unique(self.anchor_labels_)) == int(self.n_clusters) or self.labeling == "landmark":
+            # (with fewer clusters among the anchors the spectral step has said so already)
+            check_clusters_used(labels, int(self.n_clusters), "the rows")
         self.labels_ = labels
         self.timings_ = timings
+        self.pretrain_epochs_run_ = self.budget_["pretrain_epochs_run"]
 
     def _check_explained_variance(self, model, Xa):
-        """Sets ``pretrain_explained_variance_`` on the anchors' rows and warns when it is low."""
+        """Sets ``pretrain_explained_variance_`` on the anchors' rows and warns when it is low (identical
+        anchors have no variance to explain: check_distinct_rows has said what is wrong)."""
         self.pretrain_explained_variance_ = _explained_variance(model, Xa)
         if self.pretrain_explained_variance_ < LOW_EXPLAINED_VARIANCE:
             warn_user(
                 f"the pre-trained auto-encoder explains {max(self.pretrain_explained_variance_, 0.0):.0%} of the variance of "
                 f"the anchors' rows (its reconstructions are little better than the mean row), so its codes "
-                f"carry little to cluster; raise pretrain_samples (now {self.pretrain_samples})")
+                f"carry little to cluster; {self._more_pretraining_advice()}")
 
     # -- out of sample ----------------------------------------------------------------------
     def predict(self, X):
@@ -216,6 +241,30 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         super().__setstate__(state)
 
     # -- internals --------------------------------------------------------------------------
+    def _describe_budget(self, n_rows: int, stopper: EarlyStop) -> dict:
+        """``budget_``: what pre-training was asked, what the cap and the early stop made of it."""
+        samples = int(self.pretrain_samples)
+        if samples == 0:
+            steps, per_pass, why, run = 0, 1, "skipped (pretrain_samples=0)", 0
+        else:
+            steps, per_pass, why = stream_epochs(samples, n_rows, int(self.batch_size), int(self.pretrain_max_epochs))
+            run = stopper.epochs_run * per_pass if stopper.stopped else steps
+            if stopper.stopped:
+                why += f"; stopped early ({stopper.stopped}): {stopper.reason}"
+        return {"pretrain_samples": samples, "pretrain_steps": steps, "pretrain_steps_run": run,
+                "pretrain_epochs_run": run / per_pass, "pretrain_stop": stopper.stopped, "pretrain_why": why,
+                "finetune_epochs": int(self.epochs)}
+
+    def _more_pretraining_advice(self) -> str:
+        """What to change when the pre-trained codes explain little: the binding limit of the budget."""
+        budget = getattr(self, "budget_", None) or {}
+        if budget.get("pretrain_stop"):
+            return ("pre-training stopped early, its reconstruction error no longer falling; check the input's "
+                    "scaling, or try another pretrain_lr")
+        if "capped" in budget.get("pretrain_why", ""):
+            return f"raise pretrain_max_epochs (now {self.pretrain_max_epochs})"
+        return f"raise pretrain_samples (now {self.pretrain_samples})"
+
     def _check_fitted(self):
         if not hasattr(self, "labels_"):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit(X) first")
@@ -240,7 +289,14 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
 
     def _rows(self, X, index) -> np.ndarray:
         """Rows ``index`` (sorted, or a slice) of X as scaled float32 - the only raw rows held at a time."""
-        return _scaled_rows(X, index, self.data_min_, self.data_range_)
+        scaling = None
+        if self.data_range_ is not None:
+            # data_min_ / data_range_ are the map; data_scaling_ adds the clip and the overflow factor (a
+            # model pickled before it existed has neither)
+            extra = getattr(self, "data_scaling_", None)
+            scaling = MinMaxScale(float(self.data_min_), float(self.data_range_),
+                                  *(() if extra is None else (extra.clip, extra.factor)))
+        return _scaled_rows(X, index, scaling)
 
     def _index_kind(self, n_queries: int, n_anchors: int) -> str:
         return index_kind(self.index, n_queries, n_anchors)
@@ -327,7 +383,9 @@ def _explained_variance(model, X: torch.Tensor) -> float:
     model.eval()
     mse = float(((model.decode(model.encode(X)) - X) ** 2).mean())
     var = float(((X - X.mean(dim=0)) ** 2).mean())
-    return 1.0 - mse / var if var > 0 else 0.0
+    # identical rows leave a variance of float32 rounding (their mean is not exactly any of them)
+    spread = var > 1e-10 * float((X * X).mean())
+    return 1.0 - mse / var if spread else float("nan")
 
 
 def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -351,30 +409,42 @@ def _as_rows(X, min_rows: int = 2):
 
 
 def _scan(X, batch: int, scale, verbose: bool):
-    """One streaming pass: checks finiteness and returns (min, range) of the global min-max scaling
-    (``(0.0, None)`` when ``scale`` is None)."""
-    low, high = np.inf, -np.inf
-    n = X.shape[0]
+    """One streaming pass: checks finiteness and finds the extremes. Returns (the scaling, or None when
+    ``scale`` is None; the variance of the scaled values around the mean row, for the early stop's loss
+    floor). Both the outlier check of :func:`pssc_fast.scaling.fit_minmax` and the variance read evenly
+    spaced rows holding at most :data:`pssc_fast.scaling.SAMPLE_VALUES` values, so X is read in full once."""
+    low, high, low_at, high_at = np.inf, -np.inf, None, None
+    n, d = X.shape
     for start in tqdm(range(0, n, batch), desc="scan", disable=not verbose, leave=False):
         rows = np.asarray(X[start:start + batch])
         if rows.dtype.kind == "f" and not np.isfinite(rows).all():
             raise ValueError("X contains NaN or infinite values; remove or impute them first")
-        low, high = min(low, float(rows.min())), max(high, float(rows.max()))
-    if scale is None:
-        return 0.0, None
-    if high == low:
-        raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
-    return low, high - low
+        i_low, i_high = int(np.argmin(rows)), int(np.argmax(rows))
+        if float(rows.flat[i_low]) < low:
+            low, low_at = float(rows.flat[i_low]), (start + i_low // d, i_low % d)
+        if float(rows.flat[i_high]) > high:
+            high, high_at = float(rows.flat[i_high]), (start + i_high // d, i_high % d)
+    sample_rows = np.unique(np.linspace(0, n - 1, min(n, max(2, SAMPLE_VALUES // d))).round().astype(np.int64))
+    sample = np.asarray(X[sample_rows], dtype=np.float64)
+    scaling = None
+    if scale is not None:
+        scaling = fit_minmax(low, high, sample, low_at=low_at, high_at=high_at, sampled=sample_rows.size < n)
+        sample = scaling.apply(sample)
+    with np.errstate(over="ignore", invalid="ignore"):  # scale=None on huge values: no floor, no harm
+        variance = float(((sample - sample.mean(axis=0)) ** 2).mean())
+    return scaling, variance if np.isfinite(variance) else None
 
 
-def _scaled_rows(X, index, low, span) -> np.ndarray:
-    """Rows ``index`` of X as float32, mapped by (x - low) / span unless ``span`` is None; checked finite."""
+def _scaled_rows(X, index, scaling) -> np.ndarray:
+    """Rows ``index`` of X as float32, mapped by ``scaling`` (a :class:`pssc_fast.scaling.MinMaxScale`, or None
+    for X as given); checked finite."""
     rows = np.asarray(X[index])
-    if span is not None:
-        # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8)
-        rows = (rows.astype(np.float64) - float(low)) / float(span)
-    if rows.dtype.kind == "f" and not np.isfinite(rows).all():  # predict-time input is checked here
+    # predict-time input is checked here, before the scaling's clipping could hide an infinity
+    if rows.dtype.kind == "f" and not np.isfinite(rows).all():
         raise ValueError("X contains NaN or infinite values; remove or impute them first")
+    if scaling is not None:
+        # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8)
+        rows = scaling.apply(rows)
     with np.errstate(over="ignore"):  # reported below, in words
         rows = np.ascontiguousarray(rows, dtype=np.float32)
     if not np.isfinite(rows).all():

@@ -191,7 +191,8 @@ SHARED = (
     Param("scale", "minmax", OneOf(("minmax", None)),
           "\"minmax\" rescales X globally to [0, 1] (what the defaults were measured with; standardising per "
           "feature hurt every dataset tried; LargePSSC applies the training data's map to new rows too), or None "
-          "to use X as given."),
+          "to use X as given. When a few extreme values dominate X's range, fit warns naming them and clips them "
+          "to the range of the bulk first (:mod:`pssc_fast.scaling`)."),
     Param("autoencoder", None, autoencoder_or_none,
           "None, or an auto-encoder (a torch module with ``encode``/``decode``, e.g. from "
           "``pretrained_autoencoder``) to start from; a copy is trained, the caller's is not modified. With no "
@@ -217,7 +218,8 @@ PSSC_OWN = (
           "(channels, height, width) to read 2-D input rows as images. Image-shaped X carries its own: "
           "(n, H, W) is read as one channel, (n, C, H, W) channels first."),
     Param("pretrain_epochs", 200, integer(0),
-          "pre-training epochs (Adam, mini-batches); 0 skips pre-training: fine-tuning then starts from "
+          "pre-training epochs (Adam, mini-batches); it stops earlier when the reconstruction error stops "
+          "improving (:mod:`pssc_fast.budget`; not on digits). 0 skips pre-training: fine-tuning then starts from "
           "``autoencoder``'s weights or, without one, from a randomly initialised auto-encoder."),
     Param("batch_size", 128, integer(1), "pre-training mini-batch size."),
     Param("epochs", 300, integer(1), "full-batch fine-tuning steps."),
@@ -232,7 +234,12 @@ LARGE_OWN = (
     replace(param(PSSC_OWN, "hidden_dims"), default=(500, 500, 2000),
             doc="hidden widths of the fully-connected auto-encoder (paper: 500, 500, 2000)."),
     Param("pretrain_samples", 1_000_000, integer(0),
-          "pre-training budget in samples seen (mini-batch Adam); independent of N. 0 skips pre-training."),
+          "pre-training budget in samples seen (mini-batch Adam); independent of N, except that it is capped at "
+          "``pretrain_max_epochs`` passes over the rows, and that pre-training ends early when the reconstruction "
+          "error stops improving (:mod:`pssc_fast.budget`; ``budget_`` says which). 0 skips pre-training."),
+    Param("pretrain_max_epochs", 200, integer(1),
+          "the cap of ``pretrain_samples``, in passes over the rows (it binds only below pretrain_samples / 200 "
+          "rows, 5000 with the defaults, so that a few rows are not pre-trained on for thousands of passes)."),
     Param("pretrain_schedule", "cosine", OneOf(("cosine", "constant")),
           "\"cosine\" decays pre-training's learning rate to 0 over the budget; \"constant\" keeps it."),
     Param("pretrain_noise", 0.0, number(low=0.0, below=1.0),

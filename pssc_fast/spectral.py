@@ -176,10 +176,15 @@ def _nearest(features, ref_idx, query_idx):
 
 def fit_kmeans(X, n_clusters, n_init, seed, sample_weight=None) -> KMeans:
     """Seeded, fitted scikit-learn k-means (``n_init`` restarts)."""
+    from sklearn.exceptions import ConvergenceWarning
+
     km = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
     # On at most a few hundred thousand points of dimension K one thread is enough, and OpenMP
     # threads busy-waiting on an oversubscribed 2-core machine made k-means ~10x slower (measured).
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        # "Number of distinct clusters found smaller than n_clusters" names scikit-learn's internals; the
+        # callers check the final labels and say it in the library's words (check_clusters_used below)
+        warnings.simplefilter("ignore", ConvergenceWarning)
         return km.fit(X, sample_weight=sample_weight)
 
 
@@ -203,6 +208,8 @@ def spectral_clustering(A, n_clusters: int, *, random_state=None, n_init: int = 
     ``features`` (an (n, d) array aligned with A) when given, else of the largest cluster. If more than
     ``n_clusters`` large components remain they are grouped by k-means on their mean ``features``
     (weighted by size) when given, else the extra ones join the largest cluster; a warning says so.
+    ``n_clusters = n`` gives every node its own cluster; when fewer than ``n_clusters`` labels end up used
+    (duplicated points), :func:`check_clusters_used` warns.
 
     Returns int64 labels in ``[0, n_clusters)``.
     """
@@ -217,6 +224,8 @@ def spectral_clustering(A, n_clusters: int, *, random_state=None, n_init: int = 
     labels = np.zeros(n, dtype=np.int64)
     if K == 1:
         return labels
+    if K == n:  # the only partition into n non-empty clusters; k-means on n points can leave some empty
+        return np.arange(n, dtype=np.int64)
 
     A = clean_affinity(A)
     n_comp, comp = _components(A)
@@ -264,4 +273,23 @@ def spectral_clustering(A, n_clusters: int, *, random_state=None, n_init: int = 
             labels[out_idx] = labels[core_idx][_nearest(features, core_idx, out_idx)]
         else:
             labels[out_idx] = np.bincount(labels[core_idx], minlength=K).argmax()
+
+    check_clusters_used(labels, K)
     return labels
+
+
+def check_clusters_used(labels, n_clusters: int, what: str = "the points") -> int:
+    """The number of distinct labels; when it is smaller than ``n_clusters`` (empty clusters: duplicated or
+    nearly identical points, or more clusters than the data can separate), a warning in the library's
+    words saying how many and which are empty - never silently fewer clusters than asked."""
+    labels = np.asarray(labels)
+    sizes = np.bincount(labels.ravel(), minlength=int(n_clusters)) if labels.size else np.zeros(int(n_clusters), int)
+    found = int(np.count_nonzero(sizes))
+    if found < int(n_clusters):
+        empty = np.flatnonzero(sizes == 0)
+        warn_user(f"only {found} of the {n_clusters} clusters asked for hold any of {what} (cluster sizes "
+                  f"{sizes.tolist()}; label{'s' if empty.size > 1 else ''} {', '.join(map(str, empty[:10]))}"
+                  f"{', ...' if empty.size > 10 else ''} unused): the data does not separate into {n_clusters} "
+                  "groups here - duplicated or nearly identical rows, or more clusters than points can support; "
+                  "ask for fewer clusters")
+    return found

@@ -12,6 +12,7 @@ from . import losses as L
 from . import memory, ops
 from .ops import reference
 from .models import ClassifierHead, SelfExpression
+from .budget import MAX_PRETRAIN_EPOCHS, EarlyStop, stream_epochs
 from .params import PSSC_DEFAULTS
 
 
@@ -44,12 +45,20 @@ def check_finite(step: int, stage: str, terms: dict, lr: float) -> None:
 
 
 def pretrain(model, X: torch.Tensor, *, epochs: int = 100, lr: float = 1e-3, batch_size: int = 256,
-             generator: torch.Generator | None = None, verbose: bool = True, desc: str = "pre-train") -> list:
+             generator: torch.Generator | None = None, verbose: bool = True, desc: str = "pre-train",
+             early_stop: EarlyStop | bool = True) -> list:
     """Train ``model`` (an auto-encoder with encode/decode) on mean squared reconstruction error in
-    shuffled mini-batches. Returns the mean loss of each epoch."""
+    shuffled mini-batches. Returns the mean loss of each epoch run.
+
+    ``early_stop``: True stops before ``epochs`` by :class:`pssc_fast.budget.EarlyStop`'s label-free rule
+    (loss floor or plateau, defaults in :mod:`pssc_fast.budget`), False runs every epoch; an
+    :class:`~pssc_fast.budget.EarlyStop` instance is used as given and afterwards says why it stopped."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     n = X.shape[0]
     history = []
+    stopper = _stopper(early_stop, X)
+    if stopper is not None:
+        stopper.steps_per_epoch = -(-n // batch_size)
     bar = tqdm(range(int(epochs)), desc=desc, disable=not verbose, leave=False)
     for epoch in bar:
         perm = torch.randperm(n, generator=generator).to(X.device)
@@ -60,6 +69,8 @@ def pretrain(model, X: torch.Tensor, *, epochs: int = 100, lr: float = 1e-3, bat
         history.append(total / n)
         check_finite(epoch, desc, {"reconstruction": history[-1]}, lr)
         bar.set_postfix(loss=f"{history[-1]:.4g}")
+        if stopper is not None and stopper.update(history[-1]):
+            break
     return history
 
 
@@ -75,8 +86,11 @@ def reconstruction_step(model, opt, target: torch.Tensor, inputs: torch.Tensor |
 
 
 def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str = "cosine", batch_size: int = 256,
-                    noise: float = 0.0, rng=None, rows=None, device="cpu", verbose: bool = False) -> list:
-    """Mini-batch Adam on mean squared reconstruction for a budget of ``samples`` samples seen.
+                    noise: float = 0.0, rng=None, rows=None, device="cpu", verbose: bool = False,
+                    max_epochs: int = MAX_PRETRAIN_EPOCHS, early_stop: EarlyStop | bool = True) -> list:
+    """Mini-batch Adam on mean squared reconstruction for a budget of ``samples`` samples seen, capped at
+    ``max_epochs`` passes over the rows (:func:`pssc_fast.budget.stream_epochs`: on a few rows a budget in
+    samples would be thousands of passes, hours spent memorising them).
 
     With ``noise`` > 0 the auto-encoder is a denoising one: each input value of a batch is set to 0 with
     probability ``noise`` and the clean batch is the target (masking noise, as the input dropout with which
@@ -86,16 +100,24 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
     permutation (its last partial batch is dropped), and each batch's indices are sorted so a memmap is
     read in file order. ``rows(X, index)`` returns the batch as float32 (default: ``X[index]`` as is),
     which is where scaling goes. With ``schedule="cosine"`` the learning rate decays from ``lr`` to 0 over
-    the budget, so that the last steps settle instead of jittering at ``lr``. Returns the mean
+    the budget, so that the last steps settle instead of jittering at ``lr``.
+
+    ``early_stop``: True ends the pre-training after a pass when :class:`pssc_fast.budget.EarlyStop`'s
+    label-free rule says the reconstruction error has stopped improving (its loss floor needs the data's
+    variance: pass an EarlyStop with ``variance`` set, as LargePSSC does), False runs the whole budget; an
+    EarlyStop instance is used as given and afterwards says why it stopped. Returns the mean
     reconstruction error of every 100 steps.
     """
     rng = np.random.default_rng(rng)
     rows = rows or (lambda A, idx: np.ascontiguousarray(A[idx], dtype=np.float32))
     n = X.shape[0]
     bs = min(int(batch_size), n)
-    steps = int(samples) // bs
+    steps, per_pass, _ = stream_epochs(samples, n, bs, max_epochs)
+    stopper = EarlyStop() if early_stop is True else (early_stop or None)
+    if stopper is not None:
+        stopper.steps_per_epoch = per_pass
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history, running = [], 0.0
+    history, running, pass_loss = [], 0.0, 0.0
     perm, pos = rng.permutation(n), 0
     masks = torch.Generator(device=device).manual_seed(int(rng.integers(2**31))) if noise > 0 else None
     bar = tqdm(range(steps), desc="pre-train", disable=not verbose, leave=False)
@@ -109,13 +131,33 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
         x_in = None if masks is None else xb * (torch.rand(xb.shape, generator=masks, device=xb.device) >= noise)
-        running += reconstruction_step(model, opt, xb, x_in)
+        value = reconstruction_step(model, opt, xb, x_in)
+        running += value
+        pass_loss += value
         if (step + 1) % 100 == 0 or step == steps - 1:
             history.append(running / ((step % 100) + 1))
             running = 0.0
             check_finite(step, "pre-train", {"reconstruction": history[-1]}, lr)
             bar.set_postfix(loss=f"{history[-1]:.4g}")
+        if (step + 1) % per_pass == 0:  # a pass over the rows ends here
+            if stopper is not None and stopper.update(pass_loss / per_pass):
+                if running:  # the steps since the last entry of the history
+                    history.append(running / ((step % 100) + 1))
+                break
+            pass_loss = 0.0
     return history
+
+
+def _stopper(early_stop, X) -> EarlyStop | None:
+    """The EarlyStop a pre-training uses (None: off), its loss floor set from X's variance around the mean
+    row when the caller did not give one."""
+    if early_stop is False or early_stop is None:
+        return None
+    stopper = EarlyStop() if early_stop is True else early_stop
+    if stopper.variance is None:
+        with torch.no_grad():
+            stopper.variance = float(((X - X.mean(dim=0)) ** 2).mean())
+    return stopper
 
 
 @dataclass

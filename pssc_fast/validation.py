@@ -8,10 +8,21 @@ import numbers
 
 import numpy as np
 
-# Re-exported: the estimators import it from here; it lives in _warnings so that spectral.py can use it
-# without importing this module (which imports affinity.py, which imports spectral.py).
+# Re-exported: the estimators import it from here; it lives in _warnings, below every module, so that
+# spectral.py and the like can use it without importing this one.
 from ._warnings import warn_user  # noqa: F401
 from .params import check_integer, check_number, check_widths  # noqa: F401
+
+
+def check_distinct_rows(X, n_clusters: int, what: str = "X") -> int:
+    """The number of distinct rows of the 2-D array X; a warning when there are fewer than ``n_clusters``:
+    identical rows get identical codes, so any split of them into clusters is arbitrary."""
+    distinct = len(np.unique(np.asarray(X).reshape(len(X), -1), axis=0))
+    if distinct < int(n_clusters):
+        warn_user(f"{what} has only {distinct} distinct row{'s' if distinct != 1 else ''} for {n_clusters} "
+                  "clusters: identical rows cannot be told apart, so how they are split between clusters is "
+                  "arbitrary; remove the duplicates or ask for fewer clusters")
+    return distinct
 
 
 def as_numpy_input(X):

@@ -68,7 +68,7 @@ def test_fit_csv_with_header(tmp_path):
     (None, ["fit", "missing.npy", "--k", "2"], "not found"),
     ("txt", ["fit", "{path}", "--k", "2"], "unsupported file type"),
     ("npy", ["fit", "{path}", "--k", "50"], "larger than the number of samples"),
-    ("bad_npy", ["fit", "{path}", "--k", "2"], "could not read"),
+    ("bad_npy", ["fit", "{path}", "--k", "2"], "not a .npy file"),
     ("nan_npy", ["fit", "{path}", "--k", "2"], "NaN"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}.missing/labels.npy"], "does not exist"),
     ("npy", ["fit", "{path}", "--k", "2", "--plot", "{path}.missing/a.png"], "does not exist"),
@@ -315,4 +315,5 @@ def test_demo_prints_scores_and_writes_the_affinity(tmp_path, monkeypatch, capsy
     assert cli.main(["demo", "--plot", str(tmp_path / "demo.png"), "--quiet", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert "100 samples x 8 features, 10 clusters" in out and "ACC " in out and "NMI " in out
+    assert f"written to {(tmp_path / 'demo.png').resolve()}" in out  # where the picture went, in full
     assert (tmp_path / "demo.png").stat().st_size > 1000
