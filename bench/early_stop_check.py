@@ -53,7 +53,7 @@ def recorded_pretrain(est, X, seed):
 
     Xs, shape = est._prepare(X)
     torch.manual_seed(seed)
-    model = est._start_model(Xs.shape[1], shape, torch.device("cpu"))
+    model = est._start_model(est._build_model(Xs.shape[1], shape), Xs.shape[1], torch.device("cpu"))
     recorder = EarlyStop(tol=0, floor=0)
     pretrain(model, torch.from_numpy(Xs), epochs=est.pretrain_epochs, lr=est.pretrain_lr, batch_size=est.batch_size,
              generator=torch.Generator().manual_seed(seed), verbose=False, early_stop=recorder)

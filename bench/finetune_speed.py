@@ -118,14 +118,13 @@ def ours_runner(X, dataset: str, variant: str):
     """``run(steps)``: the library's fine-tuning for this dataset and variant, ``steps`` steps."""
     import torch
 
-    from pssc_fast.estimator import VARIANTS, load_config
+    from pssc_fast.estimator import PSSC, load_config
     from pssc_fast.losses import LossWeights
     from pssc_fast.models import ConvAutoEncoder
     from pssc_fast.train import finetune
 
-    params = {**load_config(dataset)["params"], **VARIANTS[variant]}
-    weights = LossWeights(trace=params["trace_weight"], self_expression=params["gamma1"], coef_l2=params["coef_l2"],
-                          graph=params["gamma2"], label=params["gamma3"], balance=params["balance_weight"])
+    params = PSSC.variant(variant, **load_config(dataset)["params"]).get_params()
+    weights = LossWeights.from_params(params)
     model = ConvAutoEncoder((1, 32, 32), params["channels"], params["kernel_sizes"])
     Xf = X.reshape(X.shape[0], -1)
     k = SHAPES[dataset][1]

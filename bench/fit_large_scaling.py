@@ -5,8 +5,8 @@ Three parts (each writes bench/results/fit_large_<part>[_<tag>].json and .png):
 * ``mnist``     - all 10,000 MNIST test images, anchors 2000 and 5000, ACC/NMI/purity mean +- std over seeds,
                   per-stage seconds, beside AE+KMeans, KMeans and SpectralClustering (k-NN graph) on pixels;
                   each fit is labelled both ways (labeling="anchors", the default, and "landmark").
-                  For each seed the auto-encoder is pre-trained once (pssc_fast.large.pretrain_stream, same
-                  scaling as fit_large: min-max = X/255) and both anchor settings start from it
+                  For each seed the auto-encoder is pre-trained once (LargePSSC.pretrained_autoencoder: fit's
+                  own pre-training, scaling min-max = X/255) and both anchor settings start from it
                   (LargePSSC(autoencoder=..., pretrain_samples=0)); its seconds are reported once.
                   Labels only score - nothing is chosen by them.
 * ``synthetic`` - a union of 10 five-dimensional subspaces warped (tanh network) into 784 dimensions, written
@@ -80,7 +80,15 @@ def _mean_std(values):
 
 # -- (a) MNIST-10k ------------------------------------------------------------------------------
 
-def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, noise: float = 0.0, verbose=False):
+def pretrained_mnist_autoencoder(X, seed: int, samples: int, noise: float = 0.0, verbose=False):
+    """The auto-encoder LargePSSC(10) pre-trains on X with this seed, budget and noise, on the CPU."""
+    from pssc_fast.large import LargePSSC
+
+    return LargePSSC(10, random_state=seed, pretrain_samples=samples, pretrain_noise=noise, device="cpu",
+                     verbose=verbose).pretrained_autoencoder(X)
+
+
+def mnist_autoencoder(seed: int, samples: int, X=None, *, noise: float = 0.0, verbose=False):
     """(the 784-500-500-2000-10 auto-encoder pre-trained on MNIST-10k for ``samples`` samples with this
     seed, its pre-training seconds, where it came from). Pre-training dominates the cost, so its result is
     cached (git-ignored) and a rerun of the later stages does not pay it again; the seconds are the original
@@ -90,20 +98,18 @@ def mnist_autoencoder(seed: int, samples: int, X=None, *, rows=None, noise: floa
     import torch
     from provenance import provenance
 
-    from pssc_fast.large import pretrain_stream
     from pssc_fast.models import FCAutoEncoder
 
-    torch.manual_seed(seed)
-    ae = FCAutoEncoder(784, (500, 500, 2000), 10)
     cache = RESULTS / "fit_large_cache" / (f"mnist_ae_seed{seed}_{samples}" + (f"_noise{noise:g}" if noise else "") + ".pt")
     if cache.exists():
         saved = torch.load(cache)
+        ae = FCAutoEncoder(784, (500, 500, 2000), 10)
         ae.load_state_dict(saved["state"])
         return ae, saved["seconds"], {"cached": True, "file": cache.name, "provenance": saved.get("provenance")}
     if X is None:
         raise SystemExit(f"{cache} is missing: run bench/fit_large_scaling.py mnist --seeds {seed} first")
     t0 = time.perf_counter()
-    pretrain_stream(ae, X, samples=samples, noise=noise, rng=seed, rows=rows, verbose=verbose)
+    ae = pretrained_mnist_autoencoder(X, seed, samples, noise, verbose)
     seconds = time.perf_counter() - t0
     cache.parent.mkdir(parents=True, exist_ok=True)
     source = provenance()
@@ -116,18 +122,13 @@ def check_cache(args):
     import torch
 
     from pssc_fast.datasets import load_mnist
-    from pssc_fast.large import pretrain_stream
-    from pssc_fast.models import FCAutoEncoder
 
     samples = args.pretrain_samples if args.pretrain_samples is not None else 1_000_000
     X, _ = load_mnist(args.data_dir)
-    rows = lambda A, idx: np.ascontiguousarray(A[idx], dtype=np.float32) / 255.0  # noqa: E731 (as part_mnist)
     for seed in args.seeds:
         cached, _, source = mnist_autoencoder(seed, samples, noise=args.pretrain_noise)
-        torch.manual_seed(seed)
-        fresh = FCAutoEncoder(784, (500, 500, 2000), 10)
         t0 = time.perf_counter()
-        pretrain_stream(fresh, X, samples=samples, noise=args.pretrain_noise, rng=seed, rows=rows)
+        fresh = pretrained_mnist_autoencoder(X, seed, samples, args.pretrain_noise)
         a, b = fresh.state_dict(), cached.state_dict()
         diff = max(float((a[k] - b[k]).abs().max()) for k in a)
         verdict = "identical bit for bit" if diff == 0.0 else f"DIFFERENT (max |diff| {diff:.3g})"
@@ -147,7 +148,6 @@ def part_mnist(args):
 
     X, y = load_mnist(args.data_dir)
     assert X.min() == 0 and X.max() == 255, "min-max scaling would not be X/255"
-    rows = lambda A, idx: np.ascontiguousarray(A[idx], dtype=np.float32) / 255.0  # noqa: E731
     common = dict(pretrain_samples=0, epochs=args.epochs, verbose=args.verbose)
     runs = []
     previous = RESULTS / ("fit_large_mnist" + (f"_{args.tag}" if args.tag else "") + ".json")
@@ -159,7 +159,7 @@ def part_mnist(args):
             raise SystemExit(f"--append: {previous} has other settings {old['settings']}")
         runs = [r for r in old["runs"] if r["seed"] not in args.seeds]
     for seed in args.seeds:
-        ae, pre_s, pre_source = mnist_autoencoder(seed, args.pretrain_samples, X, rows=rows,
+        ae, pre_s, pre_source = mnist_autoencoder(seed, args.pretrain_samples, X,
                                                   noise=args.pretrain_noise, verbose=args.verbose)
         with torch.no_grad():
             Z0 = ae.encode(torch.from_numpy(X / 255.0)).numpy()
@@ -409,7 +409,7 @@ def part_synthetic(args):
 def part_assign(args):
     from sklearn.neighbors import KNeighborsClassifier
 
-    from pssc_fast.large import _build_index, nearest_anchor_labels
+    from pssc_fast.nearest import build_index, nearest_anchor_labels
 
     rng = np.random.default_rng(0)
     m, nq, dim, k = 5000, 65_000, 10, 10
@@ -419,11 +419,11 @@ def part_assign(args):
     labels = rng.integers(0, k, m)
 
     def faiss_flat():
-        index = _build_index(anchors, "flat", 0, None)
+        index = build_index(anchors, "flat", 0, None)
         return nearest_anchor_labels(index, queries, labels, k)
 
     def faiss_ivf():
-        index = _build_index(anchors, "ivf", 0, None)
+        index = build_index(anchors, "ivf", 0, None)
         return nearest_anchor_labels(index, queries, labels, k)
 
     def sk(algorithm):

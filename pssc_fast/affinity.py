@@ -25,6 +25,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 
+from .params import AFFINITY_METHODS, PSSC_DEFAULTS
 from .spectral import spectral_clustering
 
 __all__ = [
@@ -435,11 +436,13 @@ def knn_affinity(E, alpha: float, n_neighbors: int = DEFAULT_N_NEIGHBORS) -> sp.
 
 
 #: the ``method`` values of :func:`cluster_coefficients` (an estimator's ``affinity_method``)
-METHODS = ("auto", "dense", "sparse", "exact")
+METHODS = AFFINITY_METHODS
 
 
-def cluster_coefficients(C, n_clusters: int, *, q: int = 4, alpha: float = 5.0, ro: float = 0.12,
-                         diag_shift: float = 0.0, method: str = "auto", random_state=None, return_affinity: bool = False,
+def cluster_coefficients(C, n_clusters: int, *, q: int = PSSC_DEFAULTS["q"], alpha: float = PSSC_DEFAULTS["alpha"],
+                         ro: float = PSSC_DEFAULTS["ro"], diag_shift: float = PSSC_DEFAULTS["diag_shift"],
+                         method: str = PSSC_DEFAULTS["affinity_method"], random_state=None,
+                         return_affinity: bool = False,
                          n_neighbors: int = DEFAULT_N_NEIGHBORS, n_init: int = 10,
                          timings: dict | None = None):
     """Labels (and optionally the affinity) from self-expression coefficients C (paper Algorithm 2).

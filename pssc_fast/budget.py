@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .params import LARGE_DEFAULTS
+
 #: relative improvement of the best epoch loss that counts as progress (0.1%) ...
 PLATEAU_TOL = 1e-3
 #: ... over this many epochs (passes over the rows); without it, pre-training stops
@@ -35,7 +37,7 @@ LOSS_FLOOR = 1e-6
 #: LargePSSC: the pre-training budget in samples seen is capped at this many passes over the rows. It binds
 #: only below pretrain_samples / 200 rows (5000 with the default 10^6: the CLI's --max-dense, above which
 #: the CLI switches to fit_large on its own), so large inputs pre-train exactly as before.
-MAX_PRETRAIN_EPOCHS = 200
+MAX_PRETRAIN_EPOCHS = LARGE_DEFAULTS["pretrain_max_epochs"]
 
 
 @dataclass

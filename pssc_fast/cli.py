@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .params import LARGE_DEFAULTS, LARGE_PARAMETERS, param
+
 
 class UserError(Exception):
     """A problem with what the user asked for: reported in one line, exit status 2."""
@@ -288,7 +290,7 @@ def cmd_fit(args) -> int:
     if not use_large and args.pretrain_samples is not None:
         raise UserError(f"--pretrain-samples sets the large-data path's pre-training; {n} samples take the "
                         "small-data path (give --anchors to use the large-data path)")
-    anchors = min(args.anchors if args.anchors is not None else 5000, n)
+    anchors = min(args.anchors if args.anchors is not None else LARGE_DEFAULTS["anchors"], n)
     if use_large and args.k > anchors:
         raise UserError(f"--k {args.k} is more than the {anchors} anchors the clusters are found among; "
                         "raise --anchors")
@@ -385,14 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pssc-fast",
                                      description="Pseudo-supervised deep subspace clustering (PSSC), fast and at scale.")
     from . import __version__
-    from .budget import MAX_PRETRAIN_EPOCHS
 
     parser.add_argument("--version", action="version", version=f"pssc-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
-    common.add_argument("--device", default="auto", help="'auto' (CUDA when available), 'cpu' or 'cuda'")
+    common.add_argument("--device", default=LARGE_DEFAULTS["device"], help="'auto' (CUDA when available), 'cpu' or 'cuda'")
     _add_progress_options(common)
 
     demo = sub.add_parser("demo", parents=[common], help="cluster scikit-learn's digits and plot the affinity",
@@ -412,16 +413,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where to save the labels: .npy, or .csv/.txt for one label per line (default %(default)s)")
     fit.add_argument("--plot", default=None, help="PNG of the affinity ordered by cluster (small-data path)")
     fit.add_argument("--anchors", type=_int_at_least(2), default=None,
-                     help="use fit_large with this many anchors (default: automatic above --max-dense samples)")
-    fit.add_argument("--labeling", choices=("anchors", "landmark"), default="anchors",
-                     help="fit_large: label rows by their nearest anchor (paper Algorithm 3, default) or by "
-                          "landmark spectral clustering of all rows through the anchors")
+                     help="use fit_large with this many anchors (default: fit_large with "
+                          f"{LARGE_DEFAULTS['anchors']} anchors above --max-dense samples)")
+    labeling = param(LARGE_PARAMETERS, "labeling")
+    fit.add_argument("--labeling", choices=labeling.check.choices, default=labeling.default,
+                     help="fit_large: label rows by their nearest anchor (paper Algorithm 3) or by landmark "
+                          "spectral clustering of all rows through the anchors (default %(default)s)")
     fit.add_argument("--max-dense", type=_positive_int, default=5000,
                      help="largest input clustered with the n x n layer on all points (default %(default)s)")
     fit.add_argument("--pretrain-samples", type=_int_at_least(0), default=None,
                      help="large-data path: auto-encoder pre-training budget in samples seen (default "
-                          f"1,000,000, capped at {MAX_PRETRAIN_EPOCHS} passes over the rows; it ends earlier when "
-                          "the reconstruction error stops improving)")
+                          f"{LARGE_DEFAULTS['pretrain_samples']:,}, capped at {LARGE_DEFAULTS['pretrain_max_epochs']} "
+                          "passes over the rows; it ends earlier when the reconstruction error stops improving)")
     fit.add_argument("--save-model", default=None, metavar="PATH",
                      help="also save the fitted estimator (joblib); on the large-data path 'pssc-fast predict' "
                           "labels new rows with it. A small-data model cannot predict (PSSC labels only the "
@@ -439,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", default="labels.npy",
                          help="where to save the labels: .npy, or .csv/.txt (default %(default)s)")
     predict.add_argument("--codes", default=None, help="also save the rows' latent codes (.npy)")
-    predict.add_argument("--device", default="auto", help="where to encode: 'auto' (CUDA when available), 'cpu' or "
+    predict.add_argument("--device", default=LARGE_DEFAULTS["device"], help="where to encode: 'auto' (CUDA when available), 'cpu' or "
                          "'cuda'")
     _add_progress_options(predict)
     _add_read_options(predict)

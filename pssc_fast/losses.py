@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from . import ops
+from .params import PSSC_DEFAULTS
 
 
 @dataclass
@@ -31,12 +32,22 @@ class LossWeights:
     """
 
     reconstruction: float = 1.0
-    trace: float = 0.0
-    self_expression: float = 1.0
-    coef_l2: float | str = "auto"
-    graph: float = 0.0
-    label: float = 0.0
-    balance: float = 0.1
+    trace: float = PSSC_DEFAULTS["trace_weight"]
+    self_expression: float = PSSC_DEFAULTS["gamma1"]
+    coef_l2: float | str = PSSC_DEFAULTS["coef_l2"]
+    graph: float = PSSC_DEFAULTS["gamma2"]
+    label: float = PSSC_DEFAULTS["gamma3"]
+    balance: float = PSSC_DEFAULTS["balance_weight"]
+
+    @classmethod
+    def from_params(cls, params) -> "LossWeights":
+        """The weights an estimator's parameters name (a mapping such as ``PSSC(...).get_params()``):
+        trace_weight, gamma1, coef_l2, gamma2, gamma3, balance_weight; absent ones take their defaults."""
+        params = {**PSSC_DEFAULTS, **params}
+        coef_l2 = params["coef_l2"]
+        return cls(trace=float(params["trace_weight"]), self_expression=float(params["gamma1"]),
+                   coef_l2=coef_l2 if coef_l2 == "auto" else float(coef_l2), graph=float(params["gamma2"]),
+                   label=float(params["gamma3"]), balance=float(params["balance_weight"]))
 
     @property
     def pseudo_supervised(self) -> bool:

@@ -5,13 +5,15 @@ import math
 from dataclasses import dataclass, field, replace
 
 import torch
+import numpy as np
 from tqdm.auto import tqdm
 
 from . import losses as L
 from . import memory, ops
 from .ops import reference
 from .models import ClassifierHead, SelfExpression
-from .budget import EarlyStop
+from .budget import MAX_PRETRAIN_EPOCHS, EarlyStop, stream_epochs
+from .params import PSSC_DEFAULTS
 
 
 #: float64 elements per row block of the ridge start's n x n product (2^24: blocks of at most 128 MiB)
@@ -63,16 +65,86 @@ def pretrain(model, X: torch.Tensor, *, epochs: int = 100, lr: float = 1e-3, bat
         total = 0.0
         for start in range(0, n, batch_size):
             xb = X[perm[start:start + batch_size]]
-            loss = ((model.decode(model.encode(xb)) - xb) ** 2).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * xb.shape[0]
+            total += reconstruction_step(model, opt, xb) * xb.shape[0]
         history.append(total / n)
         check_finite(epoch, desc, {"reconstruction": history[-1]}, lr)
         bar.set_postfix(loss=f"{history[-1]:.4g}")
         if stopper is not None and stopper.update(history[-1]):
             break
+    return history
+
+
+def reconstruction_step(model, opt, target: torch.Tensor, inputs: torch.Tensor | None = None) -> float:
+    """One Adam step of ``opt`` on the mean squared error of ``model``'s reconstruction of ``target`` from
+    ``inputs`` (default: ``target`` itself; a masked copy for a denoising auto-encoder). Returns the loss.
+    The step of both pre-trainings, :func:`pretrain` and :func:`pretrain_stream`."""
+    loss = ((model.decode(model.encode(target if inputs is None else inputs)) - target) ** 2).mean()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str = "cosine", batch_size: int = 256,
+                    noise: float = 0.0, rng=None, rows=None, device="cpu", verbose: bool = False,
+                    max_epochs: int = MAX_PRETRAIN_EPOCHS, early_stop: EarlyStop | bool = True) -> list:
+    """Mini-batch Adam on mean squared reconstruction for a budget of ``samples`` samples seen, capped at
+    ``max_epochs`` passes over the rows (:func:`pssc_fast.budget.stream_epochs`: on a few rows a budget in
+    samples would be thousands of passes, hours spent memorising them).
+
+    With ``noise`` > 0 the auto-encoder is a denoising one: each input value of a batch is set to 0 with
+    probability ``noise`` and the clean batch is the target (masking noise, as the input dropout with which
+    DEC pre-trains the d-500-500-2000-K auto-encoder that the paper's Algorithm 3 takes from it).
+
+    X is read in batches (any array or ``np.memmap``): each pass over the rows follows a fresh random
+    permutation (its last partial batch is dropped), and each batch's indices are sorted so a memmap is
+    read in file order. ``rows(X, index)`` returns the batch as float32 (default: ``X[index]`` as is),
+    which is where scaling goes. With ``schedule="cosine"`` the learning rate decays from ``lr`` to 0 over
+    the budget, so that the last steps settle instead of jittering at ``lr``.
+
+    ``early_stop``: True ends the pre-training after a pass when :class:`pssc_fast.budget.EarlyStop`'s
+    label-free rule says the reconstruction error has stopped improving (its loss floor needs the data's
+    variance: pass an EarlyStop with ``variance`` set, as LargePSSC does), False runs the whole budget; an
+    EarlyStop instance is used as given and afterwards says why it stopped. Returns the mean
+    reconstruction error of every 100 steps.
+    """
+    rng = np.random.default_rng(rng)
+    rows = rows or (lambda A, idx: np.ascontiguousarray(A[idx], dtype=np.float32))
+    n = X.shape[0]
+    bs = min(int(batch_size), n)
+    steps, per_pass, _ = stream_epochs(samples, n, bs, max_epochs)
+    stopper = EarlyStop() if early_stop is True else (early_stop or None)
+    if stopper is not None:
+        stopper.steps_per_epoch = per_pass
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    history, running, pass_loss = [], 0.0, 0.0
+    perm, pos = rng.permutation(n), 0
+    masks = torch.Generator(device=device).manual_seed(int(rng.integers(2**31))) if noise > 0 else None
+    bar = tqdm(range(steps), desc="pre-train", disable=not verbose, leave=False)
+    model.train()
+    for step in bar:
+        if pos + bs > n:
+            perm, pos = rng.permutation(n), 0
+        xb = torch.from_numpy(rows(X, np.sort(perm[pos:pos + bs]))).to(device)
+        pos += bs
+        if schedule == "cosine":
+            for group in opt.param_groups:
+                group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+        x_in = None if masks is None else xb * (torch.rand(xb.shape, generator=masks, device=xb.device) >= noise)
+        value = reconstruction_step(model, opt, xb, x_in)
+        running += value
+        pass_loss += value
+        if (step + 1) % 100 == 0 or step == steps - 1:
+            history.append(running / ((step % 100) + 1))
+            running = 0.0
+            check_finite(step, "pre-train", {"reconstruction": history[-1]}, lr)
+            bar.set_postfix(loss=f"{history[-1]:.4g}")
+        if (step + 1) % per_pass == 0:  # a pass over the rows ends here
+            if stopper is not None and stopper.update(pass_loss / per_pass):
+                if running:  # the steps since the last entry of the history
+                    history.append(running / ((step % 100) + 1))
+                break
+            pass_loss = 0.0
     return history
 
 
@@ -123,14 +195,17 @@ def auto_coef_l2(Z: torch.Tensor, n_clusters: int, gamma1: float) -> float:
 
 
 def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights | None = None,
-             epochs: int = 300, lr: float = 1e-3, c_init: float | str = "ridge", backend: str = "auto",
-             tau: float = 0.8, margin: float = 1.0, max_pair_rows: int = 512,
-             head_lr: float | None = 1e-2, coef_lr: float | str | None = None, generator: torch.Generator | None = None,
+             epochs: int = PSSC_DEFAULTS["epochs"], lr: float = PSSC_DEFAULTS["lr"],
+             c_init: float | str = PSSC_DEFAULTS["c_init"], backend: str = PSSC_DEFAULTS["backend"],
+             tau: float = PSSC_DEFAULTS["tau"], margin: float = 1.0, max_pair_rows: int = 512,
+             head_lr: float | None = PSSC_DEFAULTS["head_lr"], coef_lr: float | str | None = None,
+             generator: torch.Generator | None = None,
              verbose: bool = True) -> FinetuneResult:
     """Full-batch fine-tuning of encoder, self-expression layer, decoder (and head) on the PSSC objective.
 
-    The defaults (and :class:`pssc_fast.losses.LossWeights`') are :class:`pssc_fast.PSSC`'s; ``head_lr=None``
-    trains the head at ``lr``; ``c_init`` is "ridge" (:func:`ridge_coefficients`) or a constant.
+    The defaults (and :class:`pssc_fast.losses.LossWeights`') are :class:`pssc_fast.PSSC`'s (from
+    :mod:`pssc_fast.params`) but ``coef_lr``, whose None keeps C at ``lr`` for callers that train C as
+    DSC-Net does; ``head_lr=None`` trains the head at ``lr``; ``c_init`` is "ridge" (:func:`ridge_coefficients`) or a constant.
 
     ``weights.coef_l2 = "auto"`` sets lambda from the starting codes (:func:`auto_coef_l2`). ``coef_lr`` is
     Adam's learning rate on C: None trains C at ``lr``; "auto" (whatever ``lr``) at :data:`COEF_LR_SHARE`

@@ -1,4 +1,6 @@
-"""Parameter checks shared by the estimators: errors that name the parameter and the bound."""
+"""Checks of what the estimators are given: the input X, the backend on the device, the seed; and a fit
+that raises restores the earlier fitted state. The checks of single parameter values live with the
+parameter table (:mod:`pssc_fast.params`) and are re-exported here."""
 from __future__ import annotations
 
 import contextlib
@@ -6,9 +8,10 @@ import numbers
 
 import numpy as np
 
-# Re-exported: the estimators import it from here; it lives in _warnings so that spectral.py can use it
-# without importing this module (which imports affinity.py, which imports spectral.py).
+# Re-exported: the estimators import it from here; it lives in _warnings, below every module, so that
+# spectral.py and the like can use it without importing this one.
 from ._warnings import warn_user  # noqa: F401
+from .params import check_integer, check_number, check_widths  # noqa: F401
 
 
 def check_distinct_rows(X, n_clusters: int, what: str = "X") -> int:
@@ -20,41 +23,6 @@ def check_distinct_rows(X, n_clusters: int, what: str = "X") -> int:
                   "clusters: identical rows cannot be told apart, so how they are split between clusters is "
                   "arbitrary; remove the duplicates or ask for fewer clusters")
     return distinct
-
-
-def check_integer(name: str, value, low: int, high: int | None = None) -> None:
-    """TypeError unless ``value`` is an integer (bools excluded); ValueError unless low <= value <= high."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name}={value} must be {bound}")
-
-
-def check_number(name: str, value, *, positive: bool = False, low=None, high=None) -> None:
-    """TypeError unless ``value`` is a finite real number; ValueError when it is out of bounds."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name}={value} must be > 0")
-    if low is not None and value < low:
-        raise ValueError(f"{name}={value} must be >= {low}")
-    if high is not None and value > high:
-        raise ValueError(f"{name}={value} must be <= {high}")
-
-
-def check_widths(name: str, value, *, allow_empty: bool = False) -> tuple:
-    """The layer widths (or kernel sizes) ``value`` as a tuple of positive ints; TypeError / ValueError
-    naming ``name`` otherwise."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of integers, got {value!r}")
-    widths = tuple(value)
-    for w in widths:
-        if isinstance(w, bool) or not isinstance(w, numbers.Integral):
-            raise TypeError(f"{name} must be a sequence of integers, got {value!r}")
-    if any(w < 1 for w in widths) or (not widths and not allow_empty):
-        raise ValueError(f"{name}={value!r} must hold positive integers" + ("" if allow_empty else ", at least one"))
-    return tuple(int(w) for w in widths)
 
 
 def as_numpy_input(X):
@@ -85,48 +53,6 @@ def as_numpy_input(X):
         return np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise TypeError(f"X could not be read as an array: {exc}") from exc
-
-
-def check_shared_params(est) -> None:
-    """The parameters PSSC and LargePSSC share: the auto-encoder's widths and training steps, the objective's
-    weights, the clustering of the coefficients, the input scaling and the backend. ``head_lr`` may be None
-    (the head then trains at ``lr``)."""
-    def integer(name, low):
-        check_integer(name, getattr(est, name), low)
-
-    def number(name, **bounds):
-        check_number(name, getattr(est, name), **bounds)
-
-    integer("batch_size", 1)
-    integer("epochs", 1)
-    integer("q", 1)
-    if est.latent_dim is not None:
-        integer("latent_dim", 1)
-    check_widths("hidden_dims", est.hidden_dims, allow_empty=True)
-    for name in ("lr", "pretrain_lr", "alpha", "ro"):
-        number(name, positive=True)
-    if est.head_lr is not None:
-        number("head_lr", positive=True)
-    for name in ("gamma1", "gamma2", "gamma3", "trace_weight", "balance_weight", "diag_shift"):
-        number(name, low=0.0)
-    if not isinstance(est.shallow_candidate, (bool, np.bool_)):
-        raise TypeError(f"shallow_candidate={est.shallow_candidate!r} must be True or False")
-    if est.coef_l2 != "auto":
-        number("coef_l2", low=0.0)
-    if est.coef_lr not in ("auto", None):
-        number("coef_lr", positive=True)
-    number("tau", low=0.0, high=1.0)
-    if est.c_init != "ridge":
-        number("c_init", low=0.0)
-    from .affinity import METHODS
-    from .ops import BACKENDS
-
-    if est.affinity_method not in METHODS:
-        raise ValueError(f"affinity_method={est.affinity_method!r} must be one of {METHODS}")
-    if est.scale not in ("minmax", None):
-        raise ValueError(f"scale={est.scale!r} must be 'minmax' or None")
-    if est.backend not in BACKENDS:
-        raise ValueError(f"backend={est.backend!r} is not one of {BACKENDS}")
 
 
 def check_backend_device(backend, device) -> None:

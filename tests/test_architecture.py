@@ -136,3 +136,15 @@ def test_no_module_imports_private_names_of_another():
              for line, base, names in _imports(module, path) if base in FILES
              for name in names if name.startswith("_") and not name.startswith("__") and f"{base}.{name}" not in FILES]
     assert not found, found
+
+
+def test_the_parameter_table_sits_at_the_bottom():
+    """pssc_fast/params.py gives the defaults to losses, train and affinity, so it may import nothing above
+    them: from pssc_fast only the ops package (for the list of backends)."""
+    above = {target: at for target, at in GRAPH["pssc_fast.params"].items() if target != "pssc_fast.ops"}
+    assert not above, f"pssc_fast.params imports {above}"
+
+
+def test_only_the_estimators_build_on_the_shared_core():
+    users = sorted(m for m, edges in GRAPH.items() if "pssc_fast.core" in edges)
+    assert set(users) <= {"pssc_fast.estimator", "pssc_fast.large"}, users

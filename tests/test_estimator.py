@@ -220,11 +220,11 @@ def test_a_mismatched_autoencoder_is_named():
 def test_parameters_reach_the_code_they_control(monkeypatch):
     """Distinctive values of the objective's, fine-tuning's and post-processing's parameters arrive where they
     act (a swapped or dropped keyword would pass validation and change nothing)."""
-    import pssc_fast.estimator as estimator_module
+    import pssc_fast.core as core_module
     from pssc_fast import affinity
 
     seen = {}
-    real_finetune, real_cluster = estimator_module.finetune, affinity.cluster_coefficients
+    real_finetune, real_cluster = core_module.finetune, affinity.cluster_coefficients
 
     def spy_finetune(model, X, k, **kw):
         seen["finetune"] = kw
@@ -234,7 +234,7 @@ def test_parameters_reach_the_code_they_control(monkeypatch):
         seen["cluster"] = kw
         return real_cluster(coef, k, **kw)
 
-    monkeypatch.setattr("pssc_fast.estimator.finetune", spy_finetune)
+    monkeypatch.setattr("pssc_fast.core.finetune", spy_finetune)
     monkeypatch.setattr("pssc_fast.affinity.cluster_coefficients", spy_cluster)
     X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
     model = PSSC(2, hidden_dims=(8,), pretrain_epochs=1, epochs=2, lr=2e-3, head_lr=5e-3, gamma1=1.5, gamma2=0.2,

@@ -8,7 +8,8 @@ from sklearn.exceptions import NotFittedError
 import pssc_fast
 import pssc_fast.models
 from pssc_fast.datasets import make_subspaces
-from pssc_fast.large import LargePSSC, _build_index, fit_large, nearest_anchor_labels, pretrain_stream
+from pssc_fast.large import LargePSSC, fit_large, nearest_anchor_labels, pretrain_stream
+from pssc_fast.nearest import build_index
 from pssc_fast.metrics import acc
 
 # the fits here use tiny pre-training budgets on purpose; the warning about them is tested on its own
@@ -166,7 +167,7 @@ def test_assignment_equals_brute_force_nearest_neighbour(kind):
     anchors = rng.standard_normal((300, 10)).astype(np.float32)
     queries = rng.standard_normal((2000, 10)).astype(np.float32)
     labels = rng.integers(0, 7, 300)
-    index = _build_index(anchors, kind, seed=0, nprobe=10_000)  # IVF visiting every list is exact
+    index = build_index(anchors, kind, seed=0, nprobe=10_000)  # IVF visiting every list is exact
     got = nearest_anchor_labels(index, queries, labels, 7)
     d2 = ((queries[:, None, :] - anchors[None, :, :]) ** 2).sum(-1)
     np.testing.assert_array_equal(got, labels[d2.argmin(axis=1)])
@@ -430,7 +431,7 @@ def test_pretraining_learning_rate_follows_the_schedule(schedule, monkeypatch):
 def test_index_choice_and_assignment_parameters_take_effect(data, monkeypatch):
     import faiss
 
-    import pssc_fast.large as large_module
+    import pssc_fast.core as core_module
 
     auto = LargePSSC(2)
     assert auto._index_kind(10**7 + 1, 5000) == "ivf"  # past IVF_MIN_WORK distance evaluations
@@ -438,13 +439,13 @@ def test_index_choice_and_assignment_parameters_take_effect(data, monkeypatch):
     assert auto._index_kind(10**9, 999) == "flat"  # too few anchors for a useful coarse quantiser
     assert LargePSSC(2, index="ivf")._index_kind(10, 10) == "ivf"
     seen = {}
-    real_finetune = large_module.finetune
+    real_finetune = core_module.finetune
 
     def spy_finetune(model, X, k, **kw):
         seen.update(kw)
         return real_finetune(model, X, k, **kw)
 
-    monkeypatch.setattr("pssc_fast.large.finetune", spy_finetune)
+    monkeypatch.setattr("pssc_fast.core.finetune", spy_finetune)
     X, _ = data
     model = LargePSSC(4, anchors=150, index="ivf", nprobe=3, n_neighbors=3, lr=2e-4, head_lr=3e-3, tau=0.7,
                       gamma2=0.2, gamma3=0.3, random_state=0, **{**FAST, "pretrain_samples": 640, "epochs": 4}).fit(X)

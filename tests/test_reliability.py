@@ -193,10 +193,10 @@ def test_bfloat16_tensors_are_read_as_float32():
 
 
 def test_ivf_index_on_few_anchors_prints_nothing(capfd):
-    from pssc_fast.large import _build_index
+    from pssc_fast.nearest import build_index
 
     codes = np.random.default_rng(0).random((50, 6)).astype(np.float32)
-    index = _build_index(codes, "ivf", seed=0, nprobe=None)
+    index = build_index(codes, "ivf", seed=0, nprobe=None)
     assert index.ntotal == 50
     out = capfd.readouterr()
     assert out.out == "" and out.err == ""

@@ -1,0 +1,122 @@
+"""What PSSC and LargePSSC share: the fit skeleton and the "start the auto-encoder, fine-tune, cluster C"
+stage (paper Algorithms 1-2) on the rows they train the n x n layer on - all rows for :class:`PSSC`,
+the anchors for :class:`LargePSSC`. The estimators differ only in how they read X, pre-train, and label
+rows (:mod:`pssc_fast.estimator`, :mod:`pssc_fast.large`).
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+
+from . import affinity, memory
+from .losses import LossWeights
+from .params import validate
+from .train import finetune, resolve_device, shallow_coefficients
+from .validation import check_backend_device, check_seed, refit_or_restore
+
+
+@contextlib.contextmanager
+def seeded_torch(seed: int, device: torch.device):
+    """torch's global generator seeded with ``seed`` inside, and the caller's state restored after."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
+
+
+class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
+    """Base of :class:`pssc_fast.PSSC` and :class:`pssc_fast.LargePSSC`.
+
+    A subclass sets ``parameters`` (its table from :mod:`pssc_fast.params`, which also gives its
+    ``__init__``) and implements ``_fit(X)``. ``fit`` validates the parameters once, then runs ``_fit``; a fit
+    that raises leaves an earlier fitted state as it was.
+    """
+
+    parameters: tuple = ()
+
+    def fit(self, X, y=None):
+        """Cluster X (see the class docstring for what X may be). ``y`` is ignored.
+
+        If fitting raises, a previously fitted estimator keeps its earlier fitted state."""
+        validate(self)
+        with refit_or_restore(self):
+            self._fit(X)
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit and return ``labels_``."""
+        return self.fit(X).labels_
+
+    def _fit(self, X):  # pragma: no cover - each estimator has its own
+        raise NotImplementedError
+
+    # -- pieces of _fit ---------------------------------------------------------------------
+    def _device_and_seed(self, n_layer: int):
+        """(torch device, int seed) for a fit whose n x n layer has ``n_layer`` rows, checked to fit in memory
+        and on the backend."""
+        device = resolve_device(self.device)
+        check_backend_device(self.backend, device)
+        memory.check_self_expression_fits(n_layer, backend=self.backend, device=device)
+        return device, check_seed(self.random_state)
+
+    def _start_model(self, fresh, n_features: int, device):
+        """The auto-encoder a fit starts from: a float32 copy of ``autoencoder`` (its own architecture, e.g. the
+        TensorFlow-padded nets of :func:`pssc_fast.models.load_dscnet_autoencoder`), checked to read rows of
+        ``n_features`` values, else ``fresh``. The caller builds ``fresh`` even when it is replaced: its
+        initialisation draws from torch's global generator, and the draws that follow (the classifier head's)
+        must not depend on whether pre-training was shared."""
+        if self.autoencoder is None:
+            return fresh.to(device)
+        model = copy.deepcopy(self.autoencoder).float()
+        try:
+            with torch.no_grad():
+                model.decode(model.encode(torch.zeros(1, n_features)))
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(f"autoencoder does not match X's rows of {n_features} values: {exc}") from exc
+        return model.to(device)
+
+    def _finetune_and_cluster(self, model, X: torch.Tensor, seed: int, timings: dict):
+        """Fine-tune ``model`` with the self-expression layer on the rows X (float32, scaled, on the device;
+        inside :func:`seeded_torch`), then cluster the learned C, and with ``shallow_candidate`` also the rows'
+        own ridge self-expression, keeping the partition with the lower normalized cut.
+
+        Sets ``model_``, ``head_``, ``coef_``, ``chosen_``, ``normalized_cuts_``, ``candidate_labels_``,
+        ``history_``, ``coef_l2_``, ``coef_lr_`` and the "finetune" and "cluster" ``timings``. Returns
+        (labels of the rows, the affinity cut, the rows' latent codes as float32 numpy)."""
+        t0 = time.perf_counter()
+        # Fine-tuning draws from a generator of its own, so that a fit from a shared pre-training
+        # (autoencoder=..., no pre-training) fine-tunes exactly as the fit that pre-trains itself.
+        generator = torch.Generator().manual_seed(seed)
+        result = finetune(model, X, int(self.n_clusters), weights=LossWeights.from_params(self.get_params()),
+                          epochs=int(self.epochs), lr=float(self.lr), head_lr=self.head_lr, coef_lr=self.coef_lr,
+                          c_init=self.c_init, backend=self.backend, tau=float(self.tau), generator=generator,
+                          verbose=bool(self.verbose))
+        model.eval()
+        with torch.no_grad():
+            codes = model.encode(X).float().cpu().numpy()
+        timings["finetune"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        candidates = {"network": result.coef.cpu().numpy()}
+        if self.shallow_candidate:
+            candidates["input"] = shallow_coefficients(X.cpu(), int(self.n_clusters)).numpy()
+        chosen, results = affinity.cluster_best_of(
+            candidates, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha), ro=float(self.ro),
+            diag_shift=float(self.diag_shift), method=self.affinity_method, random_state=seed)
+        timings["cluster"] = time.perf_counter() - t0
+
+        self.model_ = model.cpu()
+        self.head_ = None if result.head is None else result.head.cpu()
+        self.coef_ = candidates[chosen]
+        self.chosen_ = chosen
+        self.normalized_cuts_ = {name: r[2] for name, r in results.items()}
+        self.candidate_labels_ = {name: np.asarray(r[0], dtype=np.int64) for name, r in results.items()}
+        self.history_ = result.history
+        self.coef_l2_ = result.coef_l2
+        self.coef_lr_ = result.coef_lr
+        labels, A, _ = results[chosen]
+        return np.asarray(labels, dtype=np.int64), A, codes
