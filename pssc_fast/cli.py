@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import tempfile
 import time
@@ -20,111 +19,14 @@ class UserError(Exception):
 
 
 def _read_input(path: str, key: str | None, header: str = "auto"):
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"input {path} is a folder; give a data file")
-    if not p.is_file():
-        raise UserError(f"input file not found: {path}")
-    suffix = p.suffix.lower()
-    if key is not None and suffix not in (".mat", ".npz"):
-        raise UserError(f"--key names a variable of a .mat file or an array of an .npz file; {path} is a "
-                        f"{suffix or 'extension-less'} file")
-    from .datasets import load_npy, load_npz
+    """The rows of the user's data file (:func:`pssc_fast.datasets.load_rows`); whatever is wrong with the
+    file is the user's to fix: exit 2."""
+    from .datasets import load_rows
 
     try:
-        # the loaders word what is wrong with a file (truncated, corrupt header, object arrays) themselves
-        if suffix == ".npy":
-            return load_npy(p)
-        if suffix == ".npz":
-            return load_npz(p, key)
-        if suffix == ".csv":
-            return _read_csv(p, header)
-        if suffix == ".mat":
-            from scipy.io import loadmat
-
-            mat = loadmat(p)
-            names = [k for k in mat if not k.startswith("__")]
-            if key is not None and key not in mat:
-                raise UserError(f"{path}: no variable {key!r} (found {names})")
-            name = key or ("fea" if "fea" in mat else ("X" if "X" in mat else None))
-            if name is None:
-                raise UserError(f"{path}: say which variable holds the data with --key (found {names})")
-            data = mat[name]
-            return np.asarray(data.toarray() if hasattr(data, "toarray") else data)  # sparse: densify
-    except UserError:
-        raise
-    except ValueError as exc:
-        if str(exc).startswith(str(p)):  # a loader's own message, which names the file
-            raise UserError(str(exc)) from exc
-        raise UserError(f"could not read {path}: {exc}") from exc
-    except Exception as exc:
-        raise UserError(f"could not read {path}: {exc}") from exc
-    raise UserError(f"{path}: unsupported file type {suffix!r}; use .npy, .npz, .csv or .mat")
-
-
-def _read_csv(p: Path, header: str) -> np.ndarray:
-    """Comma-separated numbers, one sample per line. With ``header="auto"`` a first line with text in it
-    is taken for column names, and so is a first line of column numbers 0..d-1 (what pandas'
-    ``to_csv`` writes for an unnamed DataFrame); when such a header starts with an empty cell, the first
-    column is pandas' row index and is dropped. A BOM (Excel's "CSV UTF-8") and double quotes are
-    accepted; a cell that is not a number is an error naming its row and column."""
-    with open(p, encoding="utf-8-sig") as f:
-        first = f.readline().rstrip("\r\n")
-    if not first.strip():
-        raise UserError(f"{p}: {'the file is empty' if p.stat().st_size == 0 else 'the first line is empty'}; "
-                        "expected numbers separated by commas, one sample per line")
-    if "," not in first:
-        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
-            if sep in first:
-                raise UserError(f"{p}: values are separated by {name}; pssc-fast reads comma-separated files "
-                                "(or save the array as .npy)")
-    cells = [c.strip().strip('"').strip() for c in first.split(",")]
-    text = any(c and not _is_number(c) for c in cells)
-    numbered = not text and _column_numbers(cells)
-    skip = {"yes": 1, "no": 0}.get(header, int(text or numbered))
-    if numbered and header == "auto":
-        print(f"pssc-fast: note: the first line of {p} ({first[:40]}{'...' if len(first) > 40 else ''}) is read "
-              "as column numbers, not data; pass --header no to keep it", file=sys.stderr)
-    drop_index = bool(skip) and len(cells) > 1 and cells[0] == "" and any(cells[1:])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
-            X = np.loadtxt(p, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2, encoding="utf-8-sig",
-                           quotechar='"')
-    except ValueError as exc:
-        # numpy counts data rows from 0 after the skipped header; a user counts the file's lines from 1
-        message = re.sub(r"at row (\d+), column (\d+)",
-                         lambda m: f"on line {int(m.group(1)) + 1 + skip}, column {m.group(2)}", str(exc))
-        # a ragged row: numpy's count is 1-based here, and its advice (usecols) is for numpy users
-        message = re.sub(r"the number of columns changed from (\d+) to (\d+) at row (\d+);.*",
-                         lambda m: f"line {int(m.group(3)) + skip} has {m.group(2)} values where the lines "
-                                   f"before it have {m.group(1)}", message)
-        raise UserError(f"{p}: {message.rstrip('.')} (expected numbers separated by commas, one sample per "
-                        "line; an empty cell is a missing value: impute it first)") from exc
-    if drop_index:
-        print(f"pssc-fast: note: the first column of {p} has no name in the header and is read as a row "
-              "index (pandas' to_csv), not as a feature", file=sys.stderr)
-        X = X[:, 1:]
-    return X
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def _column_numbers(cells: list) -> bool:
-    """True for the column numbers 0, 1, ..., d-1 that pandas writes for an unnamed DataFrame: after an
-    empty first cell (its index column, which data cannot have), or alone when d >= 3 (a data row such as
-    "0,1" is plausible for binary features, "0,1,2" hardly)."""
-    indexed = bool(cells) and cells[0] == ""
-    values = cells[1:] if indexed else cells
-    if len(values) < (1 if indexed else 3) or not all(v.isdigit() for v in values):
-        return False
-    return [int(v) for v in values] == list(range(len(values)))
+        return load_rows(path, key, header)
+    except (ValueError, OSError) as exc:
+        raise UserError(str(exc)) from exc
 
 
 TEXT_LABELS = (".csv", ".txt")

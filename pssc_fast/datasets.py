@@ -1,4 +1,5 @@
-"""Data: scikit-learn's digits (built in), a union-of-subspaces maker, and loaders for the paper's files.
+"""Data: scikit-learn's digits (built in), a union-of-subspaces maker, loaders for the paper's files, and
+:func:`load_rows`, which reads a user's data file (.npy, .npz, .csv, .mat) for the command line.
 
 Every function returns ``(X, y)`` with ``X`` float32 of shape (n, features) — images flattened row-major —
 and ``y`` int64 of shape (n,). Files are never shipped with the package: loaders take a path.
@@ -7,6 +8,9 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +228,133 @@ def load_npz(path, key: str | None = None) -> np.ndarray:
     if problem:
         raise ValueError(f"{path}: array {key!r}: {problem}")
     return X
+
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be read as rows of numbers; the message names the file and says what is wrong."""
+
+
+def load_rows(path, key: str | None = None, header: str = "auto") -> np.ndarray:
+    """The array in a user's data file, one sample per row: what ``pssc-fast fit`` and ``predict`` read.
+
+    ``.npy`` (memory-mapped, :func:`load_npy`), ``.npz`` (:func:`load_npz`; ``key`` names the array),
+    ``.csv`` (comma-separated numbers; ``header`` is "auto", "yes" or "no", see :func:`load_csv`) or
+    ``.mat`` (``key`` names the variable; by default "fea", else "X"; a sparse matrix is densified).
+    The array is returned as stored: it may have more than 2 dimensions.
+
+    Raises FileNotFoundError for a missing file, and :class:`DataFileError` (a ValueError) saying in words
+    what is wrong with any other: a folder, an unsupported extension, a ``key`` the file does not have or
+    cannot take, a corrupt, truncated or non-numeric file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise DataFileError(f"input {path} is a folder; give a data file")
+    if not p.is_file():
+        raise FileNotFoundError(f"input file not found: {path}")
+    suffix = p.suffix.lower()
+    if key is not None and suffix not in (".mat", ".npz"):
+        raise DataFileError(f"--key names a variable of a .mat file or an array of an .npz file; {path} is a "
+                            f"{suffix or 'extension-less'} file")
+    try:
+        # the loaders word what is wrong with a file (truncated, corrupt header, object arrays) themselves
+        if suffix == ".npy":
+            return load_npy(p)
+        if suffix == ".npz":
+            return load_npz(p, key)
+        if suffix == ".csv":
+            return load_csv(p, header)
+        if suffix == ".mat":
+            from scipy.io import loadmat
+
+            mat = loadmat(p)
+            names = [k for k in mat if not k.startswith("__")]
+            if key is not None and key not in mat:
+                raise DataFileError(f"{path}: no variable {key!r} (found {names})")
+            name = key or ("fea" if "fea" in mat else ("X" if "X" in mat else None))
+            if name is None:
+                raise DataFileError(f"{path}: say which variable holds the data with --key (found {names})")
+            data = mat[name]
+            return np.asarray(data.toarray() if hasattr(data, "toarray") else data)  # sparse: densify
+    except DataFileError:
+        raise
+    except ValueError as exc:
+        if str(exc).startswith(str(p)):  # a loader's own message, which names the file
+            raise DataFileError(str(exc)) from exc
+        raise DataFileError(f"could not read {path}: {exc}") from exc
+    except Exception as exc:  # scipy's and numpy's readers raise whatever the bytes provoke
+        raise DataFileError(f"could not read {path}: {exc}") from exc
+    raise DataFileError(f"{path}: unsupported file type {suffix!r}; use .npy, .npz, .csv or .mat")
+
+
+def load_csv(path, header: str = "auto") -> np.ndarray:
+    """Comma-separated numbers, one sample per line, as a float64 array of shape (n, d).
+
+    With ``header="auto"`` a first line with text in it is taken for column names, and so is a first line
+    of column numbers 0..d-1 (what pandas' ``to_csv`` writes for an unnamed DataFrame); when such a header
+    starts with an empty cell, the first column is pandas' row index and is dropped. "yes" / "no" say
+    whether the first line is a header. A BOM (Excel's "CSV UTF-8") and double quotes are accepted. Both
+    guesses are reported as a note on stderr. Raises :class:`DataFileError` naming the line and column of
+    a cell that is not a number, a ragged line, or another separator than the comma.
+    """
+    p = Path(path)
+    with open(p, encoding="utf-8-sig") as f:
+        first = f.readline().rstrip("\r\n")
+    if not first.strip():
+        raise DataFileError(f"{p}: {'the file is empty' if p.stat().st_size == 0 else 'the first line is empty'}; "
+                            "expected numbers separated by commas, one sample per line")
+    if "," not in first:
+        for sep, name in ((";", "semicolons"), ("\t", "tabs")):
+            if sep in first:
+                raise DataFileError(f"{p}: values are separated by {name}; pssc-fast reads comma-separated files "
+                                    "(or save the array as .npy)")
+    cells = [c.strip().strip('"').strip() for c in first.split(",")]
+    text = any(c and not _is_number(c) for c in cells)
+    numbered = not text and _column_numbers(cells)
+    skip = {"yes": 1, "no": 0}.get(header, int(text or numbered))
+    if numbered and header == "auto":
+        print(f"pssc-fast: note: the first line of {p} ({first[:40]}{'...' if len(first) > 40 else ''}) is read "
+              "as column numbers, not data; pass --header no to keep it", file=sys.stderr)
+    drop_index = bool(skip) and len(cells) > 1 and cells[0] == "" and any(cells[1:])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
+            X = np.loadtxt(p, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2, encoding="utf-8-sig",
+                           quotechar='"')
+    except ValueError as exc:
+        # numpy counts data rows from 0 after the skipped header; a user counts the file's lines from 1
+        message = re.sub(r"at row (\d+), column (\d+)",
+                         lambda m: f"on line {int(m.group(1)) + 1 + skip}, column {m.group(2)}", str(exc))
+        # a ragged row: numpy's count is 1-based here, and its advice (usecols) is for numpy users
+        message = re.sub(r"the number of columns changed from (\d+) to (\d+) at row (\d+);.*",
+                         lambda m: f"line {int(m.group(3)) + skip} has {m.group(2)} values where the lines "
+                                   f"before it have {m.group(1)}", message)
+        raise DataFileError(f"{p}: {message.rstrip('.')} (expected numbers separated by commas, one sample per "
+                            "line; an empty cell is a missing value: impute it first)") from exc
+    if drop_index:
+        print(f"pssc-fast: note: the first column of {p} has no name in the header and is read as a row "
+              "index (pandas' to_csv), not as a feature", file=sys.stderr)
+        X = X[:, 1:]
+    return X
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _column_numbers(cells: list) -> bool:
+    """True for the column numbers 0, 1, ..., d-1 that pandas writes for an unnamed DataFrame: after an
+    empty first cell (its index column, which data cannot have), or alone when d >= 3 (a data row such as
+    "0,1" is plausible for binary features, "0,1,2" hardly)."""
+    indexed = bool(cells) and cells[0] == ""
+    values = cells[1:] if indexed else cells
+    if len(values) < (1 if indexed else 3) or not all(v.isdigit() for v in values):
+        return False
+    return [int(v) for v in values] == list(range(len(values)))
 
 
 def _read_idx(path: Path) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pssc_fast import cli
-from pssc_fast.datasets import make_subspaces
+from pssc_fast.datasets import load_rows, make_subspaces
 
 # the fits here use tiny pre-training budgets on purpose; the warning about them is tested on its own
 pytestmark = pytest.mark.filterwarnings("ignore:the pre-trained auto-encoder explains:UserWarning")
@@ -53,7 +53,7 @@ def test_fit_csv_with_one_column(tmp_path, header):
     values = np.r_[np.random.default_rng(0).normal(0, 0.1, 15), np.random.default_rng(1).normal(5, 0.1, 15)]
     path = tmp_path / "one.csv"
     path.write_text(("value\n" if header else "") + "\n".join(f"{v:.6f}" for v in values) + "\n")
-    assert cli._read_input(str(path), None).shape == (30, 1)
+    assert load_rows(str(path), None).shape == (30, 1)
 
 
 def test_fit_csv_with_header(tmp_path):
@@ -169,7 +169,7 @@ def test_csv_headers_indexes_quotes_and_bom_are_read_as_users_mean(tmp_path, cap
     X = np.random.default_rng(3).normal(size=(7, 4)).round(6)
     path = tmp_path / "x.csv"
     path.write_text(_csv_variants(X)[variant] + "\n", encoding="utf-8")
-    got = cli._read_input(str(path), None)
+    got = load_rows(str(path), None)
     np.testing.assert_allclose(got, X, rtol=0, atol=1e-12)
     err = capsys.readouterr().err
     assert ("row index" in err) == variant.endswith("with index")
@@ -179,11 +179,11 @@ def test_csv_headers_indexes_quotes_and_bom_are_read_as_users_mean(tmp_path, cap
 def test_csv_header_option_overrides_the_guess(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("0,1,2\n0.5,0.25,1\n2,3,4\n")
-    assert cli._read_input(str(path), None).shape == (2, 3)
-    assert cli._read_input(str(path), None, "no").shape == (3, 3)
+    assert load_rows(str(path), None).shape == (2, 3)
+    assert load_rows(str(path), None, "no").shape == (3, 3)
     path.write_text("1,2,3\n0.5,0.25,1\n2,3,4\n")  # 1..d: not what pandas writes, so data
-    assert cli._read_input(str(path), None).shape == (3, 3)
-    assert cli._read_input(str(path), None, "yes").shape == (2, 3)
+    assert load_rows(str(path), None).shape == (3, 3)
+    assert load_rows(str(path), None, "yes").shape == (2, 3)
 
 
 def test_unwritable_output_is_refused_before_the_fit(tmp_path, capsys, monkeypatch):
