@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .params import LARGE_DEFAULTS, LARGE_PARAMETERS, param
+from .params import LARGE_DEFAULTS, LARGE_PARAMETERS, InputError, param
 
 
 class UserError(Exception):
@@ -357,22 +357,38 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"pssc-fast: warning: {message}", file=sys.stderr)
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv=None) -> int:
-    """Entry point of ``pssc-fast``: 0 on success, 2 with a one-line message for a user error, 1 with a
-    one-line message when the run itself fails (training diverged, out of memory, a broken install), 130
-    when interrupted. No traceback either way."""
+    """Entry point of ``pssc-fast``: 0 on success, 2 with a one-line message for a user error (what the
+    command line checks, the data file, and pssc_fast's checks of X and the parameters:
+    :class:`pssc_fast.params.InputError`), 1 with a one-line message when the run itself fails (training
+    diverged, out of memory, a broken install, an unexpected error inside the run), 130 when interrupted.
+    No traceback either way."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return args.func(args)
-    except UserError as exc:
+    except (UserError, InputError) as exc:
+        # InputError: pssc_fast's own checks of X and of the parameters, run at the start of fit, refused
+        # what the user gave (NaN in the data, constant data, too few rows, ...)
         print(f"pssc-fast: error: {exc}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, MemoryError, OSError) as exc:
-        print(f"pssc-fast: error: {exc}", file=sys.stderr)
-        return 2
+    except MemoryError as exc:  # the machine is short of memory for the run: nothing in the input to fix
+        print(f"pssc-fast: error: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError) as exc:
+        # Every check of the user's input raises UserError or InputError above; any other of these comes
+        # from inside the run (a bug, a library's surprise, a disk that failed): not the user's to fix.
+        print(f"pssc-fast: error: {_first_line(exc)} ({type(exc).__name__} during the run, not a problem "
+              "with the input; please report it)", file=sys.stderr)
+        return 1
     except ArithmeticError as exc:  # training diverged (train.check_finite words it for users)
         print(f"pssc-fast: error: {exc}", file=sys.stderr)
         return 1
@@ -381,8 +397,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
     except RuntimeError as exc:  # torch's, e.g. CUDA out of memory: one line, not a traceback
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"pssc-fast: error: {first}", file=sys.stderr)
+        print(f"pssc-fast: error: {_first_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("pssc-fast: interrupted", file=sys.stderr)

@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 
 from . import affinity, memory
 from .losses import LossWeights
-from .params import validate
+from .params import InputValueError, validate
 from .train import finetune, resolve_device, shallow_coefficients
 from .validation import check_backend_device, check_seed, refit_or_restore
 
@@ -76,7 +76,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
             with torch.no_grad():
                 model.decode(model.encode(torch.zeros(1, n_features)))
         except (RuntimeError, ValueError) as exc:
-            raise ValueError(f"autoencoder does not match X's rows of {n_features} values: {exc}") from exc
+            raise InputValueError(f"autoencoder does not match X's rows of {n_features} values: {exc}") from exc
         return model.to(device)
 
     def _finetune_and_cluster(self, model, X: torch.Tensor, seed: int, timings: dict):

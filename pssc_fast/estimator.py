@@ -11,7 +11,7 @@ import torch
 from .budget import EarlyStop, describe_epochs, say
 from .core import SubspaceClusteringBase, seeded_torch
 from .models import ConvAutoEncoder, FCAutoEncoder
-from .params import PSSC_PARAMETERS, check_integer, describe, make_init, validate
+from .params import PSSC_PARAMETERS, InputValueError, check_integer, describe, make_init, validate
 from .scaling import fit_minmax_array
 from .train import pretrain
 from .validation import as_numpy_input, check_distinct_rows, check_real_input, warn_user
@@ -71,11 +71,11 @@ class PSSC(SubspaceClusteringBase):
     def variant(cls, name: str, **params) -> "PSSC":
         """An estimator for one of the paper's ablation settings: "dsc-l2", "pssc-l" or "pssc"."""
         if name not in VARIANTS:
-            raise ValueError(f"unknown variant {name!r}; choose one of {sorted(VARIANTS)}")
+            raise InputValueError(f"unknown variant {name!r}; choose one of {sorted(VARIANTS)}")
         clash = {k: v for k, v in params.items() if k in VARIANTS[name] and v != VARIANTS[name][k]}
         if clash:
             # silently letting these win would turn DSC-L2 or PSSC_l back into full PSSC
-            raise ValueError(f"variant {name!r} fixes {sorted(clash)}; drop them from the parameters")
+            raise InputValueError(f"variant {name!r} fixes {sorted(clash)}; drop them from the parameters")
         return cls(**{**params, **VARIANTS[name]})
 
     @classmethod
@@ -90,20 +90,20 @@ class PSSC(SubspaceClusteringBase):
         X = as_numpy_input(X)
         check_real_input(X)
         if X.ndim not in (2, 3, 4):
-            raise ValueError(f"X must be 2-D (samples, features) or image-shaped (samples, [channels,] height, "
+            raise InputValueError(f"X must be 2-D (samples, features) or image-shaped (samples, [channels,] height, "
                              f"width), got shape {X.shape}")
         if X.shape[0] < 2 or X[0].size == 0:
-            raise ValueError(f"X needs at least 2 samples and 1 feature, got shape {X.shape}")
+            raise InputValueError(f"X needs at least 2 samples and 1 feature, got shape {X.shape}")
         # Scaled in float64 and only then cast: in float32 an offset such as 1e8 would swallow the
         # variation around it before the scaling could remove the offset.
         X = X.astype(np.float64)
         if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinite values; remove or impute them first")
+            raise InputValueError("X contains NaN or infinite values; remove or impute them first")
         image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
         if X.ndim > 2:
             shape = (1, *X.shape[1:]) if X.ndim == 3 else tuple(X.shape[1:])
             if image_shape is not None and image_shape != shape:
-                raise ValueError(f"image_shape={image_shape} disagrees with X's images, {shape} (channels, "
+                raise InputValueError(f"image_shape={image_shape} disagrees with X's images, {shape} (channels, "
                                  "height, width); drop image_shape or pass 2-D rows")
             if X.ndim == 4 and X.shape[3] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
                 warn_user(f"X has shape {X.shape}, which looks channels-last; PSSC reads (samples, channels, "
@@ -111,14 +111,14 @@ class PSSC(SubspaceClusteringBase):
             image_shape = shape
         X = X.reshape(X.shape[0], -1)
         if image_shape is not None and int(np.prod(image_shape)) != X.shape[1]:
-            raise ValueError(f"image_shape={image_shape} must be (channels, height, width) with "
+            raise InputValueError(f"image_shape={image_shape} must be (channels, height, width) with "
                              f"{X.shape[1]} values in all")
         if self.scale == "minmax":  # pssc_fast.scaling: shared with LargePSSC, warns about outliers
             X = fit_minmax_array(X).apply(X)
         with np.errstate(over="ignore"):  # reported below, in words
             X = X.astype(np.float32)
         if not np.isfinite(X).all():
-            raise ValueError("X has values beyond float32's range (about 3.4e38): rescale it, or keep "
+            raise InputValueError("X has values beyond float32's range (about 3.4e38): rescale it, or keep "
                              "scale='minmax'")
         return X, image_shape
 
@@ -126,7 +126,7 @@ class PSSC(SubspaceClusteringBase):
         use_conv = self.architecture == "conv" or (self.architecture == "auto" and image_shape is not None)
         if use_conv:
             if image_shape is None:
-                raise ValueError("architecture='conv' needs image input or image_shape=(channels, height, width)")
+                raise InputValueError("architecture='conv' needs image input or image_shape=(channels, height, width)")
             return ConvAutoEncoder(image_shape, self.channels, self.kernel_sizes)
         latent = self.latent_dim if self.latent_dim is not None else max(int(self.n_clusters), 10)
         return FCAutoEncoder(n_features, self.hidden_dims, latent)
@@ -191,14 +191,14 @@ def load_config(config) -> dict:
     if not path.suffix:
         path = CONFIG_DIR / f"{config}.json"
     if not path.is_file():
-        raise ValueError(f"no configuration {config!r}: not a file, and not one of {list_configs()}")
+        raise InputValueError(f"no configuration {config!r}: not a file, and not one of {list_configs()}")
     data = json.loads(path.read_text())
     params = data.get("params")
     if not isinstance(params, dict):
-        raise ValueError(f"{path}: a configuration needs a 'params' object")
+        raise InputValueError(f"{path}: a configuration needs a 'params' object")
     unknown = sorted(set(params) - set(PSSC().get_params()))
     if unknown:
-        raise ValueError(f"{path}: unknown PSSC parameters {unknown}")
+        raise InputValueError(f"{path}: unknown PSSC parameters {unknown}")
     for key in ("hidden_dims", "channels", "kernel_sizes", "image_shape"):
         if isinstance(params.get(key), list):
             params[key] = tuple(params[key])

@@ -31,7 +31,8 @@ from .budget import EarlyStop, say, stream_epochs
 from .core import SubspaceClusteringBase, seeded_torch
 from .models import FCAutoEncoder
 from .nearest import build_index, index_kind, nearest_anchor_labels, search
-from .params import LARGE_DEFAULTS, LARGE_PARAMETERS, check_integer, describe, make_init, validate
+from .params import (LARGE_DEFAULTS, LARGE_PARAMETERS, InputValueError, check_integer, describe, make_init,
+                     validate)
 from .scaling import SAMPLE_VALUES, MinMaxScale, fit_minmax
 from .train import pretrain_stream, resolve_device
 from .spectral import check_clusters_used
@@ -102,7 +103,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         """The number of anchors for ``n_rows`` rows, with the parameters whose bounds depend on it checked."""
         m = min(int(self.anchors), n_rows)
         if self.n_clusters > m:
-            raise ValueError(f"n_clusters={self.n_clusters} must be <= the number of anchors used ({m})")
+            raise InputValueError(f"n_clusters={self.n_clusters} must be <= the number of anchors used ({m})")
         # the upper bound only binds the labeling in use: 4 anchors must not fail on landmark_neighbors=5
         if self.labeling == "anchors":
             check_integer("n_neighbors", self.n_neighbors, 1, m)
@@ -110,7 +111,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
             check_integer("landmark_neighbors", self.landmark_neighbors, 1, m)
         batch = min(int(self.batch_size), n_rows)
         if 0 < self.pretrain_samples < batch:
-            raise ValueError(f"pretrain_samples={self.pretrain_samples} is less than one pre-training batch "
+            raise InputValueError(f"pretrain_samples={self.pretrain_samples} is less than one pre-training batch "
                              f"({batch} rows), so no step would run; give 0 to skip pre-training or at least {batch}")
         return m
 
@@ -283,7 +284,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         X = _as_rows(X, min_rows=1)
         if X.shape[1] != self.n_features_in_:
             # scikit-learn's words, which its estimator checks look for
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+            raise InputValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
         return X
 
@@ -399,11 +400,11 @@ def _as_rows(X, min_rows: int = 2):
     X = as_numpy_input(X)
     check_real_input(X)
     if X.ndim < 2:
-        raise ValueError(f"X must be 2-D (samples, features) or image-shaped, got shape {X.shape}")
+        raise InputValueError(f"X must be 2-D (samples, features) or image-shaped, got shape {X.shape}")
     if X.ndim > 2:
         X = X.reshape(X.shape[0], -1)  # a view for C-contiguous input (memmaps included)
     if X.shape[0] < min_rows or X.shape[1] == 0:
-        raise ValueError(f"X needs at least {min_rows} sample{'s' if min_rows > 1 else ''} and 1 feature, "
+        raise InputValueError(f"X needs at least {min_rows} sample{'s' if min_rows > 1 else ''} and 1 feature, "
                          f"got shape {X.shape}")
     return X
 
@@ -418,7 +419,7 @@ def _scan(X, batch: int, scale, verbose: bool):
     for start in tqdm(range(0, n, batch), desc="scan", disable=not verbose, leave=False):
         rows = np.asarray(X[start:start + batch])
         if rows.dtype.kind == "f" and not np.isfinite(rows).all():
-            raise ValueError("X contains NaN or infinite values; remove or impute them first")
+            raise InputValueError("X contains NaN or infinite values; remove or impute them first")
         i_low, i_high = int(np.argmin(rows)), int(np.argmax(rows))
         if float(rows.flat[i_low]) < low:
             low, low_at = float(rows.flat[i_low]), (start + i_low // d, i_low % d)
@@ -441,13 +442,13 @@ def _scaled_rows(X, index, scaling) -> np.ndarray:
     rows = np.asarray(X[index])
     # predict-time input is checked here, before the scaling's clipping could hide an infinity
     if rows.dtype.kind == "f" and not np.isfinite(rows).all():
-        raise ValueError("X contains NaN or infinite values; remove or impute them first")
+        raise InputValueError("X contains NaN or infinite values; remove or impute them first")
     if scaling is not None:
         # in float64, then cast: float32 would lose the variation around a large offset (e.g. 1e8)
         rows = scaling.apply(rows)
     with np.errstate(over="ignore"):  # reported below, in words
         rows = np.ascontiguousarray(rows, dtype=np.float32)
     if not np.isfinite(rows).all():
-        raise ValueError("X has values beyond float32's range (about 3.4e38): rescale it, or keep "
+        raise InputValueError("X has values beyond float32's range (about 3.4e38): rescale it, or keep "
                          "scale='minmax'")
     return rows

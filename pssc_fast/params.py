@@ -24,42 +24,58 @@ import numpy as np
 AFFINITY_METHODS = ("auto", "dense", "sparse", "exact")
 
 
+# -- the errors of these checks: what the caller passed is wrong ------------------------------------
+
+class InputError(Exception):
+    """Marks the ValueError or TypeError of a check of what the caller passed (X, a parameter value) as
+    opposed to a failure of the run itself, so that a caller such as the command line can tell "fix your
+    input" from "the run failed". Catch ValueError / TypeError as before; catch this to tell them apart."""
+
+
+class InputValueError(InputError, ValueError):
+    """A value the caller passed (X or a parameter) that pssc_fast cannot work with."""
+
+
+class InputTypeError(InputError, TypeError):
+    """A value the caller passed (X or a parameter) of a type pssc_fast cannot work with."""
+
+
 # -- checks of single values: errors that name the parameter and the bound ---------------------------
 
 def check_integer(name: str, value, low: int, high: int | None = None) -> None:
     """TypeError unless ``value`` is an integer (bools excluded); ValueError unless low <= value <= high."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
+        raise InputTypeError(f"{name} must be an integer, got {value!r}")
     if value < low or (high is not None and value > high):
         bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name}={value} must be {bound}")
+        raise InputValueError(f"{name}={value} must be {bound}")
 
 
 def check_number(name: str, value, *, positive: bool = False, low=None, high=None, below=None) -> None:
     """TypeError unless ``value`` is a finite real number; ValueError when it is out of bounds."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {value!r}")
+        raise InputTypeError(f"{name} must be a finite number, got {value!r}")
     if positive and value <= 0:
-        raise ValueError(f"{name}={value} must be > 0")
+        raise InputValueError(f"{name}={value} must be > 0")
     if low is not None and value < low:
-        raise ValueError(f"{name}={value} must be >= {low}")
+        raise InputValueError(f"{name}={value} must be >= {low}")
     if high is not None and value > high:
-        raise ValueError(f"{name}={value} must be <= {high}")
+        raise InputValueError(f"{name}={value} must be <= {high}")
     if below is not None and value >= below:
-        raise ValueError(f"{name}={value} must be < {below}")
+        raise InputValueError(f"{name}={value} must be < {below}")
 
 
 def check_widths(name: str, value, *, allow_empty: bool = False) -> tuple:
     """The layer widths (or kernel sizes) ``value`` as a tuple of positive ints; TypeError / ValueError
     naming ``name`` otherwise."""
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of integers, got {value!r}")
+        raise InputTypeError(f"{name} must be a sequence of integers, got {value!r}")
     widths = tuple(value)
     for w in widths:
         if isinstance(w, bool) or not isinstance(w, numbers.Integral):
-            raise TypeError(f"{name} must be a sequence of integers, got {value!r}")
+            raise InputTypeError(f"{name} must be a sequence of integers, got {value!r}")
     if any(w < 1 for w in widths) or (not widths and not allow_empty):
-        raise ValueError(f"{name}={value!r} must hold positive integers" + ("" if allow_empty else ", at least one"))
+        raise InputValueError(f"{name}={value!r} must hold positive integers" + ("" if allow_empty else ", at least one"))
     return tuple(int(w) for w in widths)
 
 
@@ -93,7 +109,7 @@ def widths(*, allow_empty: bool = False, length: int | None = None, also=()):
             return
         found = check_widths(name, value, allow_empty=allow_empty)
         if length is not None and len(found) != length:
-            raise ValueError(f"{name}={value!r} must have {length} entries")
+            raise InputValueError(f"{name}={value!r} must have {length} entries")
     return check
 
 
@@ -105,13 +121,13 @@ class OneOf:
 
     def __call__(self, name, value):
         if not _is_one_of(value, self.choices):
-            raise ValueError(f"{name}={value!r} must be one of {self.choices}")
+            raise InputValueError(f"{name}={value!r} must be one of {self.choices}")
 
 
 def boolean(name, value):
     """True or False (numpy's bool too)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name}={value!r} must be True or False")
+        raise InputTypeError(f"{name}={value!r} must be True or False")
 
 
 def backend_name(name, value):
@@ -124,7 +140,7 @@ def backend_name(name, value):
 def autoencoder_or_none(name, value):
     """None or a torch auto-encoder (a module with ``state_dict`` and ``encode``)."""
     if value is not None and not (hasattr(value, "state_dict") and hasattr(value, "encode")):
-        raise TypeError(f"{name} must be None or a torch auto-encoder, got {type(value).__name__}")
+        raise InputTypeError(f"{name} must be None or a torch auto-encoder, got {type(value).__name__}")
 
 
 # -- the table ---------------------------------------------------------------------------------------
@@ -318,5 +334,5 @@ def validate(estimator) -> None:
         if p.check is not None:
             p.check(p.name, getattr(estimator, p.name))
     if hasattr(estimator, "channels") and len(tuple(estimator.channels)) != len(tuple(estimator.kernel_sizes)):
-        raise ValueError(f"channels={estimator.channels!r} and kernel_sizes={estimator.kernel_sizes!r} must have the "
+        raise InputValueError(f"channels={estimator.channels!r} and kernel_sizes={estimator.kernel_sizes!r} must have the "
                          "same length (one entry per convolutional layer)")

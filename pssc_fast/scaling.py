@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .validation import warn_user
+from .validation import InputValueError, warn_user
 
 #: fraction of the values on each side left out of the robust range (0.1%; at least one value)
 OUTLIER_QUANTILE = 0.001
@@ -80,7 +80,7 @@ def fit_minmax(low: float, high: float, sample: np.ndarray, *, low_at=None, high
     the range (module docstring), and the scaling then clips to the robust range."""
     low, high = float(low), float(high)
     if high == low:
-        raise ValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
+        raise InputValueError("X is constant (every value equals %g): there is nothing to cluster" % low)
     q_lo, q_hi = robust_range(sample)
     # halved, so that neither range can overflow
     robust, full = q_hi * 0.5 - q_lo * 0.5, high * 0.5 - low * 0.5

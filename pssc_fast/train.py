@@ -13,7 +13,7 @@ from . import memory, ops
 from .ops import reference
 from .models import ClassifierHead, SelfExpression
 from .budget import MAX_PRETRAIN_EPOCHS, EarlyStop, stream_epochs
-from .params import PSSC_DEFAULTS
+from .params import PSSC_DEFAULTS, InputValueError
 
 
 #: float64 elements per row block of the ridge start's n x n product (2^24: blocks of at most 128 MiB)
@@ -27,11 +27,11 @@ def resolve_device(device="auto") -> torch.device:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'") from exc
+        raise InputValueError(f"device={device!r} is not a torch device; use 'auto', 'cpu' or 'cuda'") from exc
     if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device={device!r}: pssc_fast runs on 'cpu' or 'cuda' (or 'auto')")
+        raise InputValueError(f"device={device!r}: pssc_fast runs on 'cpu' or 'cuda' (or 'auto')")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} asked for CUDA but torch sees no GPU; use device='cpu' or 'auto'")
+        raise InputValueError(f"device={device!r} asked for CUDA but torch sees no GPU; use device='cpu' or 'auto'")
     return dev
 
 

@@ -11,7 +11,7 @@ import numpy as np
 # Re-exported: the estimators import it from here; it lives in _warnings, below every module, so that
 # spectral.py and the like can use it without importing this one.
 from ._warnings import warn_user  # noqa: F401
-from .params import check_integer, check_number, check_widths  # noqa: F401
+from .params import InputTypeError, InputValueError, check_integer, check_number, check_widths  # noqa: F401
 
 
 def check_distinct_rows(X, n_clusters: int, what: str = "X") -> int:
@@ -31,7 +31,7 @@ def as_numpy_input(X):
     import scipy.sparse
 
     if scipy.sparse.issparse(X):
-        raise TypeError(f"X is a scipy.sparse {type(X).__name__}; pass a dense array (X.toarray()): the "
+        raise InputTypeError(f"X is a scipy.sparse {type(X).__name__}; pass a dense array (X.toarray()): the "
                         "auto-encoder reads dense rows")
     try:
         import torch
@@ -46,13 +46,13 @@ def as_numpy_input(X):
         try:
             return X.numpy()
         except TypeError as exc:
-            raise TypeError(f"X is a torch tensor of dtype {X.dtype}, which numpy cannot hold: {exc}") from exc
+            raise InputTypeError(f"X is a torch tensor of dtype {X.dtype}, which numpy cannot hold: {exc}") from exc
     if isinstance(X, np.ndarray):
         return X
     try:
         return np.asarray(X)
     except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"X could not be read as an array: {exc}") from exc
+        raise InputTypeError(f"X could not be read as an array: {exc}") from exc
 
 
 def check_backend_device(backend, device) -> None:
@@ -65,19 +65,19 @@ def check_backend_device(backend, device) -> None:
     if resolve_backend(backend, device) != "triton":
         return
     if not triton_available():
-        raise ValueError("backend='triton' needs the triton package (pip install triton); "
+        raise InputValueError("backend='triton' needs the triton package (pip install triton); "
                          "backend='torch' runs anywhere")
     if device.type != "cuda" and os.environ.get("TRITON_INTERPRET", "0") != "1":
-        raise ValueError(f"backend='triton' needs a CUDA device (got {device}); on CPU use backend='torch' "
+        raise InputValueError(f"backend='triton' needs a CUDA device (got {device}); on CPU use backend='torch' "
                          "(or run the kernels in Triton's interpreter: TRITON_INTERPRET=1 set before import)")
 
 
 def check_real_input(X: np.ndarray) -> None:
     """TypeError unless X holds real numbers (complex values would lose their imaginary part)."""
     if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise TypeError(f"X must be numeric, got dtype {X.dtype}")
+        raise InputTypeError(f"X must be numeric, got dtype {X.dtype}")
     if np.issubdtype(X.dtype, np.complexfloating):
-        raise TypeError(f"X must hold real numbers, got dtype {X.dtype}")
+        raise InputTypeError(f"X must hold real numbers, got dtype {X.dtype}")
 
 
 @contextlib.contextmanager
@@ -103,10 +103,10 @@ def check_seed(random_state) -> int:
         return int(np.random.SeedSequence().generate_state(1)[0])
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         if random_state < 0:
-            raise ValueError(f"random_state={random_state} must be a non-negative integer")
+            raise InputValueError(f"random_state={random_state} must be a non-negative integer")
         return int(random_state) % (2**32)
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(2**31))
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(2**31))
-    raise TypeError(f"random_state must be None, an int or a numpy random generator, got {random_state!r}")
+    raise InputTypeError(f"random_state must be None, an int or a numpy random generator, got {random_state!r}")

@@ -136,6 +136,9 @@ def test_errors_from_the_program_show_no_traceback(tmp_path):
     (FloatingPointError("fine-tune: the trace loss became nan at step 3; try a smaller learning rate"), 1),
     (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail on a second line"), 1),
     (ImportError("No module named 'faiss'"), 1),
+    (MemoryError("100000 samples need about 75.0 GiB for the n x n self-expression state"), 1),
+    (TypeError("unsupported operand type(s) for +: 'NoneType' and 'int'"), 1),  # a bug, not the user's
+    (ValueError("array must not contain infs or NaNs"), 1),  # e.g. a library's surprise deep in the run
 ])
 def test_failures_during_the_run_are_one_line(tmp_path, capsys, monkeypatch, error, code):
     np.save(tmp_path / "x.npy", np.random.rand(10, 3))
@@ -148,6 +151,29 @@ def test_failures_during_the_run_are_one_line(tmp_path, capsys, monkeypatch, err
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("pssc-fast: error:")
     assert str(error).splitlines()[0] in lines[0]
+    assert not (tmp_path / "l.npy").exists()
+
+
+def test_an_internal_error_is_exit_1_and_bad_input_exit_2(tmp_path, capsys, monkeypatch):
+    """Only the user's mistakes are exit 2: what the library's own checks of X refuse, and a file that cannot
+    be read; a TypeError from inside the run (past those checks) is a failure of the run: exit 1, one line."""
+    X, _ = make_subspaces(30, 2, 2, 5, random_state=0)
+    np.save(tmp_path / "x.npy", X)
+    np.save(tmp_path / "constant.npy", np.ones((30, 5)))
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 cut short")
+    out = ["--out", str(tmp_path / "l.npy"), "--quiet"]
+    for name, words in [("constant.npy", "X is constant"), ("bad.npz", "not a readable .npz archive")]:
+        assert cli.main(["fit", str(tmp_path / name), "--k", "2", *out]) == 2, name
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("pssc-fast: error:") and words in lines[0], lines
+
+    def broken_finetune(*args, **kwargs):
+        raise TypeError("finetune() got an unexpected keyword argument 'lr_schedule'")
+
+    monkeypatch.setattr("pssc_fast.core.finetune", broken_finetune)  # past every check of the input
+    assert cli.main(["fit", str(tmp_path / "x.npy"), "--k", "2", *out]) == 1
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("pssc-fast: error:") and "TypeError during the run" in lines[0]
     assert not (tmp_path / "l.npy").exists()
 
 
