@@ -40,11 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import paper_tables as pt  # noqa: E402
+from _common import DSCNET_PORT, RESULTS, load_dataset
 from provenance import provenance
 
-RESULTS = pt.RESULTS
 SHAPES = {"orl": (400, 40), "coil20": (1440, 20)}  # (n, clusters); 32 x 32 grey images
 METHODS = ("dsc-net", "dsc-l2", "pssc-l", "pssc")
 LABELS = {"dsc-net": "DSC-Net (port)", "dsc-l2": "DSC-L2", "pssc-l": "PSSC_l", "pssc": "PSSC"}
@@ -54,7 +52,7 @@ def load_images(dataset: str, data_dir) -> tuple[np.ndarray, str]:
     n, _ = SHAPES[dataset]
     if data_dir is not None:
         try:
-            X, _ = pt.load_dataset(dataset, data_dir)
+            X, _ = load_dataset(dataset, data_dir)
             X = X.astype(np.float32)
             X = (X - X.min()) / max(float(X.max() - X.min()), 1e-12)  # the configs' min-max scaling
             return X, "data"
@@ -247,7 +245,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"threads": args.threads, "rounds": args.rounds, "memory_steps": args.memory_steps,
             "machine": platform.platform(), "cpus": __import__("os").cpu_count(), "torch": torch.__version__,
-            "issue_port_figures": pt.DSCNET_PORT, "date": time.strftime("%Y-%m-%d %H:%M"),
+            "issue_port_figures": DSCNET_PORT, "date": time.strftime("%Y-%m-%d %H:%M"),
             "provenance": provenance()}
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
     with open(out.with_suffix(".csv"), "w", newline="") as f:

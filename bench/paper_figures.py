@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import paper_tables as pt  # noqa: E402
+from _common import RESULTS, VARIANT_NAMES, autoencoder_from_state, load_dataset
 from provenance import provenance
 
-CACHE = pt.RESULTS / "paper_cache"
+CACHE = RESULTS / "paper_cache"
 
 
 def load_state(dataset, variant, seed, suffix):
@@ -34,7 +32,7 @@ def load_state(dataset, variant, seed, suffix):
         path = CACHE / f"state_{dataset}_{variant}_s{seed}{suf}.pt"
         if path.is_file():
             state = torch.load(path, weights_only=False)
-            state["path"] = str(path.relative_to(pt.RESULTS.parent.parent))
+            state["path"] = str(path.relative_to(RESULTS.parent.parent))
             return state
     return None
 
@@ -44,7 +42,7 @@ def model_from_state(state, X):
     params = state["params"]
     if params.get("scale") != "minmax":
         raise ValueError(f"{state['path']}: expected a min-max scaled fit, got scale={params.get('scale')!r}")
-    model = pt.autoencoder_from_state(params, X, state["model"])
+    model = autoencoder_from_state(params, X, state["model"])
     model.eval()
     Xs = X.reshape(len(X), -1).astype(np.float32)
     Xs = (Xs - Xs.min()) / (Xs.max() - Xs.min())  # what PSSC's scale="minmax" fed the net
@@ -94,10 +92,10 @@ def main() -> None:
     from pssc_fast.metrics import scores
     from pssc_fast.plotting import plot_affinity
 
-    out_json = pt.RESULTS / f"paper_figures{args.suffix}.json"
+    out_json = RESULTS / f"paper_figures{args.suffix}.json"
     info = json.loads(out_json.read_text()) if (args.no_tsne and out_json.is_file()) else {}
     # -- Fig. 2: block-ordered affinities of PSSC and DSC-L2 on ORL --------------------------------
-    X, y = pt.load_dataset("orl", args.data_dir)
+    X, y = load_dataset("orl", args.data_dir)
     states = {v: load_state("orl", v, args.seed, args.suffix) for v in ("pssc", "dsc-l2")}
     if all(states.values()):
         fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), dpi=120)
@@ -106,15 +104,15 @@ def main() -> None:
             A = np.abs(np.asarray(st["affinity"].toarray() if hasattr(st["affinity"], "toarray") else st["affinity"]))
             s = scores(y, st["labels"])
             ax.imshow(A[order][:, order] ** 0.5, cmap="viridis", interpolation="nearest")
-            ax.set_title(f"{pt.VARIANT_NAMES[v]} on ORL: ACC {s['acc']:.3f}", fontsize=10)
+            ax.set_title(f"{VARIANT_NAMES[v]} on ORL: ACC {s['acc']:.3f}", fontsize=10)
             ax.set_xticks([])
             ax.set_yticks([])
-            plot_affinity(A, y, pt.RESULTS / f"paper_fig2_affinity_orl_{v}.png",
-                          title=f"{pt.VARIANT_NAMES[v]}, ORL, rows ordered by true class")
+            plot_affinity(A, y, RESULTS / f"paper_fig2_affinity_orl_{v}.png",
+                          title=f"{VARIANT_NAMES[v]}, ORL, rows ordered by true class")
             info[f"fig2_{v}"] = {"acc": s["acc"], "state": st["path"]}
         fig.suptitle("Affinity A (Alg. 2), rows/columns ordered by true class (paper Fig. 2); sqrt scale")
         fig.tight_layout()
-        fig.savefig(pt.RESULTS / "paper_fig2_affinity_orl.png")
+        fig.savefig(RESULTS / "paper_fig2_affinity_orl.png")
         plt.close(fig)
     else:
         info["fig2"] = "missing fitted states for ORL PSSC / DSC-L2"
@@ -125,7 +123,7 @@ def main() -> None:
         st = load_state(ds, "pssc", args.seed, args.suffix)
         if st is None:
             continue
-        Xd, yd = pt.load_dataset(ds, args.data_dir)
+        Xd, yd = load_dataset(ds, args.data_dir)
         model, Xs = model_from_state(st, Xd)
         with torch.no_grad():
             Xt = torch.from_numpy(Xs)
@@ -153,7 +151,7 @@ def main() -> None:
                         ax.set_ylabel(f"{ds}\n{label}", fontsize=6)
         fig.suptitle("PSSC reconstructions (paper Fig. 3); PSNR over the whole dataset, peak 1", fontsize=9)
         fig.tight_layout()
-        fig.savefig(pt.RESULTS / "paper_fig3_reconstructions.png")
+        fig.savefig(RESULTS / "paper_fig3_reconstructions.png")
         plt.close(fig)
 
     # -- t-SNE of the latent space on MNIST-10k ----------------------------------------------------
@@ -191,7 +189,7 @@ def main() -> None:
         ax.set_yticks([])
         ax.set_title(f"t-SNE of latent codes, MNIST test set ({len(idx)} of 10k), coloured by true digit", fontsize=8)
         fig.tight_layout()
-        fig.savefig(pt.RESULTS / "paper_tsne_mnist10k.png")
+        fig.savefig(RESULTS / "paper_tsne_mnist10k.png")
         plt.close(fig)
         info["tsne"] = {"source": source, "points": int(len(idx)), "seconds": time.perf_counter() - t0}
     info["provenance"] = provenance()

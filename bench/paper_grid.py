@@ -14,22 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import paper_tables as pt  # noqa: E402
+from _common import DATASETS, RESULTS, estimator_params, run_in_child
 from provenance import provenance
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data"))
-    parser.add_argument("--dataset", default="orl", choices=pt.DATASETS)
+    parser.add_argument("--dataset", default="orl", choices=DATASETS)
     parser.add_argument("--values", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     parser.add_argument("--gamma1", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
@@ -37,7 +35,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    cache_dir = pt.RESULTS / "paper_runs_grid"
+    cache_dir = RESULTS / "paper_runs_grid"
     t0 = time.perf_counter()
     cells = [(g2, g3) for g2 in args.values for g3 in args.values]
 
@@ -47,7 +45,7 @@ def main() -> None:
                 "threads": args.threads, "max_epochs": args.max_epochs,
                 "overrides": {"gamma1": args.gamma1, "gamma2": g2, "gamma3": g3}}
         cache = cache_dir / f"{args.dataset}_g1{args.gamma1:g}_g2{g2:g}_g3{g3:g}_s{args.seed}_e{args.max_epochs}.json"
-        r = pt.run_in_child(spec, cache)
+        r = run_in_child(spec, cache)
         print(f"gamma2 {g2:g} gamma3 {g3:g}: ACC {r['acc']:.4f} NMI {r['nmi']:.4f} [{time.perf_counter() - t0:.0f} s]",
               flush=True)
         return r
@@ -57,8 +55,8 @@ def main() -> None:
     k = len(args.values)
     acc = np.array([r["acc"] for r in runs]).reshape(k, k)
     nmi = np.array([r["nmi"] for r in runs]).reshape(k, k)
-    default = pt.estimator_params(args.dataset, "pssc", args.seed)
-    out = pt.RESULTS / f"paper_grid_{args.dataset}"
+    default = estimator_params(args.dataset, "pssc", args.seed)
+    out = RESULTS / f"paper_grid_{args.dataset}"
     out.with_suffix(".json").write_text(json.dumps({
         "dataset": args.dataset, "seed": args.seed, "gamma1": args.gamma1, "values": args.values,
         "max_epochs": args.max_epochs, "acc": acc.tolist(), "nmi": nmi.tolist(),
