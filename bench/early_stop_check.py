@@ -46,17 +46,12 @@ def replay(losses, variance, steps_per_epoch):
 
 def recorded_pretrain(est, X, seed):
     """Pre-train as PSSC.fit does (same seeding) with the stop off; (losses, variance, steps per epoch)."""
-    import torch
-
     from pssc_fast.budget import EarlyStop
-    from pssc_fast.train import pretrain
 
-    Xs, shape = est._prepare(X)
-    torch.manual_seed(seed)
-    model = est._start_model(est._build_model(Xs.shape[1], shape), Xs.shape[1], torch.device("cpu"))
-    recorder = EarlyStop(tol=0, floor=0)
-    pretrain(model, torch.from_numpy(Xs), epochs=est.pretrain_epochs, lr=est.pretrain_lr, batch_size=est.batch_size,
-             generator=torch.Generator().manual_seed(seed), verbose=False, early_stop=recorder)
+    if est.random_state != seed:
+        raise ValueError(f"the estimator is seeded with {est.random_state}, not {seed}")
+    recorder = EarlyStop(tol=0, floor=0)  # never stops: records the whole curve
+    est.set_params(verbose=False, device="cpu").pretrained_autoencoder(X, early_stop=recorder)
     return recorder.losses, recorder.variance, recorder.steps_per_epoch
 
 

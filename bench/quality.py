@@ -114,7 +114,7 @@ def run_task(name: str, seed: int, data_dir: Path, epochs: int | None) -> dict:
         rows[row] = {**scores(y, labels), "seconds": time.perf_counter() - t0}
 
     base = PSSC(n_clusters=K, random_state=seed, **({} if epochs is None else {"epochs": epochs}))
-    X_scaled, _ = base._prepare(X_in)  # the input exactly as PSSC sees it
+    X_scaled, _ = base.prepare(X_in)  # the input exactly as PSSC sees it
     timed("k-means", lambda: KMeans(K, n_init=10, random_state=seed).fit_predict(X_scaled))
     timed("k-NN spectral", lambda: SpectralClustering(K, affinity="nearest_neighbors", n_neighbors=10,
                                                       random_state=seed).fit_predict(X_scaled))

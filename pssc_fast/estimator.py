@@ -85,8 +85,10 @@ class PSSC(SubspaceClusteringBase):
         Keyword arguments override the file's parameters."""
         return cls(**{**load_config(config)["params"], **params})
 
-    def _prepare(self, X):
-        """Validated float32 tensor of shape (n, features) and the image shape, if any."""
+    def prepare(self, X):
+        """X as :meth:`fit` trains on it: ``(rows, image_shape)``, ``rows`` the validated float32 array of
+        shape (n, features) (images flattened, min-max scaled with ``scale="minmax"``) and ``image_shape``
+        (channels, height, width) or None. For baselines and diagnostics that need exactly PSSC's input."""
         X = as_numpy_input(X)
         check_real_input(X)
         if X.ndim not in (2, 3, 4):
@@ -131,21 +133,23 @@ class PSSC(SubspaceClusteringBase):
         latent = self.latent_dim if self.latent_dim is not None else max(int(self.n_clusters), 10)
         return FCAutoEncoder(n_features, self.hidden_dims, latent)
 
-    def pretrained_autoencoder(self, X):
+    def pretrained_autoencoder(self, X, *, early_stop=None):
         """The auto-encoder :meth:`fit` would fine-tune on X, pre-trained as fit pre-trains it (same seeding)
         and returned on the CPU without fine-tuning. Pass it back as ``autoencoder=`` with
-        ``pretrain_epochs=0`` to fit several settings from one pre-training."""
+        ``pretrain_epochs=0`` to fit several settings from one pre-training. ``early_stop``: a
+        :class:`pssc_fast.budget.EarlyStop` to use instead of fit's default one (it records every epoch's
+        loss; ``EarlyStop(tol=0, floor=0)`` never stops, to see the whole curve)."""
         validate(self)
         X, image_shape, device, seed = self._setup(X)
         with seeded_torch(seed, device):
-            model, _ = self._pretrained_model(torch.from_numpy(X).to(device), image_shape, seed)
+            model, _ = self._pretrained_model(torch.from_numpy(X).to(device), image_shape, seed, early_stop)
         return model.cpu()
 
-    def _pretrained_model(self, Xt, image_shape, seed: int):
+    def _pretrained_model(self, Xt, image_shape, seed: int, early_stop=None):
         """Build (or start from ``autoencoder``) and pre-train; torch's global seed is set by the caller.
         Returns the model and the ``budget_`` entries of its pre-training (pssc_fast.budget's early stop)."""
         model = self._start_model(self._build_model(Xt.shape[1], image_shape), Xt.shape[1], Xt.device)
-        stopper = EarlyStop()
+        stopper = EarlyStop() if early_stop is None else early_stop
         pretrain(model, Xt, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
                  generator=torch.Generator().manual_seed(seed), verbose=self.verbose, early_stop=stopper)
         budget = describe_epochs(int(self.pretrain_epochs), stopper)
@@ -154,9 +158,9 @@ class PSSC(SubspaceClusteringBase):
         return model, budget
 
     def _setup(self, X):
-        """X prepared (:meth:`_prepare`), its image shape, the device and the seed; n_clusters checked against
+        """X prepared (:meth:`prepare`), its image shape, the device and the seed; n_clusters checked against
         X's rows."""
-        X, image_shape = self._prepare(X)
+        X, image_shape = self.prepare(X)
         check_integer("n_clusters", self.n_clusters, 2, X.shape[0])
         return (X, image_shape, *self._device_and_seed(X.shape[0]))
 

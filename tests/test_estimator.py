@@ -94,7 +94,7 @@ def test_a_large_offset_survives_the_scaling():
     # scaled in float64: cast first, 1e8 + x would keep nothing of x (float32 spacing at 1e8 is 8)
     X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
     # the scaled input itself: equal up to float64's rounding of 1e8 + x (~1e-8) and the float32 cast
-    np.testing.assert_allclose(PSSC(2)._prepare(X.astype(np.float64) + 1e8)[0], PSSC(2)._prepare(X)[0],
+    np.testing.assert_allclose(PSSC(2).prepare(X.astype(np.float64) + 1e8)[0], PSSC(2).prepare(X)[0],
                                rtol=0, atol=1e-7)
     # and a short fit, where rounding differences grow a little over the steps
     params = dict(hidden_dims=(8,), pretrain_epochs=2, epochs=2, random_state=0)

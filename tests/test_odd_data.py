@@ -87,7 +87,7 @@ def test_ordinary_data_is_scaled_bit_for_bit_as_before(name):
     before = ((X64 - X64.min()) / (X64.max() - X64.min())).astype(np.float32)  # the scaling as it was
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # and no warning
-        got, _ = PSSC(3)._prepare(X)
+        got, _ = PSSC(3).prepare(X)
         large = LargePSSC(3, anchors=10)
         scaling, _ = __import__("pssc_fast.large", fromlist=["_scan"])._scan(X, 64, "minmax", False)
     np.testing.assert_array_equal(got, before)
@@ -105,7 +105,7 @@ def _with_outlier():
 def test_one_huge_value_is_named_and_clipped_by_pssc():
     X = _with_outlier()
     with pytest.warns(UserWarning, match=r"1e\+300 at row 17, column 3.*clipped"):
-        scaled, _ = PSSC(3)._prepare(X)
+        scaled, _ = PSSC(3).prepare(X)
     others = np.delete(scaled.ravel(), 17 * 10 + 3)
     assert others.max() - others.min() > 0.9  # the rest of the data spans [0, 1] instead of ~1e-300
     assert scaled[17, 3] == others.max()
@@ -131,7 +131,7 @@ def test_a_heavy_tail_within_the_ratio_is_left_alone():
 
 def test_range_beyond_float64_is_scaled():
     X = np.array([[-1.7e308, 0.0], [1.7e308, 1.0], [0.5, 1e307]])
-    scaled, _ = PSSC(2)._prepare(X)
+    scaled, _ = PSSC(2).prepare(X)
     assert np.isfinite(scaled).all() and scaled.min() == 0.0 and scaled.max() == 1.0
 
 
