@@ -103,6 +103,7 @@ def run_task(name: str, seed: int, data_dir: Path, epochs: int | None) -> dict:
     from pssc_fast.metrics import scores
     from pssc_fast.models import load_dscnet_autoencoder
 
+    started = provenance()  # the code this run imports is the code at its start
     X, y, shape = load(name, data_dir)
     K = int(len(np.unique(y)))
     X_in = X if shape is None else X.reshape(-1, *shape)
@@ -161,7 +162,7 @@ def run_task(name: str, seed: int, data_dir: Path, epochs: int | None) -> dict:
             timed("same C: released post-processing",
                   lambda: released_pipeline(est.coef_.astype(np.float64), K, seed=seed, signed=True, **post))
     return {"dataset": name, "seed": seed, "n": int(X.shape[0]), "k": K, "rows": rows,
-            "pretrain_explained_variance": explained, "provenance": provenance()}
+            "pretrain_explained_variance": explained, "provenance": started}
 
 
 def summarise(runs: list) -> dict:
