@@ -346,13 +346,13 @@ def symmetrize_abs(C):
     return 0.5 * (A + A.T)
 
 
-def top_eigenvectors(S, rank: int, *, random_state=None):
+def top_eigenvectors(S, rank: int, *, random_state=None, exact: bool = False):
     """Eigenvectors of the ``rank`` algebraically largest eigenvalues of the symmetric S, and those values.
 
     S = (|C| + |C|^T)/2 is symmetric and non-negative: its cluster structure sits in its largest
     eigenvalues, while its negative ones (which an SVD ranks by magnitude beside them) carry none.
     Lanczos (ARPACK ``eigsh``, seeded start vector) on sparse or dense S, LAPACK ``eigh`` when the rank is
-    a large share of n. Replaces the randomized range finder: S's spectrum is flat, and with the default 4
+    a large share of n or ``exact`` is set. Replaces the randomized range finder: S's spectrum is flat, and with the default 4
     power iterations the randomized vectors were inexact enough to cost COIL20 nine points of ACC on the
     same C (0.83 -> 0.74; eigenvalue errors ~1e-3 at n = 1440, rank 241).
 
@@ -363,7 +363,7 @@ def top_eigenvectors(S, rank: int, *, random_state=None):
     if S.shape != (n, n) or not 1 <= rank <= n:
         raise ValueError(f"S must be square and rank={rank} in [1, {n}]")
     nonzero = S.nnz > 0 if sp.issparse(S) else bool(np.any(S))
-    if rank < n // 2 and nonzero:  # ARPACK cannot start on an all-zero matrix
+    if rank < n // 2 and nonzero and not exact:  # ARPACK cannot start on an all-zero matrix
         from scipy.sparse.linalg import eigsh
 
         v0 = check_random_state(random_state).uniform(-1.0, 1.0, n)
@@ -452,7 +452,7 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = PSSC_DEFAULTS["q"], alp
     C : (n, n) coefficients, numpy array or torch tensor (not copied when float32/float64 on CPU with a zero
         diagonal; a non-zero diagonal is ignored, as the graph is built from C0).
     n_clusters : K.
-    q : subspace dimension; the SVD keeps r = K*q + 1 directions.
+    q : subspace dimension; the eigen-embedding keeps r = K*q + 1 directions.
     alpha : exponent of the affinity max(U U^T, 0)^alpha.
     ro : fraction of each column's l1 mass kept by :func:`threshold_columns` (>= 1 keeps all).
     diag_shift : the eigen-embedding is that of S + diag_shift * I (same eigenvectors, eigenvalues raised by
@@ -467,7 +467,7 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = PSSC_DEFAULTS["q"], alp
         sparse spectral clustering; no dense n x n array besides C itself;
         ``"exact"`` - the dense path with a full LAPACK eigendecomposition, for comparison;
         ``"auto"`` - ``"dense"`` when n <= :data:`DENSE_MAX_N`, else ``"sparse"``.
-    random_state : int for reproducible labels (it seeds the SVD, the eigensolver and k-means).
+    random_state : int for reproducible labels (it seeds the Lanczos start, the eigensolver and k-means).
     return_affinity : also return the affinity: a dense (n, n) float64 array on the dense/exact paths,
         a scipy CSR matrix (n_neighbors-NN entries, no diagonal) on the sparse path.
     n_neighbors : neighbours per row of the sparse affinity.
@@ -501,7 +501,7 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = PSSC_DEFAULTS["q"], alp
     sparse_path = method == "sparse"
     clock = _StageClock(timings)
 
-    # Thresholding leaves few entries per column, so S is kept sparse on every path and the SVD runs
+    # Thresholding leaves few entries per column, so S is kept sparse on every path and the eigensolver runs
     # on sparse products; without thresholding (ro >= 1) S is dense.
     with clock("threshold"):
         Ct = threshold_columns(Cn, ro, sparse=ro < 1)
@@ -510,7 +510,7 @@ def cluster_coefficients(C, n_clusters: int, *, q: int = PSSC_DEFAULTS["q"], alp
     with clock("svd"):
         r = min(n_clusters * q + 1, n)
         if method == "exact":
-            U, s = top_eigenvectors(S.toarray() if sp.issparse(S) else S, r)
+            U, s = top_eigenvectors(S.toarray() if sp.issparse(S) else S, r, exact=True)
         else:
             U, s = top_eigenvectors(S, r, random_state=seed_svd)
         del S

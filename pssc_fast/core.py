@@ -71,7 +71,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         must not depend on whether pre-training was shared."""
         if self.autoencoder is None:
             return fresh.to(device)
-        model = copy.deepcopy(self.autoencoder).float()
+        model = copy.deepcopy(self.autoencoder).float().cpu()  # probed on the CPU below, moved after
         try:
             with torch.no_grad():
                 model.decode(model.encode(torch.zeros(1, n_features)))
@@ -103,7 +103,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         t0 = time.perf_counter()
         candidates = {"network": result.coef.cpu().numpy()}
         if self.shallow_candidate:
-            candidates["input"] = shallow_coefficients(X.cpu(), int(self.n_clusters)).numpy()
+            candidates["input"] = shallow_coefficients(X, int(self.n_clusters)).cpu().numpy()
         chosen, results = affinity.cluster_best_of(
             candidates, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha), ro=float(self.ro),
             diag_shift=float(self.diag_shift), method=self.affinity_method, random_state=seed)

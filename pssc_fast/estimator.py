@@ -29,8 +29,9 @@ class PSSC(SubspaceClusteringBase):
     __doc__ = """Pseudo-supervised Deep Subspace Clustering (Lv, Kang, Lu, Xu, IEEE TIP).
 
     An auto-encoder is pre-trained on reconstruction, then fine-tuned with an n x n self-expression
-    layer C (Z ~ C0 Z), a reconstruction weighted by the graph C induces (the Laplacian trace) and
-    pseudo-supervision of a classifier head by that graph; C is finally cut by spectral clustering
+    layer C (Z ~ C0 Z); ``PSSC.variant("pssc")`` adds the paper's reconstruction weighted by the graph C
+    induces (the Laplacian trace) and pseudo-supervision of a classifier head by that graph (off by default:
+    they lowered accuracy on the quality board). C is finally cut by spectral clustering
     (paper Algorithm 2). Memory grows as n^2: for more than a few thousand points use
     :func:`pssc_fast.fit_large`.
 

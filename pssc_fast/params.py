@@ -193,7 +193,7 @@ SHARED = (
           "\"ridge\" starts C at the closed-form minimiser of gamma1 ||Z - CZ||^2 + coef_l2 ||C||^2 on the "
           "pre-trained codes (measured better on digits than a constant start); a number starts every entry of C "
           "there (the paper's released code: 1e-5)."),
-    Param("q", 4, integer(1), "post-processing: subspace dimension (the SVD keeps K*q + 1 directions)."),
+    Param("q", 4, integer(1), "post-processing: subspace dimension (the eigen-embedding keeps K*q + 1 directions)."),
     Param("alpha", 5.0, number(positive=True), "post-processing: power of the affinity max(U U^T, 0)^alpha."),
     Param("ro", 0.12, number(positive=True), "post-processing: fraction of each column's l1 mass kept."),
     Param("diag_shift", 0.0, number(low=0.0),

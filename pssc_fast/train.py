@@ -209,8 +209,8 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
 
     ``weights.coef_l2 = "auto"`` sets lambda from the starting codes (:func:`auto_coef_l2`). ``coef_lr`` is
     Adam's learning rate on C: None trains C at ``lr``; "auto" (whatever ``lr``) at :data:`COEF_LR_SHARE`
-    times the starting C's typical largest entry (the mean over columns of max |C_ij|), so that steps are
-    relative to C's own scale.
+    times the ridge start's typical largest entry (the mean over columns of max |C_ij|), so that steps are
+    relative to C's own scale, and at ``lr`` when C starts from a constant (which has no scale to follow).
 
     ``max_pair_rows`` bounds the pseudo-graph loss: above that many samples, each step uses a random
     subset of rows against all columns instead of all n^2 pairs.
@@ -228,8 +228,10 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
         with torch.no_grad():
             layer.C.copy_(ridge_coefficients(Z0, weights.self_expression, weights.coef_l2))
     del Z0
-    if coef_lr == "auto":
+    if coef_lr == "auto" and c_init == "ridge":
         coef_lr = COEF_LR_SHARE * float(layer.C.detach().abs().amax(dim=0).mean().clamp_min(1e-12))
+    elif coef_lr == "auto":  # a constant start has no scale of its own: train C at lr, as DSC-Net does
+        coef_lr = None
     coef_lr = lr if coef_lr is None else float(coef_lr)
     head = ClassifierHead(model.latent_dim, n_clusters).to(X.device) if weights.pseudo_supervised else None
     # ||C0||^2 is a loss term rather than Adam weight decay: on the fused backends it is folded into the

@@ -61,6 +61,24 @@ def test_auto_coef_lr_follows_the_ridge_start_scale():
     assert result.coef_lr == pytest.approx(COEF_LR_SHARE * float(start.abs().amax(dim=0).mean()), rel=1e-5)
 
 
+def test_auto_coef_lr_trains_a_constant_start_at_lr():
+    torch.manual_seed(0)
+    X = torch.rand(19, 5)
+    weights = LossWeights(trace=0, graph=0, label=0, balance=0)
+    result = finetune(FCAutoEncoder(5, (7,), 3), X, 2, weights=weights, epochs=1, lr=3e-3, c_init=1e-5,
+                      coef_lr="auto", backend="torch", verbose=False)
+    assert result.coef_lr == 3e-3  # 1e-3 of a 1e-5 start would freeze C
+
+
+def test_exact_post_processing_is_lapack_and_repeatable():
+    rng = np.random.default_rng(7)
+    C = np.kron(np.eye(3), np.ones((40, 40))) * rng.uniform(0.5, 1.0, (120, 120)) + 0.01 * rng.random((120, 120))
+    first = af.cluster_coefficients(C, 3, q=2, method="exact", random_state=0, return_affinity=True)[1]
+    np.random.seed(1)  # the exact path draws no Lanczos start vector from numpy's global generator
+    second = af.cluster_coefficients(C, 3, q=2, method="exact", random_state=0, return_affinity=True)[1]
+    np.testing.assert_array_equal(first, second)
+
+
 # ---------------------------------------------------------------- the candidate that the cut chooses
 
 
