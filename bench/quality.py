@@ -11,7 +11,7 @@ Rows, each ACC / NMI / purity mean +- std over the seeds and seconds per run:
   k-means          scikit-learn KMeans (10 restarts) on the input as PSSC scales it;
   k-NN spectral    scikit-learn SpectralClustering, 10-NN connectivity graph;
   LSR              ridge self-expression on the input's unit-norm rows, C = G (G + lam I)^-1 with lam the K-th
-                   eigenvalue of G (the same scale-free rule as ``coef_l2="auto"``), then
+                   eigenvalue of G (``pssc_fast.train.shallow_coefficients``, the estimators' input candidate), then
                    ``cluster_coefficients`` with the library's default post-processing;
   AE + k-means     KMeans on the codes of the auto-encoder PSSC pre-trains (the same pre-training);
   LSR on codes     LSR as above on those codes;
@@ -81,17 +81,6 @@ def load(name: str, data_dir: Path):
     return np.asarray(X, dtype=np.float32), np.asarray(y), IMAGE_SHAPES.get(name)
 
 
-def lsr_coefficients(F: np.ndarray, n_clusters: int) -> np.ndarray:
-    """Ridge self-expression of the unit-norm rows of F at lam = the K-th eigenvalue of their Gram matrix."""
-    import torch
-
-    from pssc_fast.train import auto_coef_l2, ridge_coefficients
-
-    U = torch.from_numpy(np.asarray(F, dtype=np.float64))
-    U = U / U.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return ridge_coefficients(U, 1.0, auto_coef_l2(U, n_clusters, 1.0)).numpy()
-
-
 def run_task(name: str, seed: int, data_dir: Path, epochs: int | None) -> dict:
     """Every row of the board for one dataset and seed."""
     import torch
@@ -101,6 +90,7 @@ def run_task(name: str, seed: int, data_dir: Path, epochs: int | None) -> dict:
     from pssc_fast.affinity import cluster_coefficients
     from pssc_fast.estimator import VARIANTS as VARIANT_TERMS
     from pssc_fast.metrics import scores
+    from pssc_fast.train import shallow_coefficients
     from pssc_fast.models import load_dscnet_autoencoder
 
     started = provenance()  # the code this run imports is the code at its start
@@ -119,7 +109,8 @@ def run_task(name: str, seed: int, data_dir: Path, epochs: int | None) -> dict:
     timed("k-means", lambda: KMeans(K, n_init=10, random_state=seed).fit_predict(X_scaled))
     timed("k-NN spectral", lambda: SpectralClustering(K, affinity="nearest_neighbors", n_neighbors=10,
                                                       random_state=seed).fit_predict(X_scaled))
-    timed("LSR", lambda: cluster_coefficients(lsr_coefficients(X_scaled, K), K, random_state=seed))
+    timed("LSR", lambda: cluster_coefficients(shallow_coefficients(torch.from_numpy(X_scaled), K).numpy(), K,
+                                                    random_state=seed))
 
     t0 = time.perf_counter()
     ae = base.pretrained_autoencoder(X_in)
@@ -130,7 +121,8 @@ def run_task(name: str, seed: int, data_dir: Path, epochs: int | None) -> dict:
         residual = float(((ae.decode(ae.encode(Xt)) - Xt) ** 2).sum())
     explained = 1.0 - residual / float(((X_scaled - X_scaled.mean(0)) ** 2).sum())
     timed("AE + k-means", lambda: KMeans(K, n_init=10, random_state=seed).fit_predict(codes))
-    timed("LSR on codes", lambda: cluster_coefficients(lsr_coefficients(codes, K), K, random_state=seed))
+    timed("LSR on codes", lambda: cluster_coefficients(shallow_coefficients(torch.from_numpy(codes), K).numpy(), K,
+                                                                    random_state=seed))
     for row in ("AE + k-means", "LSR on codes"):
         rows[row]["seconds"] += pretrain_seconds
 
