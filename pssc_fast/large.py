@@ -29,13 +29,15 @@ from tqdm.auto import tqdm
 
 from .budget import EarlyStop, say, stream_epochs
 from .core import SubspaceClusteringBase, seeded_torch
+from .landmark import nearest_center
 from .models import FCAutoEncoder
 from .nearest import build_index, index_kind, nearest_anchor_labels, search
 from .params import (LARGE_DEFAULTS, LARGE_PARAMETERS, InputValueError, check_integer, describe, make_init,
                      validate)
-from .scaling import SAMPLE_VALUES, MinMaxScale, fit_minmax
+from .parallel import is_dask_array
+from .scaling import MinMaxScale, block_extremes, combine_extremes, sample_rows, scaling_from_scan
 from .train import pretrain_stream, resolve_device
-from .spectral import check_clusters_used
+from .spectral import check_cluster_sizes, check_clusters_used
 from .validation import as_numpy_input, check_distinct_rows, check_real_input, warn_user
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
@@ -128,10 +130,11 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
                                                  lambda A, index: _scaled_rows(A, index, scaling))
         return model.cpu()
 
-    def _pretrained_model(self, X, rng, device, variance, rows):
+    def _pretrained_model(self, X, rng, device, variance, rows, stream=None):
         """Build (or start from ``autoencoder``) and pre-train on the rows of X read through ``rows``, drawing
-        batches from ``rng`` (``variance``: the scaled data's, for the early stop's loss floor); torch's global
-        seed is set by the caller. Returns (model, pre-training history, the EarlyStop that watched it)."""
+        batches from ``rng``, or from ``stream`` (a dask array's chunks; :func:`pssc_fast.train.pretrain_stream`)
+        (``variance``: the scaled data's, for the early stop's loss floor); torch's global seed is set by the
+        caller. Returns (model, pre-training history, the EarlyStop that watched it)."""
         latent = self.latent_dim if self.latent_dim is not None else max(int(self.n_clusters), 10)
         fresh = FCAutoEncoder(X.shape[1], tuple(int(h) for h in self.hidden_dims), int(latent))
         model = self._start_model(fresh, X.shape[1], device)
@@ -140,12 +143,19 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
                                   schedule=self.pretrain_schedule, batch_size=int(self.batch_size),
                                   noise=float(self.pretrain_noise), rng=rng, rows=rows, device=device,
                                   verbose=bool(self.verbose), max_epochs=int(self.pretrain_max_epochs),
-                                  early_stop=stopper)
+                                  early_stop=stopper, stream=stream)
         return model, history, stopper
 
     def _fit(self, X):
         t_start = time.perf_counter()
-        X = _as_rows(X)
+        # a dask array is read chunk by chunk where its chunks lie (pssc_fast.parallel); the rest in batches here
+        chunked = is_dask_array(X)
+        if chunked:
+            from . import parallel
+
+            X = parallel.check_rows(X, min_rows=2)
+        else:
+            X = _as_rows(X)
         n, d = X.shape
         m = self._anchors_used(n)
         device, seed = self._device_and_seed(m)
@@ -153,7 +163,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         timings = {}
 
         t0 = time.perf_counter()
-        scaling, variance = _scan(X, int(self.encode_batch_size), self.scale, bool(self.verbose))
+        scan = parallel.scan if chunked else _scan
+        scaling, variance = scan(X, int(self.encode_batch_size), self.scale, bool(self.verbose))
         self.data_scaling_ = scaling
         self.data_min_, self.data_range_ = (0.0, None) if scaling is None else (scaling.low, scaling.span)
         timings["scan"] = time.perf_counter() - t0
@@ -161,13 +172,21 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
 
         with seeded_torch(seed, device):
             t0 = time.perf_counter()
-            model, self.pretrain_history_, stopper = self._pretrained_model(X, rng, device, variance, self._rows)
+            # random batches would read every chunk for every batch: a dask array streams its chunks instead
+            stream = (parallel.ChunkStream(X, min(int(self.batch_size), n), np.random.default_rng(seed),
+                                           lambda A: self._rows(A, slice(None))) if chunked else None)
+            model, self.pretrain_history_, stopper = self._pretrained_model(X, rng, device, variance, self._rows,
+                                                                            stream=stream)
+            if stream is not None:
+                stream.close()  # and with it the chunk it was reading ahead
             timings["pretrain"] = time.perf_counter() - t0
             self.budget_ = self._describe_budget(n, stopper)
             say(f"pre-training: {self.budget_['pretrain_why']}", bool(self.verbose))
             # Uniform, seeded anchors: the only choice Algorithm 3 makes about them, and label-free.
             anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
-            Xa = torch.from_numpy(self._rows(X, anchor_idx)).to(device)
+            rows = self._rows(parallel.gather_rows(X, anchor_idx), slice(None)) if chunked else self._rows(X, anchor_idx)
+            Xa = torch.from_numpy(rows).to(device)
+            del rows
             check_distinct_rows(Xa, self.n_clusters, "the anchors' data")
             self._check_explained_variance(model, Xa)
             anchor_labels, _, anchor_codes = self._finetune_and_cluster(model, Xa, seed, timings)
@@ -177,16 +196,23 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         self.anchor_labels_ = anchor_labels
         self.anchor_embedding_ = np.ascontiguousarray(anchor_codes, dtype=np.float32)
         self.index_ = build_index(self.anchor_embedding_, index_kind(self.index, n, m), seed, self.nprobe)
-        with self._model_on_device(device):
-            if self.labeling == "landmark":
-                labels, enc_s, asg_s = self._fit_landmark(X, seed)
-            else:
-                labels, enc_s, asg_s = self._label_rows(X, desc="encode + assign")
+        if chunked:
+            # encode and assign run together on each chunk: their seconds are "encode", "assign" is 0
+            t0 = time.perf_counter()
+            labels, sizes = parallel.fit_labels(self, X, seed)
+            enc_s, asg_s = time.perf_counter() - t0, 0.0
+        else:
+            with self._model_on_device(device):
+                if self.labeling == "landmark":
+                    labels, enc_s, asg_s = self._fit_landmark(X, seed)
+                else:
+                    labels, enc_s, asg_s = self._label_rows(X, desc="encode + assign")
+            sizes = np.bincount(labels, minlength=int(self.n_clusters))
         timings["encode"], timings["assign"] = enc_s, asg_s
         timings["total"] = time.perf_counter() - t_start
         if len(np.unique(self.anchor_labels_)) == int(self.n_clusters) or self.labeling == "landmark":
             # (with fewer clusters among the anchors the spectral step has said so already)
-            check_clusters_used(labels, int(self.n_clusters), "the rows")
+            check_cluster_sizes(sizes, int(self.n_clusters), "the rows")
         self.labels_ = labels
         self.timings_ = timings
         self.pretrain_epochs_run_ = self.budget_["pretrain_epochs_run"]
@@ -205,15 +231,27 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     def predict(self, X):
         """Cluster of each row of X: the label of its nearest anchor (or the vote of ``n_neighbors``)
         in the fine-tuned latent space; with ``labeling="landmark"`` the nearest k-means centre of its
-        landmark embedding. X is scaled with the training data's min and max."""
+        landmark embedding. X is scaled with the training data's min and max.
+
+        A ``dask.array.Array`` X (one chunk along columns) gives a lazy dask array of int64 labels with X's
+        row chunks, computed chunk by chunk on the active Dask scheduler (:mod:`pssc_fast.parallel`)."""
         self._check_fitted()
+        if is_dask_array(X):
+            from . import parallel
+
+            return parallel.predict(self, self._check_new(X))
         X = self._check_new(X)
         with self._model_on_device():
             return self._label_rows(X, desc="predict")[0]
 
     def transform(self, X):
-        """(n, latent_dim) float32 latent codes of the rows of X under the fine-tuned encoder."""
+        """(n, latent_dim) float32 latent codes of the rows of X under the fine-tuned encoder; a lazy dask
+        array with X's row chunks for a ``dask.array.Array`` X (as :meth:`predict`)."""
         self._check_fitted()
+        if is_dask_array(X):
+            from . import parallel
+
+            return parallel.transform(self, self._check_new(X))
         X = self._check_new(X)
         out = np.empty((X.shape[0], self.anchor_embedding_.shape[1]), dtype=np.float32)
         with self._model_on_device():
@@ -281,7 +319,12 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
             self.model_.cpu()
 
     def _check_new(self, X):
-        X = _as_rows(X, min_rows=1)
+        if is_dask_array(X):
+            from . import parallel
+
+            X = parallel.check_rows(X, min_rows=1)
+        else:
+            X = _as_rows(X, min_rows=1)
         if X.shape[1] != self.n_features_in_:
             # scikit-learn's words, which its estimator checks look for
             raise InputValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
@@ -324,7 +367,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
             if self.labeling == "landmark":
                 sq_dist, nbrs = self._nearest_anchors(Z)
                 U = self.landmark_.embed(nbrs, sq_dist)
-                labels[start:start + Z.shape[0]] = _nearest_center(U, self.landmark_centers_)
+                labels[start:start + Z.shape[0]] = nearest_center(U, self.landmark_centers_)
             else:
                 labels[start:start + Z.shape[0]] = nearest_anchor_labels(
                     self.index_, Z, self.anchor_labels_, int(self.n_clusters), int(self.n_neighbors))
@@ -358,7 +401,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         km = fit_kmeans(U, int(self.n_clusters), 10, seed)
         self.landmark_, self.landmark_centers_ = landmark, km.cluster_centers_.astype(np.float32)
         # nearest centre, exactly as predict labels a row (k-means' own labels_ can differ on ties)
-        labels = _nearest_center(U, self.landmark_centers_)
+        labels = nearest_center(U, self.landmark_centers_)
         asg_s += time.perf_counter() - t
         return labels, enc_s, asg_s
 
@@ -389,11 +432,6 @@ def _explained_variance(model, X: torch.Tensor) -> float:
     return 1.0 - mse / var if spread else float("nan")
 
 
-def _nearest_center(U: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    d = (U * U).sum(1, keepdims=True) - 2.0 * U @ centers.T + (centers * centers).sum(1)
-    return d.argmin(axis=1).astype(np.int64)
-
-
 def _as_rows(X, min_rows: int = 2):
     """X as a 2-D numeric numpy array without copying (memmaps stay memmaps; torch tensors are viewed);
     at least ``min_rows`` rows (2 to fit, 1 to predict or transform)."""
@@ -414,26 +452,11 @@ def _scan(X, batch: int, scale, verbose: bool):
     ``scale`` is None; the variance of the scaled values around the mean row, for the early stop's loss
     floor). Both the outlier check of :func:`pssc_fast.scaling.fit_minmax` and the variance read evenly
     spaced rows holding at most :data:`pssc_fast.scaling.SAMPLE_VALUES` values, so X is read in full once."""
-    low, high, low_at, high_at = np.inf, -np.inf, None, None
     n, d = X.shape
-    for start in tqdm(range(0, n, batch), desc="scan", disable=not verbose, leave=False):
-        rows = np.asarray(X[start:start + batch])
-        if rows.dtype.kind == "f" and not np.isfinite(rows).all():
-            raise InputValueError("X contains NaN or infinite values; remove or impute them first")
-        i_low, i_high = int(np.argmin(rows)), int(np.argmax(rows))
-        if float(rows.flat[i_low]) < low:
-            low, low_at = float(rows.flat[i_low]), (start + i_low // d, i_low % d)
-        if float(rows.flat[i_high]) > high:
-            high, high_at = float(rows.flat[i_high]), (start + i_high // d, i_high % d)
-    sample_rows = np.unique(np.linspace(0, n - 1, min(n, max(2, SAMPLE_VALUES // d))).round().astype(np.int64))
-    sample = np.asarray(X[sample_rows], dtype=np.float64)
-    scaling = None
-    if scale is not None:
-        scaling = fit_minmax(low, high, sample, low_at=low_at, high_at=high_at, sampled=sample_rows.size < n)
-        sample = scaling.apply(sample)
-    with np.errstate(over="ignore", invalid="ignore"):  # scale=None on huge values: no floor, no harm
-        variance = float(((sample - sample.mean(axis=0)) ** 2).mean())
-    return scaling, variance if np.isfinite(variance) else None
+    extremes = combine_extremes(block_extremes(X[start:start + batch], start)
+                                for start in tqdm(range(0, n, batch), desc="scan", disable=not verbose, leave=False))
+    sample = np.asarray(X[sample_rows(n, d)], dtype=np.float64)
+    return scaling_from_scan(extremes, sample, n, scale)
 
 
 def _scaled_rows(X, index, scaling) -> np.ndarray:

@@ -40,6 +40,11 @@ class InputTypeError(InputError, TypeError):
     """A value the caller passed (X or a parameter) of a type pssc_fast cannot work with."""
 
 
+class MissingExtraError(InputError, ImportError):
+    """An optional dependency is needed for what the caller asked (a dask array, a Zarr store): the message
+    names the pip extra that installs it."""
+
+
 # -- checks of single values: errors that name the parameter and the bound ---------------------------
 
 def check_integer(name: str, value, low: int, high: int | None = None) -> None:

@@ -119,3 +119,50 @@ def fit_minmax_array(X: np.ndarray) -> MinMaxScale:
     flat = X.reshape(-1)
     return fit_minmax(flat[i_low], flat[i_high], flat, low_at=position(i_low, X.shape[1]),
                       high_at=position(i_high, X.shape[1]))
+
+
+# -- the streaming scan of fit_large: extremes per block of rows, then the scaling ----------------------
+
+def block_extremes(rows: np.ndarray, start: int) -> tuple:
+    """(low, its (row, column), high, its (row, column)) of a block of rows whose first row is row ``start``
+    of X; InputValueError when it holds NaN or infinity. An empty block gives (inf, None, -inf, None)."""
+    rows = np.asarray(rows)
+    if rows.dtype.kind == "f" and not np.isfinite(rows).all():
+        raise InputValueError("X contains NaN or infinite values; remove or impute them first")
+    if rows.size == 0:
+        return np.inf, None, -np.inf, None
+    d = rows.shape[1]
+    i_low, i_high = int(np.argmin(rows)), int(np.argmax(rows))
+    return (float(rows.flat[i_low]), (start + i_low // d, i_low % d),
+            float(rows.flat[i_high]), (start + i_high // d, i_high % d))
+
+
+def combine_extremes(parts) -> tuple:
+    """The extremes of X from its blocks' (:func:`block_extremes`, in row order): the first occurrence
+    of each, as one pass over the rows finds it."""
+    low, high, low_at, high_at = np.inf, -np.inf, None, None
+    for p_low, p_low_at, p_high, p_high_at in parts:
+        if p_low < low:
+            low, low_at = p_low, p_low_at
+        if p_high > high:
+            high, high_at = p_high, p_high_at
+    return low, low_at, high, high_at
+
+
+def sample_rows(n: int, d: int) -> np.ndarray:
+    """The evenly spaced rows, holding at most :data:`SAMPLE_VALUES` values, that the outlier check and the
+    variance read."""
+    return np.unique(np.linspace(0, n - 1, min(n, max(2, SAMPLE_VALUES // d))).round().astype(np.int64))
+
+
+def scaling_from_scan(extremes: tuple, sample: np.ndarray, n: int, scale) -> tuple:
+    """(the scaling, or None when ``scale`` is None; the variance of the scaled values around the mean row)
+    from X's extremes (:func:`combine_extremes`) and the rows :func:`sample_rows` chose, as float64."""
+    low, low_at, high, high_at = extremes
+    scaling = None
+    if scale is not None:
+        scaling = fit_minmax(low, high, sample, low_at=low_at, high_at=high_at, sampled=sample.shape[0] < n)
+        sample = scaling.apply(sample)
+    with np.errstate(over="ignore", invalid="ignore"):  # scale=None on huge values: no floor, no harm
+        variance = float(((sample - sample.mean(axis=0)) ** 2).mean())
+    return scaling, variance if np.isfinite(variance) else None

@@ -284,6 +284,13 @@ def check_clusters_used(labels, n_clusters: int, what: str = "the points") -> in
     words saying how many and which are empty - never silently fewer clusters than asked."""
     labels = np.asarray(labels)
     sizes = np.bincount(labels.ravel(), minlength=int(n_clusters)) if labels.size else np.zeros(int(n_clusters), int)
+    return check_cluster_sizes(sizes, n_clusters, what)
+
+
+def check_cluster_sizes(sizes, n_clusters: int, what: str = "the points") -> int:
+    """:func:`check_clusters_used` from the cluster sizes (``np.bincount`` of the labels), for labels that are
+    counted where they lie (chunks of a dask array) rather than gathered."""
+    sizes = np.asarray(sizes)
     found = int(np.count_nonzero(sizes))
     if found < int(n_clusters):
         empty = np.flatnonzero(sizes == 0)

@@ -87,7 +87,8 @@ def reconstruction_step(model, opt, target: torch.Tensor, inputs: torch.Tensor |
 
 def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str = "cosine", batch_size: int = 256,
                     noise: float = 0.0, rng=None, rows=None, device="cpu", verbose: bool = False,
-                    max_epochs: int = MAX_PRETRAIN_EPOCHS, early_stop: EarlyStop | bool = True) -> list:
+                    max_epochs: int = MAX_PRETRAIN_EPOCHS, early_stop: EarlyStop | bool = True,
+                    stream=None) -> list:
     """Mini-batch Adam on mean squared reconstruction for a budget of ``samples`` samples seen, capped at
     ``max_epochs`` passes over the rows (:func:`pssc_fast.budget.stream_epochs`: on a few rows a budget in
     samples would be thousands of passes, hours spent memorising them).
@@ -99,7 +100,9 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
     X is read in batches (any array or ``np.memmap``): each pass over the rows follows a fresh random
     permutation (its last partial batch is dropped), and each batch's indices are sorted so a memmap is
     read in file order. ``rows(X, index)`` returns the batch as float32 (default: ``X[index]`` as is),
-    which is where scaling goes. With ``schedule="cosine"`` the learning rate decays from ``lr`` to 0 over
+    which is where scaling goes. ``stream``: instead, an iterator of float32 batches of ``batch_size`` rows
+    (:class:`pssc_fast.parallel.ChunkStream`, chunks of a dask array read in turn); X then only gives the
+    number of rows, and so the length of a pass. With ``schedule="cosine"`` the learning rate decays from ``lr`` to 0 over
     the budget, so that the last steps settle instead of jittering at ``lr``.
 
     ``early_stop``: True ends the pre-training after a pass when :class:`pssc_fast.budget.EarlyStop`'s
@@ -118,15 +121,19 @@ def pretrain_stream(model, X, *, samples: int, lr: float = 1e-3, schedule: str =
         stopper.steps_per_epoch = per_pass
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history, running, pass_loss = [], 0.0, 0.0
-    perm, pos = rng.permutation(n), 0
+    # with a stream no permutation is drawn: on 50 million rows it alone would be 400 MB
+    perm, pos = (rng.permutation(n) if stream is None else None), 0
     masks = torch.Generator(device=device).manual_seed(int(rng.integers(2**31))) if noise > 0 else None
     bar = tqdm(range(steps), desc="pre-train", disable=not verbose, leave=False)
     model.train()
     for step in bar:
-        if pos + bs > n:
-            perm, pos = rng.permutation(n), 0
-        xb = torch.from_numpy(rows(X, np.sort(perm[pos:pos + bs]))).to(device)
-        pos += bs
+        if stream is not None:
+            xb = torch.from_numpy(next(stream)).to(device)
+        else:
+            if pos + bs > n:
+                perm, pos = rng.permutation(n), 0
+            xb = torch.from_numpy(rows(X, np.sort(perm[pos:pos + bs]))).to(device)
+            pos += bs
         if schedule == "cosine":
             for group in opt.param_groups:
                 group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / steps))
