@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -81,6 +82,93 @@ def _save_labels(out: Path, labels: np.ndarray) -> None:
         np.savetxt(out, labels, fmt="%d")
     else:
         np.save(out, labels)
+
+
+#: seconds to wait for a --scheduler to answer before saying so in one line
+CONNECT_TIMEOUT = "20s"
+
+
+def _chunked(args) -> bool:
+    """Whether the command reads chunked rows through Dask: a Zarr store or a glob of .npy shards. Asking for
+    a cluster (--scheduler, --workers) with anything else is refused: the workers read the input themselves."""
+    from .parallel import is_chunked_source
+
+    chunked = is_chunked_source(args.input)
+    if not chunked and (args.scheduler or args.workers):
+        raise UserError("--scheduler and --workers read a Zarr store or a glob of .npy shards (files the workers "
+                        f"can read), not {args.input}")
+    return chunked
+
+
+@contextlib.contextmanager
+def _dask_scheduler(args):
+    """The Dask scheduler the command runs on: a running cluster (--scheduler ADDRESS), a LocalCluster of
+    --workers N one-thread processes (closed at the end), or Dask's local threaded scheduler."""
+    if args.scheduler and args.workers:
+        raise UserError("give --scheduler or --workers, not both")
+    if not (args.scheduler or args.workers):
+        yield
+        return
+    from .parallel import EXTRA
+    from .params import MissingExtraError
+
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise MissingExtraError(f"--scheduler and --workers need the optional dask dependencies: {EXTRA} ({exc})") from exc
+    if args.scheduler:
+        try:
+            client = Client(args.scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise UserError(f"--scheduler {args.scheduler}: no Dask scheduler answered ({_first_line(exc)})") from exc
+        with client:
+            yield
+        return
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster):
+        yield
+
+
+def _store_path(path: str, option: str) -> Path:
+    """A Zarr output (a folder): its parent must exist, and an existing folder is replaced only if it is a
+    Zarr store already."""
+    p = Path(path)
+    if not p.parent.is_dir():
+        raise UserError(f"{option} {path}: folder {p.parent} does not exist")
+    if p.exists() and not (p / "zarr.json").exists() and not (p / ".zarray").exists():
+        raise UserError(f"{option} {path} exists and is not a Zarr store; give another name")
+    return p
+
+
+def _out_path(path: str, option: str, chunked: bool) -> Path:
+    """An output of labels or codes: a Zarr store (``.zarr``, chunked input only), else as :func:`_output_path`."""
+    if Path(path).suffix.lower() == ".zarr":
+        if not chunked:
+            raise UserError(f"{option} {path}: Zarr output is for Zarr or .npy-shard input; give a .npy or .csv file")
+        return _store_path(path, option)
+    return _output_path(path, ".npy", option)
+
+
+def _save_chunked(out: Path, values) -> None:
+    """A dask array of labels or codes: written by the workers into a Zarr store, or brought to the client
+    (N values, not N rows of features) and saved as :func:`_save_labels` / ``np.save``."""
+    if out.suffix.lower() == ".zarr":
+        # Zarr wants equal chunks (the last may be shorter); .npy shards may differ in length
+        values.rechunk({0: max(values.chunks[0])}).to_zarr(str(out), overwrite=True)
+    elif values.ndim == 1:
+        _save_labels(out, np.asarray(values.compute()))
+    else:
+        np.save(out, np.asarray(values.compute()))
+
+
+def _open_chunked(args):
+    """The rows of a chunked input as a dask array; what is wrong with them is the user's to fix (exit 2)."""
+    from .parallel import open_rows
+
+    X = open_rows(args.input)
+    if X.ndim < 2 or X.shape[0] == 0:
+        raise UserError(f"{args.input}: expected rows of samples x features, got shape {X.shape}")
+    return X
 
 
 def _int_at_least(low: int):
@@ -170,11 +258,17 @@ def cmd_demo(args) -> int:
 def cmd_fit(args) -> int:
     """``pssc-fast fit``: read INPUT, cluster it (PSSC up to --max-dense rows, fit_large above or with
     --anchors), save the labels. Every check of what the user asked for runs before the fit."""
-    out = _output_path(args.out, ".npy", "--out")
+    chunked = _chunked(args)
+    out = _out_path(args.out, "--out", chunked)
     plot = _output_path(args.plot, ".png", "--plot") if args.plot else None
     save_model = _output_path(args.save_model, "", "--save-model") if args.save_model else None
     _check_distinct(args.input, {"--out": out, "--plot": plot, "--save-model": save_model})
     _check_device(args.device)
+    if chunked:
+        if plot:
+            raise UserError("--plot draws the n x n affinity, which chunked input (fit_large) never forms; drop --plot")
+        with _dask_scheduler(args):
+            return _fit_chunked(args, out, save_model)
     X = _read_input(args.input, args.key, args.header)
     if X.ndim > 2:
         X = np.asarray(X).reshape(X.shape[0], -1)
@@ -227,19 +321,51 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def _fit_chunked(args, out: Path, save_model: Path | None) -> int:
+    """``fit`` on a Zarr store or .npy shards: fit_large on the dask array, on the scheduler in use."""
+    from .large import fit_large
+
+    X = _open_chunked(args)
+    n = X.shape[0]
+    if args.k > n:
+        raise UserError(f"--k {args.k} is larger than the number of samples ({n})")
+    anchors = min(args.anchors if args.anchors is not None else LARGE_DEFAULTS["anchors"], n)
+    if args.k > anchors:
+        raise UserError(f"--k {args.k} is more than the {anchors} anchors the clusters are found among; raise --anchors")
+    extra = {} if args.pretrain_samples is None else {"pretrain_samples": args.pretrain_samples}
+    start = time.perf_counter()
+    model = fit_large(X, args.k, anchors=anchors, random_state=args.seed, device=args.device,
+                      labeling=args.labeling, verbose=_progress(args), **extra)
+    _save_chunked(out, model.labels_)
+    import dask.array as da
+
+    sizes = da.bincount(model.labels_, minlength=args.k).compute()
+    print(f"{n} samples -> {args.k} clusters in {time.perf_counter() - start:.1f} s; sizes {sizes.tolist()}; "
+          f"labels written to {out}")
+    print(f"pre-training: {model.budget_['pretrain_why']}")
+    if save_model:
+        _save_model(save_model, model)  # without labels_ (see LargePSSC.__getstate__): they are in --out
+        print(f"fitted model written to {save_model}; 'pssc-fast predict' labels new rows with it")
+    return 0
+
+
 def cmd_predict(args) -> int:
     """``pssc-fast predict``: label (and optionally encode) the rows of INPUT with a model saved by
     ``fit --save-model`` on the large-data path."""
     from .large import LargePSSC
 
-    out = _output_path(args.out, ".npy", "--out")
-    codes_out = _output_path(args.codes, ".npy", "--codes") if args.codes else None
+    chunked = _chunked(args)
+    out = _out_path(args.out, "--out", chunked)
+    codes_out = _out_path(args.codes, "--codes", chunked) if args.codes else None
     _check_distinct(args.input, {"MODEL": args.model, "--out": out, "--codes": codes_out})
     _check_device(args.device)
     model = _load_model(args.model)
     if not isinstance(model, LargePSSC):
         raise UserError(f"{args.model} holds a {type(model).__name__}, which labels only the rows it was fitted on "
                         "(the small-data path is transductive); refit with --anchors to get a model that predicts")
+    if chunked:
+        with _dask_scheduler(args):
+            return _predict_chunked(args, model, out, codes_out)
     X = _read_input(args.input, args.key, args.header)
     if X.ndim > 2:
         X = np.asarray(X).reshape(X.shape[0], -1)
@@ -258,6 +384,39 @@ def cmd_predict(args) -> int:
         message += f", latent codes to {codes_out}"
     print(message)
     return 0
+
+
+def _predict_chunked(args, model, out: Path, codes_out: Path | None) -> int:
+    """``predict`` on a Zarr store or .npy shards: chunk by chunk on the scheduler in use."""
+    X = _open_chunked(args)
+    if int(np.prod(X.shape[1:])) != model.n_features_in_:
+        raise UserError(f"{args.input}: rows of {int(np.prod(X.shape[1:]))} features, but the model was fitted on "
+                        f"{model.n_features_in_}")
+    model.set_params(verbose=_progress(args), device=args.device)
+    start = time.perf_counter()
+    _save_chunked(out, _with_progress(model.predict(X), _progress(args)))
+    message = f"{X.shape[0]} samples labelled in {time.perf_counter() - start:.1f} s; labels written to {out}"
+    if codes_out:
+        _save_chunked(codes_out, _with_progress(model.transform(X), _progress(args)))
+        message += f", latent codes to {codes_out}"
+    print(message)
+    return 0
+
+
+def _with_progress(values, verbose: bool):
+    """A lazy dask array computed (persisted) with Dask's progress bar when ``verbose``."""
+    from .parallel import _persist
+
+    return _persist(values, verbose) if verbose else values
+
+
+def _add_dask_options(parser) -> None:
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run on this running Dask cluster (e.g. tcp://host:8786); the input must be a Zarr store "
+                             "or a glob of .npy shards that the workers can read")
+    parser.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                        help="run on a local Dask cluster of N one-thread worker processes (closed at the end); "
+                             "without --scheduler or --workers, chunked input runs on Dask's threaded scheduler")
 
 
 def _add_progress_options(parser) -> None:
@@ -309,7 +468,9 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Cluster the rows of INPUT (.npy, .npz, .csv, or .mat with a 'fea' variable) into "
                                      "K clusters and save the labels.")
     fit.add_argument("input", help="data file: .npy, .npz, .csv (rows = samples) or .mat; an array of more than 2 "
-                     "dimensions is flattened to one row per sample (use the Python API for the conv net)")
+                     "dimensions is flattened to one row per sample (use the Python API for the conv net). "
+                     "Chunked rows through Dask (fit_large): a Zarr array (a .zarr folder) or a quoted glob of .npy "
+                     "shards ('rows/*.npy', one chunk per file, in name order); --out may then be a .zarr store")
     fit.add_argument("--k", type=_int_at_least(2), required=True, help="number of clusters (at least 2)")
     fit.add_argument("--out", default="labels.npy",
                      help="where to save the labels: .npy, or .csv/.txt for one label per line (default %(default)s)")
@@ -332,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "labels new rows with it. A small-data model cannot predict (PSSC labels only the "
                           "rows it was fitted on) and holds the n x n coefficients: n^2 x 8 bytes and more")
     _add_read_options(fit)
+    _add_dask_options(fit)
     fit.set_defaults(func=cmd_fit)
 
     predict = sub.add_parser("predict", help="label new rows with a model saved by 'fit --save-model'",
@@ -340,7 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "--anchors ... --save-model MODEL'. Load only model files you trust: "
                                          "they are pickles.")
     predict.add_argument("model", help="file written by 'pssc-fast fit --save-model'")
-    predict.add_argument("input", help="data file (.npy, .npz, .csv or .mat) with the features the model was fitted on")
+    predict.add_argument("input", help="data file (.npy, .npz, .csv or .mat) with the features the model was fitted "
+                         "on, or chunked rows: a Zarr array or a quoted glob of .npy shards (--out, --codes may then "
+                         "be .zarr stores)")
     predict.add_argument("--out", default="labels.npy",
                          help="where to save the labels: .npy, or .csv/.txt (default %(default)s)")
     predict.add_argument("--codes", default=None, help="also save the rows' latent codes (.npy)")
@@ -348,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "'cuda'")
     _add_progress_options(predict)
     _add_read_options(predict)
+    _add_dask_options(predict)
     predict.set_defaults(func=cmd_predict)
     return parser
 

@@ -65,7 +65,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
 
     Attributes
     ----------
-    labels_ : (N,) int64 cluster of every training row.
+    labels_ : (N,) int64 cluster of every training row; for a dask array X, a dask array persisted on the
+        active scheduler (``labels_.to_zarr(...)`` writes it from the workers; pickling drops it).
     anchor_indices_ : (anchors,) sorted row indices of the anchors.
     anchor_labels_ : (anchors,) int64 cluster of every anchor (from the self-expression coefficients).
     anchor_embedding_ : (anchors, latent_dim) float32 latent codes of the anchors (fine-tuned encoder).
@@ -266,6 +267,10 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     # -- pickling: FAISS indexes are SWIG objects, stored as their serialised bytes ------------
     def __getstate__(self):
         state = super().__getstate__()
+        if is_dask_array(state.get("labels_")):
+            # labels of a fit on a dask array live on the cluster (persisted chunks) and go with it: write them
+            # out (to_zarr) before pickling; the model predicts without them
+            state = dict(state, labels_=None)
         if "index_" in state:
             import faiss
 

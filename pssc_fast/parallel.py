@@ -385,9 +385,9 @@ def open_rows(source: str):
     """The rows of a Zarr array (its chunks are the dask chunks) or of the .npy files a glob matches (one
     chunk per file, in sorted name order; each file must be readable by the workers) as a dask array.
     InputValueError in one line for anything unreadable."""
+    da = require_dask()
     import dask
 
-    da = require_dask()
     if any(c in source for c in "*?["):
         files = sorted(glob.glob(source))
         if not files:
