@@ -405,9 +405,9 @@ def _predict_chunked(args, model, out: Path, codes_out: Path | None) -> int:
 
 def _with_progress(values, verbose: bool):
     """A lazy dask array computed (persisted) with Dask's progress bar when ``verbose``."""
-    from .parallel import _persist
+    from .parallel import persist
 
-    return _persist(values, verbose) if verbose else values
+    return persist(values, verbose) if verbose else values
 
 
 def _add_dask_options(parser) -> None:

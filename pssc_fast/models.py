@@ -1,6 +1,7 @@
 """Networks: convolutional and fully-connected auto-encoders, the self-expression layer, the classifier head."""
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -31,6 +32,13 @@ class FCAutoEncoder(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(n, in_dim) reconstructions of the codes z."""
         return self.decoder(z)
+
+    def without_decoder(self) -> "FCAutoEncoder":
+        """A shallow copy that shares the encoder and has an empty decoder: all that encoding rows elsewhere
+        needs (the state :mod:`pssc_fast.parallel` ships to Dask workers), at about half the bytes."""
+        clone = copy.copy(self)
+        clone._modules = dict(self._modules, decoder=nn.Sequential())
+        return clone
 
 
 def _mlp(dims: Sequence[int]) -> nn.Sequential:

@@ -34,7 +34,7 @@ from .landmark import LandmarkSpectral, bandwidth, distance_sums, nearest_center
 from .params import InputTypeError, InputValueError, MissingExtraError
 from .scaling import block_extremes, combine_extremes, sample_rows, scaling_from_scan
 
-__all__ = ["EXTRA", "ChunkStream", "check_rows", "is_dask_array", "open_rows", "predict", "shipped_bytes",
+__all__ = ["EXTRA", "ChunkStream", "check_rows", "is_dask_array", "open_rows", "persist", "predict", "shipped_bytes",
            "transform", "worker_state"]
 
 #: the pip extra that installs what this module needs
@@ -105,7 +105,7 @@ def _client():
         return None
 
 
-def _persist(x, verbose: bool):
+def persist(x, verbose: bool = False):
     """``x.persist()`` on the active scheduler, with Dask's progress bar when ``verbose``: the chunks stay
     where they were computed (on the workers with a distributed client)."""
     client = _client()
@@ -168,12 +168,15 @@ _WORKER_ATTRIBUTES = ("model_", "index_", "anchor_labels_", "landmark_", "landma
 
 def worker_state(model):
     """A shallow copy of a fitted :class:`pssc_fast.LargePSSC` with what a worker needs to label rows: the
-    parameters and :data:`_WORKER_ATTRIBUTES` (not the N labels, the anchors' m x m coefficients or a
-    starting auto-encoder)."""
+    parameters and :data:`_WORKER_ATTRIBUTES` (not the N labels, the anchors' m x m coefficients, a starting
+    auto-encoder or, for the library's fully-connected auto-encoder, the decoder)."""
     state = copy.copy(model)
     state.__dict__ = {k: v for k, v in model.__dict__.items()
                       if k in _WORKER_ATTRIBUTES or not k.endswith("_")}
     state.autoencoder, state.verbose = None, False
+    state.code_dim_ = model.anchor_embedding_.shape[1]  # the codes' width, for an empty chunk
+    if hasattr(state.model_, "without_decoder"):  # workers only encode: the decoder is half the weights
+        state.model_ = state.model_.without_decoder()
     return state
 
 
@@ -196,7 +199,7 @@ def _shipped(model):
 
 def _codes(block, state) -> np.ndarray:
     codes = [Z for _, Z in state._encode_batches(block, "")]
-    return np.concatenate(codes) if codes else np.empty((0, state.model_.latent_dim), np.float32)
+    return np.concatenate(codes) if codes else np.empty((0, state.code_dim_), np.float32)
 
 
 def _label_block(block, state) -> np.ndarray:
@@ -316,7 +319,7 @@ def fit_labels(model, X, seed: int) -> tuple:
     verbose = bool(model.verbose)
     k = int(model.n_clusters)
     if model.labeling == "anchors":
-        labels = _persist(predict(model, X), verbose)
+        labels = persist(predict(model, X), verbose)
     else:
         labels = _fit_landmark(model, X, seed, verbose)
     da = require_dask()
@@ -327,7 +330,7 @@ def _fit_landmark(model, X, seed: int, verbose: bool):
     import dask
 
     s, k = int(model.landmark_neighbors), int(model.n_clusters)
-    nn = _persist(X.map_blocks(_neighbours_block, _shipped(model), chunks=(X.chunks[0], (2 * s,)),
+    nn = persist(X.map_blocks(_neighbours_block, _shipped(model), chunks=(X.chunks[0], (2 * s,)),
                                dtype=np.float64, meta=np.empty((0, 0), np.float64)), verbose)
     blocks = nn.to_delayed().ravel()
     sums = _compute([dask.delayed(_distance_block, pure=True)(b, s) for b in blocks], verbose)
@@ -338,13 +341,13 @@ def _fit_landmark(model, X, seed: int, verbose: bool):
     landmark.fit_sums(sigma, lam, gram)  # the m x m eigenproblem, on the client
     shared = dask.delayed(landmark, pure=False, traverse=False)
     dim = landmark.projection_.shape[1]
-    U = _persist(nn.map_blocks(_embed_block, shared, s, chunks=(nn.chunks[0], (dim,)), dtype=np.float32,
+    U = persist(nn.map_blocks(_embed_block, shared, s, chunks=(nn.chunks[0], (dim,)), dtype=np.float32,
                                meta=np.empty((0, 0), np.float32)), verbose)
     del nn
     centers = _chunked_kmeans(U, k, seed).cluster_centers_.astype(np.float32)
     model.landmark_, model.landmark_centers_ = landmark, centers
     # nearest centre, exactly as predict labels a row
-    return _persist(U.map_blocks(_center_block, centers, drop_axis=1, dtype=np.int64,
+    return persist(U.map_blocks(_center_block, centers, drop_axis=1, dtype=np.int64,
                                  meta=np.empty((0,), np.int64)), verbose)
 
 

@@ -72,6 +72,12 @@ def test_predict_and_transform_match_in_memory_on_a_local_cluster(client, data, 
     np.testing.assert_array_equal(codes.compute(), fitted.transform(X))
 
 
+def test_empty_chunks_give_empty_blocks(fitted, data):
+    X = da.concatenate([da.from_array(data[0][:0], chunks=1), da.from_array(data[0][:50], chunks=50)])
+    assert fitted.transform(X).compute().shape == (50, 20)
+    np.testing.assert_array_equal(fitted.predict(X).compute(), fitted.predict(data[0][:50]))
+
+
 def test_fitted_state_is_one_key_of_the_graph(fitted, data):
     labels = fitted.predict(da.from_array(data[0], chunks=100))
     (optimized,) = dask.optimize(labels)
@@ -79,7 +85,10 @@ def test_fitted_state_is_one_key_of_the_graph(fitted, data):
     state_keys = [k for k in graph if str(k).startswith("pssc-state-")]
     assert len(state_keys) == 1  # one key every chunk's task depends on: sent once per worker, not per chunk
     assert 0 < parallel.shipped_bytes(fitted) < 200_000
-    assert not hasattr(parallel.worker_state(fitted), "labels_")
+    state = parallel.worker_state(fitted)
+    assert not hasattr(state, "labels_")
+    # workers only encode: the shipped auto-encoder has no decoder weights, the fitted one keeps its own
+    assert not list(state.model_.decoder.parameters()) and list(fitted.model_.decoder.parameters())
 
 
 @pytest.mark.parametrize("labeling", ["anchors", "landmark"])
@@ -102,6 +111,13 @@ def test_landmark_fit_with_minibatch_kmeans_over_chunks(data, monkeypatch):
     labels = model.labels_.compute()
     np.testing.assert_array_equal(labels, model.predict(X))
     assert acc(y, labels) >= 0.9
+
+
+def test_nan_in_a_chunk_is_the_users_error(data):
+    X = data[0].copy()
+    X[777, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        fit_large(da.from_array(X, chunks=100), 4, anchors=50, **FAST)
 
 
 def _slow_rows(block):
