@@ -45,9 +45,16 @@ def client():
     # the workers import pssc_fast from this checkout, as the test process does
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": "1"}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
-                      dashboard_address=None, env=env) as cluster, Client(cluster) as c:
-        yield c
+    # distributed's nannies write MALLOC_TRIM_THRESHOLD_ and MKL_NUM_THREADS into this process's environment,
+    # which later tests' subprocesses would inherit (tests/test_reliability.py measures glibc's defaults)
+    saved = dict(os.environ)
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="1GiB",
+                          dashboard_address=None, env=env) as cluster, Client(cluster) as c:
+            yield c
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
