@@ -57,7 +57,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     With ``labeling="landmark"`` every row is linked to its nearest anchors instead and the graph this
     induces on all rows is cut spectrally (an m x m eigenproblem; :mod:`pssc_fast.landmark`), so the
     clustering sees every row at a cost still linear in N (``anchor_labels_`` still holds the anchors'
-    own clustering).
+    own clustering). ``fit``, ``predict`` and ``transform`` also take a ``dask.array.Array`` of rows and then
+    run per chunk on the active Dask scheduler (:mod:`pssc_fast.parallel`).
 
     Parameters (defaults and checks: :data:`pssc_fast.params.LARGE_PARAMETERS`)
     ----------
@@ -416,7 +417,9 @@ def fit_large(X, k, anchors=LARGE_DEFAULTS["anchors"], *, random_state=LARGE_DEF
     """Cluster the rows of X into ``k`` clusters with PSSC trained on ``anchors`` uniformly drawn rows and
     FAISS nearest-anchor assignment of every row (paper Algorithm 3).
 
-    X may be a numpy array, a torch tensor or an ``np.memmap`` (read in batches). Further keyword
+    X may be a numpy array, a torch tensor or an ``np.memmap`` (read in batches), or a ``dask.array.Array``
+    (read chunk by chunk on the active Dask scheduler; ``labels_`` is then a dask array: :mod:`pssc_fast.parallel`,
+    ``pip install "pssc_fast[dask]"``). Further keyword
     arguments are :class:`LargePSSC` parameters. Returns the fitted :class:`LargePSSC`: ``labels_`` for
     every row, ``anchor_indices_``, ``predict(X_new)``, ``transform(X_new)``, ``timings_``.
     """
