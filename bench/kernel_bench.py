@@ -4,7 +4,10 @@ peak memory by ``torch.cuda.max_memory_allocated`` after a reset.
 
 The step is bench/kernel_scaling.py's coupled loss, the n x n part of a PSSC training step (m = 10, d = 784):
 
-    Zc = C0 Z,  X_hat = sigmoid(Zc W),  L = ||X - X_hat||^2 + 2 Tr(X^T L_n X_hat) + gamma ||Z - Zc||^2
+    Zc = C0 Z,  X_hat = sigmoid(Zc W),  L = ||X - X_hat||^2 + 2 Tr(X^T L_n X_hat) + gamma ||Z - Zc||^2 + lam ||C0||^2
+
+(the ||C0||^2 term, which training has too, is the one addition to kernel_scaling.py's loss: a scalar from the
+forward pass and an axpy inside the dC kernel).
 
 Providers (each at a precision: "ieee" = torch "highest", "tf32" = "high", "bf16" = "medium"; cuBLAS gets TF32 for
 both of the last two, the kernels bfloat16 operands for "bf16"):
@@ -43,6 +46,10 @@ if SMOKE:
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+import torch._functorch.config  # noqa: E402
+
+# The backward mode replays one graph (retain_graph), which torch.compile's donated buffers forbid.
+torch._functorch.config.donated_buffer = False
 
 from pssc_fast import ops  # noqa: E402
 from pssc_fast.ops import reference  # noqa: E402
@@ -50,6 +57,7 @@ from pssc_fast.ops.primitives import torch_matmul_precision  # noqa: E402
 from provenance import provenance  # noqa: E402
 
 GAMMA = 0.5
+LAM = 0.3
 PRECISIONS = ("ieee", "tf32", "bf16")
 MODES = ("forward", "backward", "full")
 # issue 20's bar, at --check-n: the TF32 Triton step at most half the TF32 torch step; at most 1.1 n x n of
@@ -71,7 +79,8 @@ def make_inputs(n, m, d, device, seed=0):
 def _reference_loss(C, Z, X, W):
     Zc = reference.self_expression(C, Z)
     X_hat = torch.sigmoid(Zc @ W)
-    return ((X - X_hat) ** 2).sum() + 2.0 * reference.laplacian_trace(C, X, X_hat) + GAMMA * ((Z - Zc) ** 2).sum()
+    return (((X - X_hat) ** 2).sum() + 2.0 * reference.laplacian_trace(C, X, X_hat) + GAMMA * ((Z - Zc) ** 2).sum()
+            + LAM * (reference.zero_diagonal(C) ** 2).sum())
 
 
 _COMPILED = {}
@@ -82,10 +91,6 @@ def forward(provider, precision, C, Z, X, W):
     if provider in ("reference", "compile"):
         fn = _reference_loss
         if provider == "compile":
-            # the backward mode replays one graph (retain_graph), which donated buffers forbid
-            import torch._functorch.config
-
-            torch._functorch.config.donated_buffer = False
             fn = _COMPILED.setdefault("fn", torch.compile(_reference_loss, dynamic=True))
         with torch_matmul_precision(precision):
             return fn(C, Z, X, W)
@@ -93,7 +98,8 @@ def forward(provider, precision, C, Z, X, W):
     Zc = step.self_expression(Z)
     with torch_matmul_precision(precision):
         X_hat = torch.sigmoid(Zc @ W)
-    return ((X - X_hat) ** 2).sum() + 2.0 * step.laplacian_trace(X, X_hat) + GAMMA * ((Z - Zc) ** 2).sum()
+    return (((X - X_hat) ** 2).sum() + 2.0 * step.laplacian_trace(X, X_hat) + GAMMA * ((Z - Zc) ** 2).sum()
+            + LAM * step.c0_sq_norm)
 
 
 def _sync(device):
