@@ -3,8 +3,8 @@
 # to launch it. Everything lands in $OUT (default ./gpu_out):
 #
 #   env.txt                  GPU, driver, CUDA, torch, Triton
-#   tests_cuda.log           tests/test_ops.py + test_precision.py on CUDA (float64 oracle per precision,
-#                            odd shapes), 4 shards side by side
+#   tests_cuda.log           tests/test_precision.py on CUDA (float64 oracle per precision, odd shapes),
+#                            autotuned and once per tile config; tests/test_ops.py in 2 shards; side by side
 #   end_to_end_cuda.{log,json}  tests/test_cuda_end_to_end.py: digits and ORL on CUDA (ieee, tf32) vs CPU, same seed
 #   kernel_bench.{json,png,log}  bench/kernel_bench.py at n = 4k ... 65k (65k only if the budget allows)
 #   gpu_end_to_end.{json,log}    fit_large on MNIST-10k, all 10,000 rows as anchors, ieee and tf32, time per stage
@@ -34,23 +34,33 @@ stage "environment"
 cat "$OUT/env.txt"
 
 if [ "$SMALL" = 1 ]; then
-    TEST_BOX=600; TEST_FILES="tests/test_precision.py"; SHARDS=1
+    TEST_BOX=600; CONFIGS=""
     BENCH_ARGS="--smoke"; BENCH_BOX=600
-    E2E_ARGS="--anchors 300 --precisions ieee --pretrain-samples 20000 --skip-digits"; E2E_BOX=300
+    E2E_ARGS="--anchors 300 --runs auto:ieee --pretrain-samples 20000 --skip-digits"; E2E_BOX=300
 else
-    TEST_BOX=210; TEST_FILES="tests/test_ops.py tests/test_precision.py"; SHARDS=4
-    BENCH_ARGS="--sizes 4000 8000 16000 32000 65536 --time-budget 150"; BENCH_BOX=200
-    E2E_ARGS="--anchors 20000 --precisions ieee tf32 --skip-digits"; E2E_BOX=100
+    TEST_BOX=200; CONFIGS="0 1 2 3 4"
+    BENCH_ARGS="--sizes 4000 8000 16000 32000 65536 --time-budget 130"; BENCH_BOX=170
+    E2E_ARGS="--anchors 20000 --runs auto:ieee auto:tf32 triton:tf32 --skip-digits"; E2E_BOX=120
 fi
 
-stage "tests on CUDA ($SHARDS shards), end-to-end accuracy, kernels compiled for the benchmark alongside"
-pids=()
-for i in $(seq 0 $((SHARDS - 1))); do
-    PSSC_TEST_SHARD="$i/$SHARDS" timeout "$TEST_BOX" python3 -m pytest $TEST_FILES -q -p no:cacheprovider -rfEs \
-        > "$SCRATCH/shard$i.log" 2>&1 &
-    pids+=($!)
-done
-timeout "$TEST_BOX" python3 -m pytest tests/test_cuda_end_to_end.py -q -s -p no:cacheprovider -rfEs \
+stage "tests on CUDA, end-to-end accuracy, kernels compiled for the benchmark alongside"
+# test_precision.py autotuned, and once per tile config (PSSC_TRITON_CONFIG=i: the i-th of each kernel's space,
+# so that a config autotuning rarely picks is still checked); test_ops.py (every flag, dtype and operator) in two
+# shards on the pre-autotuning tile (config 0), which compiles fastest.
+names=(); pids=()
+launch() {  # launch NAME "VAR=value ..." PYTEST-ARGS...
+    local name=$1 vars=$2; shift 2
+    env OMP_NUM_THREADS=2 $vars timeout "$TEST_BOX" python3 -m pytest "$@" -q -p no:cacheprovider -rfEs \
+        > "$SCRATCH/$name.log" 2>&1 &
+    names+=("$name"); pids+=($!)
+}
+launch precision_autotuned "" tests/test_precision.py
+for c in $CONFIGS; do launch "precision_config$c" "PSSC_TRITON_CONFIG=$c" tests/test_precision.py; done
+if [ "$SMALL" != 1 ]; then
+    launch ops_0of2 "PSSC_TRITON_CONFIG=0 PSSC_TEST_SHARD=0/2" tests/test_ops.py
+    launch ops_1of2 "PSSC_TRITON_CONFIG=0 PSSC_TEST_SHARD=1/2" tests/test_ops.py
+fi
+OMP_NUM_THREADS=8 timeout "$TEST_BOX" python3 -m pytest tests/test_cuda_end_to_end.py -q -s -p no:cacheprovider -rfEs \
     > "$OUT/end_to_end_cuda.log" 2>&1 &
 e2e=$!
 warm=()
@@ -58,19 +68,19 @@ if [ "$SMALL" != 1 ]; then
     # Triton compiles every autotuning config on first use, one at a time: compile them now, one process per
     # precision (and torch.compile's graphs), so that the timed stage finds them in the on-disk caches.
     for p in ieee tf32 bf16; do
-        timeout "$TEST_BOX" python3 bench/kernel_bench.py --sizes 1024 --providers triton --precisions $p \
-            --out "$SCRATCH/warm_$p" > "$SCRATCH/warm_$p.log" 2>&1 &
+        OMP_NUM_THREADS=1 timeout "$TEST_BOX" python3 bench/kernel_bench.py --sizes 1024 --providers triton \
+            --precisions $p --out "$SCRATCH/warm_$p" > "$SCRATCH/warm_$p.log" 2>&1 &
         warm+=($!)
     done
-    timeout "$TEST_BOX" python3 bench/kernel_bench.py --sizes 1024 --providers compile --precisions ieee \
-        --out "$SCRATCH/warm_compile" > "$SCRATCH/warm_compile.log" 2>&1 &
+    OMP_NUM_THREADS=2 timeout "$TEST_BOX" python3 bench/kernel_bench.py --sizes 1024 --providers compile \
+        --precisions ieee --out "$SCRATCH/warm_compile" > "$SCRATCH/warm_compile.log" 2>&1 &
     warm+=($!)
 fi
 : > "$OUT/tests_cuda.log"
-for i in $(seq 0 $((SHARDS - 1))); do
-    if wait "${pids[$i]}"; then status=ok; else status="FAILED (rc=$?; 124 = time box)"; fi
-    { echo "--- shard $i/$SHARDS: $status"; cat "$SCRATCH/shard$i.log"; } >> "$OUT/tests_cuda.log"
-    echo "shard $i: $status: $(tail -n 1 "$SCRATCH/shard$i.log")"
+for k in "${!pids[@]}"; do
+    if wait "${pids[$k]}"; then status=ok; else status="FAILED (rc=$?; 124 = time box)"; fi
+    { echo "--- ${names[$k]}: $status"; cat "$SCRATCH/${names[$k]}.log"; } >> "$OUT/tests_cuda.log"
+    echo "${names[$k]}: $status: $(tail -n 1 "$SCRATCH/${names[$k]}.log")" | tee -a "$SCRATCH/test_lines"
 done
 grep -E "^(FAILED|ERROR)" "$OUT/tests_cuda.log" | head -n 40 || true
 if wait "$e2e"; then echo "end to end: ok"; else echo "end to end: FAILED (rc=$?)"; fi
@@ -90,9 +100,9 @@ stage "summary"
     echo "issue 20 (bench/kernel_bench.py):"
     sed -n '/^issue 20 at/,/^$/p' "$OUT/kernel_bench.log"
     echo "end to end, ACC on CUDA vs CPU (tests/test_cuda_end_to_end.py):"
-    grep -E "ACC cuda|passed|failed" "$OUT/end_to_end_cuda.log" | tail -n 6
+    grep -E "ACC cuda|passed|failed|skipped" "$OUT/end_to_end_cuda.log" | tail -n 6
     echo "tests on CUDA:"
-    grep -E "^shard|passed|failed" "$OUT/tests_cuda.log" | tail -n "$((2 * SHARDS))"
+    cat "$SCRATCH/test_lines"
     echo "fit_large (seconds per stage):"
     grep -E "^mnist10k" "$OUT/gpu_end_to_end.log"
 } | tee "$OUT/summary.txt"

@@ -2,7 +2,7 @@
 
 Run by bench/gpu_all.sh after the tests and bench/kernel_bench.py. Writes ``$OUT/gpu_end_to_end.json`` (or
 ``--out``): seconds per stage (``timings_``: scan, pretrain, finetune, cluster, encode, assign), ACC/NMI, the
-backend "auto" chose and the precision, one seed each, for every ``--precisions`` value - a speed check of the
+backend ("auto" resolved) and the precision, one seed each, for every ``--runs`` backend:precision - a speed check of the
 training path on GPU, not an accuracy study. MNIST-10k has 10,000 rows, so ``--anchors 20000`` is capped at
 10,000 (the n x n layer then spans every row: n = 10,000).
 
@@ -26,7 +26,8 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--out", default=os.environ.get("OUT", "bench/results"))
     parser.add_argument("--anchors", type=int, nargs="+", default=[20000])
-    parser.add_argument("--precisions", nargs="+", default=["ieee", "tf32"])
+    parser.add_argument("--runs", nargs="+", default=["auto:ieee", "auto:tf32", "triton:tf32"],
+                        help="backend:precision of each fit_large run")
     parser.add_argument("--pretrain-samples", type=int, default=None, help="fit_large's budget (default: its own)")
     parser.add_argument("--skip-digits", action="store_true")
     args = parser.parse_args()
@@ -61,11 +62,13 @@ def main() -> None:
 
         X, y = load_mnist(args.data_dir)
         extra = {} if args.pretrain_samples is None else {"pretrain_samples": args.pretrain_samples}
-        for anchors, precision in ((a, p) for a in args.anchors for p in args.precisions):
-            key = f"mnist10k_fit_large_anchors{anchors}_{precision}"
+        for anchors, run in ((a, r) for a in args.anchors for r in args.runs):
+            backend, precision = run.split(":")
+            key = f"mnist10k_fit_large_anchors{anchors}_{backend}_{precision}"
             try:
                 start = time.perf_counter()
-                model = fit_large(X, 10, anchors=anchors, random_state=0, precision=precision, **extra)
+                model = fit_large(X, 10, anchors=anchors, random_state=0, backend=backend, precision=precision,
+                                  **extra)
                 result[key] = {"seconds": time.perf_counter() - start, "anchors_used": len(model.anchor_indices_),
                                "backend": model.backend_, "precision": model.precision_,
                                "timings": getattr(model, "timings_", None), **scores(y, model.labels_)}

@@ -67,10 +67,16 @@ def configs(space, *, float64, interpreted):
     Under the interpreter one small config (``interpreted``: every tile is a few numpy calls, so small tiles
     keep tests fast and make modest shapes span several tiles; nothing is timed). Compiled, the float32
     space plus the float64 configs (``float64``: half the tile side, half the registers of a float64 tile),
-    which :func:`prune` keeps apart by C's dtype.
+    which :func:`prune` keeps apart by C's dtype; ``PSSC_TRITON_CONFIG=i`` keeps only the i-th of each.
     """
     if INTERPRET:
         return [triton.Config(interpreted, num_warps=1)]
+    forced = os.environ.get("PSSC_TRITON_CONFIG")
+    if forced:
+        # One config, untimed: the i-th of each space (cyclically), so that tests can check every config on a
+        # GPU, one process each (bench/gpu_all.sh); read when the kernels are imported.
+        i = int(forced)
+        space, float64 = [space[i % len(space)]], [float64[i % len(float64)]]
     out = []
     for rows, f64 in ((space, False), (float64, True)):
         for kw, w, s in rows:
