@@ -79,7 +79,7 @@ SCRIPT = textwrap.dedent(
             for se, fuse, trace, l2 in (grad_flags if every_flag else grad_flags[-1:]):
                 compile_for_sm90(grad_c._grad_c_kernel, ptr,
                                  dict(HAS_SE=se, FUSE_DZ=fuse, HAS_TRACE=trace, HAS_L2=l2, BLOCK_MZ=gc_mz,
-                                      PREC=prec), config)
+                                      PREC=prec, GROUP=8), config)
     print("compiled")
     """
 )
