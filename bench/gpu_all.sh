@@ -10,8 +10,8 @@
 #   gpu_end_to_end.{json,log}    fit_large on MNIST-10k, all 10,000 rows as anchors, ieee and tf32, time per stage
 #   summary.txt              issue 20's comparisons and the accuracy checks, as printed at the end
 #
-# Data: ORL_32x32.mat and MNIST's t10k-*-ubyte.gz in .device_data/ (git-ignored: pass it to the device tool
-# with carry [".device_data"]). GPU_ALL_SMALL=1 shrinks every stage to what a CPU runs in a few minutes
+# Data: ORL_32x32.mat and MNIST's t10k-*-ubyte.gz in .device_data/, and a faiss-cpu wheel in .whl/ for
+# fit_large (both git-ignored: pass them to the device tool with carry [".device_data", ".whl"]). GPU_ALL_SMALL=1 shrinks every stage to what a CPU runs in a few minutes
 # (interpreter tests, kernel_bench --smoke, a tiny fit_large): how the script itself is checked without a GPU.
 set -u
 export PYTHONUNBUFFERED=1 TRITON_DEFAULT_FP_FUSION=1
@@ -20,6 +20,10 @@ mkdir -p "$OUT"
 SMALL="${GPU_ALL_SMALL:-0}"
 T0=$SECONDS
 SCRATCH="$(mktemp -d)"
+if ls .whl/*.whl >/dev/null 2>&1; then  # optional wheels (faiss-cpu for fit_large), carried in .whl/
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PSSC_DATA_DIR="$PWD/.device_data" PSSC_E2E_OUT="$OUT"
 stage() { echo; echo "=== [$((SECONDS - T0))s] $*"; }
