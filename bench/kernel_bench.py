@@ -24,7 +24,8 @@ Writes kernel_bench.json and kernel_bench.png to --out (default bench/results/cu
 Triton versions, prints issue 20's three comparisons at n = 32000 (``--check-n``) and the measured table for
 backend="auto" (``auto_rule``: paste it into pssc_fast/ops/choice.py's STEP_SECONDS).
 
-    python bench/kernel_bench.py                          # CUDA: n = 4k ... 65k, as the time budget allows
+    python bench/kernel_bench.py                          # CUDA: n = 32k first, then 4k ... 65k as the time
+                                                          # budget allows
     python bench/kernel_bench.py --smoke                  # CPU check of the script: n = 37, 70, d = 24 (the
                                                           # interpreter takes ~13 s a step at n = 300)
 """
@@ -233,7 +234,8 @@ def plot(results, path, env):
     series = sorted({(r["provider"], r["precision"]) for r in results if r.get("full")})
     for ax, mode in zip(axes, MODES):
         for prov, prec in series:
-            pts = [(r["n"], r[mode]) for r in results if (r["provider"], r["precision"]) == (prov, prec) and r.get(mode)]
+            pts = sorted((r["n"], r[mode]) for r in results
+                         if (r["provider"], r["precision"]) == (prov, prec) and r.get(mode))
             if pts:
                 ns = [p[0] for p in pts]
                 ax.errorbar(ns, [p[1][0] for p in pts], yerr=[[p[1][0] - p[1][1] for p in pts],
@@ -241,8 +243,8 @@ def plot(results, path, env):
                             marker="o", capsize=2, label=f"{prov} {prec}")
         ax.set(xscale="log", yscale="log", xlabel="n", ylabel="ms (median, p20-p80)", title=mode)
     for prov, prec in series:
-        pts = [(r["n"], r["peak_extra_nxn"]) for r in results
-               if (r["provider"], r["precision"]) == (prov, prec) and r.get("peak_extra_nxn") is not None]
+        pts = sorted((r["n"], r["peak_extra_nxn"]) for r in results
+                     if (r["provider"], r["precision"]) == (prov, prec) and r.get("peak_extra_nxn") is not None)
         if pts:
             axes[3].plot(*zip(*pts), marker="o", label=f"{prov} {prec}")
     axes[3].set(xscale="log", xlabel="n", ylabel="peak extra memory (n x n float32)", title="memory (full step)")
@@ -278,7 +280,9 @@ def main() -> None:
     start = time.perf_counter()
     last_cost = None  # seconds the previous size took, to skip a size that cannot finish in time
     prev_n = None
-    for n in args.sizes:
+    # The size issue 20 is judged at goes first, so that the time budget can only cut the others.
+    sizes = sorted(args.sizes, key=lambda n: (n != args.check_n, n))
+    for n in sizes:
         spent = time.perf_counter() - start
         if last_cost is not None and spent + last_cost * (n / prev_n) ** 2 > args.time_budget:
             print(f"n={n}: skipped, would overrun the {args.time_budget:.0f} s budget "
