@@ -75,7 +75,7 @@ echo "time box ${TT}s"
 timeout "$TT" python3 bench/kernel_scaling.py --device cuda --warm 1000 2000 --variants triton triton_fused \
     > "$SCRATCH/warm_ieee.log" 2>&1 &
 warm1=$!
-PSSC_TRITON_PRECISION=tf32 timeout "$TT" python3 bench/kernel_scaling.py --device cuda --matmul-precision high \
+timeout "$TT" python3 bench/kernel_scaling.py --device cuda --matmul-precision high \
     --warm 1000 2000 --variants triton triton_fused > "$SCRATCH/warm_tf32.log" 2>&1 &
 warm2=$!
 pids=()
@@ -105,7 +105,7 @@ stage "kernel scaling, TF32 on both sides (cuBLAS TF32, Triton tf32)"
 TF="$(budget 120 5)"
 if ((TF >= 40)); then
     echo "time box ${TF}s"
-    PSSC_TRITON_PRECISION=tf32 timeout "$TF" python3 bench/kernel_scaling.py --device cuda --tag cuda_tf32 \
+    timeout "$TF" python3 bench/kernel_scaling.py --device cuda --tag cuda_tf32 \
         --out "$OUT" --matmul-precision high --sizes 2000 8000 16000 32000 65536 --time-budget $((TF - 30)) \
         || echo "kernel_scaling (tf32) ended with rc=$? (results so far are in $OUT)"
 else

@@ -1,10 +1,12 @@
 """End to end on a CUDA machine: PSSC on scikit-learn's digits and fit_large on MNIST-10k.
 
-Run by the device script after bench/gpu_check.sh (fused-kernel tests and scaling). Writes
-``$OUT/gpu_end_to_end.json`` (or ``--out``): seconds per stage and ACC/NMI, one seed each —
-a speed check of the training path on GPU (backend "auto" = Triton), not an accuracy study.
+Run by bench/gpu_all.sh after the tests and bench/kernel_bench.py. Writes ``$OUT/gpu_end_to_end.json`` (or
+``--out``): seconds per stage (``timings_``: scan, pretrain, finetune, cluster, encode, assign), ACC/NMI, the
+backend ("auto" resolved) and the precision, one seed each, for every ``--runs`` backend:precision - a speed check of the
+training path on GPU, not an accuracy study. MNIST-10k has 10,000 rows, so ``--anchors 20000`` is capped at
+10,000 (the n x n layer then spans every row: n = 10,000).
 
-    python bench/gpu_end_to_end.py --data-dir ../shared/data --out bench/results
+    python bench/gpu_end_to_end.py --data-dir .device_data --out bench/results/cuda
 """
 from __future__ import annotations
 
@@ -23,7 +25,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--out", default=os.environ.get("OUT", "bench/results"))
-    parser.add_argument("--anchors", type=int, nargs="+", default=[2000])
+    parser.add_argument("--anchors", type=int, nargs="+", default=[20000])
+    parser.add_argument("--runs", nargs="+", default=["auto:ieee", "auto:tf32", "triton:tf32"],
+                        help="backend:precision of each fit_large run")
+    parser.add_argument("--pretrain-samples", type=int, default=None, help="fit_large's budget (default: its own)")
+    parser.add_argument("--skip-digits", action="store_true")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -37,28 +43,34 @@ def main() -> None:
     from pssc_fast.datasets import load_digits, load_mnist
     from pssc_fast.metrics import scores
 
-    try:
-        X, y = load_digits()
-        start = time.perf_counter()
-        model = PSSC(n_clusters=10, random_state=0).fit(X)
-        result["digits_pssc"] = {"seconds": time.perf_counter() - start, "timings": model.timings_,
-                                 **scores(y, model.labels_)}
-        print("digits", result["digits_pssc"], flush=True)
-    except Exception:
-        result["digits_pssc"] = {"error": traceback.format_exc()}
-        print(result["digits_pssc"]["error"], flush=True)
-    save()
+    if not args.skip_digits:
+        try:
+            X, y = load_digits()
+            start = time.perf_counter()
+            model = PSSC(n_clusters=10, random_state=0).fit(X)
+            result["digits_pssc"] = {"seconds": time.perf_counter() - start, "timings": model.timings_,
+                                     "backend": model.backend_, "precision": model.precision_,
+                                     **scores(y, model.labels_)}
+            print("digits", result["digits_pssc"], flush=True)
+        except Exception:
+            result["digits_pssc"] = {"error": traceback.format_exc()}
+            print(result["digits_pssc"]["error"], flush=True)
+        save()
 
     if Path(args.data_dir).is_dir():
         from pssc_fast import fit_large
 
         X, y = load_mnist(args.data_dir)
-        for anchors in args.anchors:
-            key = f"mnist10k_fit_large_anchors{anchors}"
+        extra = {} if args.pretrain_samples is None else {"pretrain_samples": args.pretrain_samples}
+        for anchors, run in ((a, r) for a in args.anchors for r in args.runs):
+            backend, precision = run.split(":")
+            key = f"mnist10k_fit_large_anchors{anchors}_{backend}_{precision}"
             try:
                 start = time.perf_counter()
-                model = fit_large(X, 10, anchors=anchors, random_state=0)
-                result[key] = {"seconds": time.perf_counter() - start,
+                model = fit_large(X, 10, anchors=anchors, random_state=0, backend=backend, precision=precision,
+                                  **extra)
+                result[key] = {"seconds": time.perf_counter() - start, "anchors_used": len(model.anchor_indices_),
+                               "backend": model.backend_, "precision": model.precision_,
                                "timings": getattr(model, "timings_", None), **scores(y, model.labels_)}
                 print(key, result[key], flush=True)
             except Exception:

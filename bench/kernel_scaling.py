@@ -437,7 +437,7 @@ def main(argv=None):
         import pssc_fast.ops.triton_backend  # noqa: F401  (registers pssc_fast.kernels in a source checkout)
         from pssc_fast.kernels import utils as kutils
 
-        machine["triton_dot_precision"] = kutils.dot_precision(torch.float32)
+        machine["triton_dot_precision"] = kutils.dot_precision(torch.float32, "auto")
     report = {
         "machine": machine,
         "config": {"m": args.m, "d": args.d, "dtype": "float32", "gamma": GAMMA, "sizes": args.sizes,

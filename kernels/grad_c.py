@@ -18,10 +18,27 @@ import torch
 import triton
 import triton.language as tl
 
-from pssc_fast.ops.primitives import TraceGrad
+from pssc_fast.ops.primitives import TraceGrad, torch_matmul_precision
 
 from . import utils
-from .utils import block_of
+from .utils import block_of, mma
+
+# (tiles, warps, stages). This pass carries 2 n^2 d of the step's ~6 n^2 d flops (the core tiles
+# N = X X_hat^T + X_hat X^T on one triangle); a wider BLOCK reuses each loaded row of X / X_hat on more
+# columns, a wider BLOCK_D gives the tensor cores longer products, and the core, C and dC tiles live at once.
+# The first row is the tile the kernel had before autotuning (the "ieee" path can only get faster).
+# (A 128 x 128 tile with 64-wide chunks needs 256 KiB of shared memory in TF32: more than sm_90 has.)
+_SPACE = [
+    (dict(BLOCK=64, BLOCK_D=32), 8, 3),
+    (dict(BLOCK=64, BLOCK_D=64), 4, 3),
+    (dict(BLOCK=64, BLOCK_D=64), 8, 3),
+    (dict(BLOCK=128, BLOCK_D=32), 8, 3),
+]
+_FLOAT64 = [(dict(BLOCK=32, BLOCK_D=32), 8, 3), (dict(BLOCK=32, BLOCK_D=16), 4, 3)]
+# Row blocks per group of the program order (below). Compiled: 8 row blocks and the ~30 column blocks a wave of
+# programs reaches hold ~30 MB of X / X_hat rows at n = 32000, d = 784 - inside the H100/H200 L2 (50 MB), where
+# row-major order would stream ~200 MB per wave from HBM. Under the interpreter 2, so that groups end unevenly.
+_GROUP = 2 if utils.INTERPRET else 8
 
 
 @triton.jit
@@ -55,11 +72,12 @@ def _write_tile(
             rk = k0 + tl.arange(0, BLOCK_MZ)
             mk = rk < m
             dzc = tl.load(DZC + rows[:, None] * stride_dzc + rk[None, :], mask=m_rows[:, None] & mk[None, :], other=0.0)
-            z_t = tl.load(Z + cols[None, :] * stride_z + rk[:, None], mask=m_cols[None, :] & mk[:, None], other=0.0)
-            g = tl.dot(dzc, z_t, g, input_precision=PREC, out_dtype=g.dtype)
+            z = tl.load(Z + cols[:, None] * stride_z + rk[None, :], mask=m_cols[:, None] & mk[None, :], other=0.0)
+            g = mma(dzc, tl.trans(z), g, PREC)
             if FUSE_DZ:
                 # C is already in registers: dZ = C0^T dZc costs no extra pass over C.
-                dz = tl.dot(tl.trans(c), dzc, input_precision=PREC, out_dtype=c.dtype)
+                # (tiles are square: C^T's rows number dZc's)
+                dz = mma(tl.trans(c), dzc, tl.zeros(dzc.shape, dtype=c.dtype), PREC)
                 tl.atomic_add(DZ + cols[:, None] * stride_dz + rk[None, :], dz, mask=m_cols[:, None] & mk[None, :])
     g = tl.where(diag, 0.0, g)
     tl.store(DC + r64[:, None] * stride_dc + c64[None, :], g, mask=mask)
@@ -67,6 +85,9 @@ def _write_tile(
 
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
 # multiply compilations; strides keep their specialisation, which enables vector loads.
+@utils.autotune(utils.configs(_SPACE, float64=_FLOAT64, interpreted=dict(BLOCK=16, BLOCK_D=16)),
+                key=["n", "m", "d", "HAS_SE", "FUSE_DZ", "HAS_TRACE", "HAS_L2", "PREC"],
+                prune_by=utils.prune({"BLOCK_D": "d"}), reset_to_zero=["DZ"])
 @triton.jit(do_not_specialize=["n", "m", "d"])
 def _grad_c_kernel(
     C, DC, DZC, Z, DZ, H, U, A, X, XH, L2,
@@ -74,9 +95,17 @@ def _grad_c_kernel(
     stride_cm, stride_cn, stride_dc, stride_dzc, stride_z, stride_dz, stride_x, stride_xh,
     HAS_SE: tl.constexpr, FUSE_DZ: tl.constexpr, HAS_TRACE: tl.constexpr, HAS_L2: tl.constexpr,
     BLOCK: tl.constexpr, BLOCK_MZ: tl.constexpr, BLOCK_D: tl.constexpr, PREC: tl.constexpr,
+    GROUP: tl.constexpr,
 ):
-    pid_j = tl.program_id(0)
-    pid_i = tl.program_id(1)
+    # Grouped order (Triton's matmul tutorial): consecutive programs take GROUP row blocks I and sweep the
+    # column blocks J, so the X / X_hat rows of a wave of programs stay in L2.
+    pid = tl.program_id(0)
+    tiles = tl.cdiv(n, BLOCK)
+    per_group = GROUP * tiles
+    first = (pid // per_group) * GROUP
+    rows_here = tl.minimum(tiles - first, GROUP)
+    pid_i = first + (pid % per_group) % rows_here
+    pid_j = (pid % per_group) // rows_here
     if pid_i > pid_j:
         return
     ri, mi = block_of(pid_i, BLOCK, n)
@@ -86,12 +115,13 @@ def _grad_c_kernel(
         for k0 in range(0, d, BLOCK_D):
             rk = k0 + tl.arange(0, BLOCK_D)
             mk = rk < d
+            # Rows of X and X_hat read along their rows (coalesced); the J operands transposed in registers.
             x_i = tl.load(X + ri[:, None] * stride_x + rk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
             xh_i = tl.load(XH + ri[:, None] * stride_xh + rk[None, :], mask=mi[:, None] & mk[None, :], other=0.0)
-            xh_jt = tl.load(XH + rj[None, :] * stride_xh + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
-            x_jt = tl.load(X + rj[None, :] * stride_x + rk[:, None], mask=mj[None, :] & mk[:, None], other=0.0)
-            core = tl.dot(x_i, xh_jt, core, input_precision=PREC, out_dtype=core.dtype)
-            core = tl.dot(xh_i, x_jt, core, input_precision=PREC, out_dtype=core.dtype)
+            xh_j = tl.load(XH + rj[:, None] * stride_xh + rk[None, :], mask=mj[:, None] & mk[None, :], other=0.0)
+            x_j = tl.load(X + rj[:, None] * stride_x + rk[None, :], mask=mj[:, None] & mk[None, :], other=0.0)
+            core = mma(x_i, tl.trans(xh_j), core, PREC)
+            core = mma(xh_i, tl.trans(x_j), core, PREC)
         h_i = tl.load(H + ri, mask=mi, other=0.0)
         h_j = tl.load(H + rj, mask=mj, other=0.0)
         u_i = tl.load(U + ri, mask=mi, other=0.0)
@@ -108,9 +138,9 @@ def _grad_c_kernel(
 
 
 def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2=None, need_dc: bool = True,
-                 need_dz: bool = True):
+                 need_dz: bool = True, precision: str = "ieee"):
     """``Primitives.write_grad_c`` (pssc_fast.ops.primitives): dC in one kernel (one pass, zero
-    diagonal) and dZ = C0^T dZc.
+    diagonal) and dZ = C0^T dZc, products at ``precision``.
 
     ``se`` = (dZc, Z) or None; ``trace`` = ``TraceGrad`` or None; ``l2`` = 0-d tensor or None.
     Returns ``(dC, dZ)``.
@@ -121,13 +151,15 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2
     want_dz = need_dz and dZc is not None
     if not need_dc:
         # dZ alone is one skinny GEMM; no kernel of ours beats the vendor one at it.
-        dz = torch.mm(C.t(), dZc).addcmul_(C.diagonal()[:, None], dZc, value=-1) if want_dz else None
-        return None, dz
+        if not want_dz:
+            return None, None
+        with torch_matmul_precision(utils.dot_precision(C.dtype, precision)):
+            return None, torch.mm(C.t(), dZc).addcmul_(C.diagonal()[:, None], dZc, value=-1)
     dC = torch.empty(n, n, dtype=C.dtype, device=C.device)
     dz = torch.zeros_like(Z) if want_dz else None
     if n == 0:
         return dC, dz
-    dummy = C  # pointers behind a switched-off constexpr flag are never dereferenced
+    dummy = C  # pointers behind a switched-off constexpr flag are never dereferenced (DZ's is zeroed: see below)
     if dZc is not None:
         dZc = dZc.contiguous()
         Z = Z.contiguous()
@@ -139,10 +171,11 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2
     else:
         h = u = a = X = XH = dummy
     l2t = l2.reshape(1).to(C.dtype).contiguous() if l2 is not None else dummy
-    block = utils.tile(C.dtype)
-    t = triton.cdiv(n, block)
-    _grad_c_kernel[(t, t)](
-        C, dC, dZc if dZc is not None else dummy, Z if Z is not None else dummy, dz if dz is not None else dummy,
+    grid = lambda meta: (triton.cdiv(n, meta["BLOCK"]) ** 2,)  # noqa: E731
+    _grad_c_kernel[grid](
+        # DZ is zeroed between autotuning runs: never let it point at C
+        C, dC, dZc if dZc is not None else dummy, Z if Z is not None else dummy,
+        dz if dz is not None else C.new_zeros(1),
         h, u, a, X, XH, l2t,
         n, m, d,
         C.stride(0), C.stride(1), dC.stride(0),
@@ -151,8 +184,6 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2
         X.stride(0) if trace is not None else 0, XH.stride(0) if trace is not None else 0,
         HAS_SE=dZc is not None and m > 0, FUSE_DZ=want_dz and m > 0, HAS_TRACE=trace is not None and d > 0,
         HAS_L2=l2 is not None,
-        BLOCK=block, BLOCK_MZ=utils.chunk(m, 32), BLOCK_D=utils.chunk(d, 32), PREC=utils.dot_precision(C.dtype),
-        # The core tile, a C tile and a gradient tile are live at once: 8 warps keep them in registers.
-        num_warps=8,
+        BLOCK_MZ=utils.chunk(m, 32), PREC=utils.dot_precision(C.dtype, precision), GROUP=_GROUP,
     )
     return dC, dz

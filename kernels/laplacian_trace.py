@@ -15,11 +15,26 @@ import triton
 import triton.language as tl
 
 from . import utils
-from .utils import block_of
+from .utils import block_of, mma
+
+# (tiles, warps, stages). This pass carries 2 n^2 d of the step's ~6 n^2 d flops. Wider column chunks
+# (BLOCK_D) rebuild the S tile and re-read C fewer times (d / BLOCK_D programs per row block) and give the
+# tensor cores longer products; two BLOCK_M x BLOCK_D accumulators bound them. The first row is the tile
+# the kernel had before autotuning (the "ieee" path can only get faster).
+_SPACE = [
+    (dict(BLOCK_M=64, BLOCK_N=64, BLOCK_D=64), 8, 3),
+    (dict(BLOCK_M=64, BLOCK_N=32, BLOCK_D=128), 4, 3),
+    (dict(BLOCK_M=64, BLOCK_N=64, BLOCK_D=128), 8, 2),
+    (dict(BLOCK_M=128, BLOCK_N=32, BLOCK_D=128), 8, 3),
+    (dict(BLOCK_M=128, BLOCK_N=64, BLOCK_D=64), 8, 2),
+]
+_FLOAT64 = [(dict(BLOCK_M=32, BLOCK_N=32, BLOCK_D=64), 8, 3), (dict(BLOCK_M=32, BLOCK_N=32, BLOCK_D=32), 4, 3)]
 
 
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
 # multiply compilations; strides keep their specialisation, which enables vector loads.
+@utils.autotune(utils.configs(_SPACE, float64=_FLOAT64, interpreted=dict(BLOCK_M=16, BLOCK_N=16, BLOCK_D=16)),
+                key=["n", "d", "TWO", "PREC"], prune_by=utils.prune({"BLOCK_D": "d"}))
 @triton.jit(do_not_specialize=["n", "d"])
 def _shat_offdiag_kernel(
     C, A, Y1, Y2, P, Q,
@@ -43,18 +58,19 @@ def _shat_offdiag_kernel(
         rm64 = rm.to(tl.int64)
         rn64 = rn.to(tl.int64)
         c_ij = tl.load(C + rm64[:, None] * stride_cm + rn64[None, :] * stride_cn, mask=tile_mask, other=0.0)
-        # Element (i, j) of this tile is C[j, i]: the tile of C^T, read in place.
-        c_ji = tl.load(C + rn64[None, :] * stride_cm + rm64[:, None] * stride_cn, mask=tile_mask, other=0.0)
+        # The tile of C^T: C[J, I] read along its rows (coalesced) and transposed in registers.
+        c_ji = tl.trans(tl.load(C + rn64[:, None] * stride_cm + rm64[None, :] * stride_cn,
+                                mask=mask_n[:, None] & mask_m[None, :], other=0.0))
         s = 0.5 * (tl.abs(c_ij) + tl.abs(c_ji))
         # C0 has a zero diagonal, whatever C holds there.
         s = tl.where(rm[:, None] == rn[None, :], 0.0, s)
         a_n = tl.load(A + rn, mask=mask_n, other=0.0)
         s = s * a_n[None, :]
         y1 = tl.load(Y1 + rn[:, None] * stride_y1 + rd[None, :], mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-        acc1 = tl.dot(s, y1, acc1, input_precision=PREC, out_dtype=acc1.dtype)
+        acc1 = mma(s, y1, acc1, PREC)
         if TWO:
             y2 = tl.load(Y2 + rn[:, None] * stride_y2 + rd[None, :], mask=mask_n[:, None] & mask_d[None, :], other=0.0)
-            acc2 = tl.dot(s, y2, acc2, input_precision=PREC, out_dtype=acc2.dtype)
+            acc2 = mma(s, y2, acc2, PREC)
     a_m = tl.load(A + rm, mask=mask_m, other=0.0)
     out_mask = mask_m[:, None] & mask_d[None, :]
     tl.store(P + rm[:, None] * stride_p + rd[None, :], acc1 * a_m[:, None], mask=out_mask)
@@ -62,9 +78,10 @@ def _shat_offdiag_kernel(
         tl.store(Q + rm[:, None] * stride_q + rd[None, :], acc2 * a_m[:, None], mask=out_mask)
 
 
-def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
+def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None, *,
+                 precision: str = "ieee"):
     """``Primitives.shat_offdiag`` (pssc_fast.ops.primitives): (S0_hat @ Y1, S0_hat @ Y2) from tiles
-    of C, C^T and ``a``; Y2 may be None."""
+    of C, C^T and ``a``, products at ``precision``; Y2 may be None."""
     utils.check_launch(C)
     n = C.shape[0]
     Y1 = Y1.contiguous()
@@ -75,16 +92,12 @@ def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.T
     Q = torch.empty_like(Y2) if Y2 is not None else None
     if n == 0 or d == 0:
         return P, Q
-    block = utils.tile(C.dtype)
-    block_d = utils.chunk(d, 64)
-    grid = (triton.cdiv(d, block_d), triton.cdiv(n, block))
+    grid = lambda meta: (triton.cdiv(d, meta["BLOCK_D"]), triton.cdiv(n, meta["BLOCK_M"]))  # noqa: E731
     _shat_offdiag_kernel[grid](
         C, a, Y1, Y2 if Y2 is not None else Y1, P, Q if Q is not None else P,
         n, d,
         C.stride(0), C.stride(1), Y1.stride(0), (Y2 if Y2 is not None else Y1).stride(0),
         P.stride(0), (Q if Q is not None else P).stride(0),
-        TWO=Y2 is not None, BLOCK_M=block, BLOCK_N=block, BLOCK_D=block_d, PREC=utils.dot_precision(C.dtype),
-        # Two accumulators and an S tile per program: with 4 warps the fp32 FMA path spills (ptxas, sm_90).
-        num_warps=8,
+        TWO=Y2 is not None, PREC=utils.dot_precision(C.dtype, precision),
     )
     return P, Q

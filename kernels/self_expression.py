@@ -17,11 +17,25 @@ import triton.language as tl
 from pssc_fast.ops.primitives import SEForward
 
 from . import utils
-from .utils import block_of
+from .utils import block_of, mma
+
+# (tiles, warps, stages). The pass reads C once and its products are n x n x m with m ~ 10: it is bound by
+# memory, and larger tiles of C mostly mean fewer atomic adds of the column sums. The first row is the
+# tile the kernel had before autotuning, so that the tuned kernel can be no slower than it.
+_SPACE = [
+    (dict(BLOCK_M=64, BLOCK_N=64), 4, 3),
+    (dict(BLOCK_M=128, BLOCK_N=64), 4, 3),
+    (dict(BLOCK_M=64, BLOCK_N=128), 4, 3),
+    (dict(BLOCK_M=128, BLOCK_N=128), 8, 2),
+]
+_FLOAT64 = [(dict(BLOCK_M=32, BLOCK_N=32), 4, 3), (dict(BLOCK_M=64, BLOCK_N=32), 4, 3)]
 
 
 # Sizes only bound loops and masks: specialising on them (== 1, multiple of 16) would only
 # multiply compilations; strides keep their specialisation, which enables vector loads.
+@utils.autotune(utils.configs(_SPACE, float64=_FLOAT64, interpreted=dict(BLOCK_M=16, BLOCK_N=16)),
+                key=["n", "m", "HAS_Z", "STATS", "SQUARES", "PREC"], prune_by=utils.prune({}),
+                reset_to_zero=["COL"])
 @triton.jit(do_not_specialize=["n", "m"])
 def _se_fwd_kernel(
     C, Z, ZC, ROW, COL, SQ,
@@ -47,7 +61,7 @@ def _se_fwd_kernel(
         if HAS_Z:
             z = tl.load(Z + rn[:, None] * stride_z + rk[None, :],
                         mask=mask_n[:, None] & mask_k[None, :], other=0.0)
-            acc = tl.dot(c, z, acc, input_precision=PREC, out_dtype=acc.dtype)
+            acc = mma(c, z, acc, PREC)
         if STATS:
             # When m spans several chunks, only the first chunk's programs count the statistics.
             if pid_k == 0:
@@ -66,9 +80,9 @@ def _se_fwd_kernel(
 
 
 def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: bool = False,
-               with_sq: bool = False) -> SEForward:
+               with_sq: bool = False, precision: str = "ieee") -> SEForward:
     """``Primitives.se_forward`` (pssc_fast.ops.primitives): C0 @ Z and the row statistics of C0 in
-    one kernel, one pass over C."""
+    one kernel, one pass over C; C0 @ Z's products at ``precision`` (the statistics are exact sums)."""
     utils.check_launch(C)
     n = C.shape[0]
     stats = with_degrees or with_sq
@@ -87,17 +101,15 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
     if n == 0 or (Z is not None and m == 0 and not stats):
         return SEForward(zc, row, col, sq)
     has_z = Z is not None and m > 0
-    block = utils.tile(C.dtype)
     block_k = utils.chunk(m, 64)
-    grid = (triton.cdiv(n, block), triton.cdiv(m, block_k) if has_z else 1)
+    grid = lambda meta: (triton.cdiv(n, meta["BLOCK_M"]), triton.cdiv(m, block_k) if has_z else 1)  # noqa: E731
     dummy = C  # pointer arguments a constexpr flag switches off are never dereferenced
     _se_fwd_kernel[grid](
+        # COL is zeroed between autotuning runs: never let it point at C
         C, Z if Z is not None else dummy, zc if zc is not None else dummy,
-        row if stats else dummy, col if stats else dummy, sq if with_sq else dummy,
+        row if stats else dummy, col if stats else C.new_zeros(1), sq if with_sq else dummy,
         n, m,
         C.stride(0), C.stride(1), Z.stride(0) if Z is not None else 0, zc.stride(0) if zc is not None else 0,
-        HAS_Z=has_z, STATS=stats, SQUARES=with_sq,
-        BLOCK_M=block, BLOCK_N=block, BLOCK_K=block_k, PREC=utils.dot_precision(C.dtype),
-        num_warps=4,
+        HAS_Z=has_z, STATS=stats, SQUARES=with_sq, BLOCK_K=block_k, PREC=utils.dot_precision(C.dtype, precision),
     )
     return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)

@@ -85,7 +85,8 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         own ridge self-expression, keeping the partition with the lower normalized cut.
 
         Sets ``model_``, ``head_``, ``coef_``, ``chosen_``, ``normalized_cuts_``, ``candidate_labels_``,
-        ``history_``, ``coef_l2_``, ``coef_lr_`` and the "finetune" and "cluster" ``timings``. Returns
+        ``history_``, ``coef_l2_``, ``coef_lr_``, ``backend_``, ``precision_`` and the "finetune" and "cluster"
+        ``timings``. Returns
         (labels of the rows, the affinity cut, the rows' latent codes as float32 numpy)."""
         t0 = time.perf_counter()
         # Fine-tuning draws from a generator of its own, so that a fit from a shared pre-training
@@ -93,7 +94,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         generator = torch.Generator().manual_seed(seed)
         result = finetune(model, X, int(self.n_clusters), weights=LossWeights.from_params(self.get_params()),
                           epochs=int(self.epochs), lr=float(self.lr), head_lr=self.head_lr, coef_lr=self.coef_lr,
-                          c_init=self.c_init, backend=self.backend, tau=float(self.tau), generator=generator,
+                          c_init=self.c_init, backend=self.backend, precision=self.precision, tau=float(self.tau), generator=generator,
                           verbose=bool(self.verbose))
         model.eval()
         with torch.no_grad():
@@ -118,5 +119,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         self.history_ = result.history
         self.coef_l2_ = result.coef_l2
         self.coef_lr_ = result.coef_lr
+        self.backend_ = result.backend
+        self.precision_ = result.precision
         labels, A, _ = results[chosen]
         return np.asarray(labels, dtype=np.int64), A, codes

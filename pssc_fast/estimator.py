@@ -56,6 +56,8 @@ class PSSC(SubspaceClusteringBase):
     head_ : the classifier head of the pseudo-supervision (on CPU), or None when gamma2 = gamma3 = 0.
     history_ : list of per-step dicts of the fine-tuning loss terms.
     coef_l2_, coef_lr_ : the ||C||^2 weight and C's learning rate used ("auto" resolved).
+    backend_, precision_ : the n x n backend and float32 product precision fine-tuning ran with ("auto" resolved;
+        ``verbose=True`` prints why that backend).
     timings_ : seconds spent in each stage.
     budget_ : the training budget used: "pretrain_epochs" (asked), "pretrain_epochs_run", "pretrain_stop"
         ("plateau", "floor" or None) and "pretrain_why" (in words; :mod:`pssc_fast.budget` has the rule), and

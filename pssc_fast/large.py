@@ -91,6 +91,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         None), "pretrain_why" (in words), and "finetune_epochs".
     pretrain_epochs_run_ : passes over the rows that pre-training ran (the last one may be partial).
     coef_l2_, coef_lr_ : the ||C||^2 weight and C's learning rate used ("auto" resolved).
+    backend_, precision_ : the n x n backend and float32 product precision fine-tuning ran with ("auto" resolved;
+        ``verbose=True`` prints why that backend).
     data_min_, data_range_ : the global min-max scaling (X - data_min_) / data_range_ of the training data,
         applied to new rows too (0.0 and None when ``scale=None``).
     data_scaling_ : that scaling as a :class:`pssc_fast.scaling.MinMaxScale` (None when ``scale=None``): its

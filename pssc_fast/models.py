@@ -172,13 +172,14 @@ class SelfExpression(nn.Module):
     it with the ridge solution on the pre-trained codes (:func:`pssc_fast.train.ridge_coefficients` says why).
     """
 
-    def __init__(self, n_samples: int, init: float = 1e-4, backend: str = "auto"):
+    def __init__(self, n_samples: int, init: float = 1e-4, backend: str = "auto", precision: str = "auto"):
         super().__init__()
         self.C = nn.Parameter(torch.full((int(n_samples), int(n_samples)), float(init)))
         self.backend = backend
+        self.precision = precision
 
     def forward(self, Z: torch.Tensor) -> torch.Tensor:
-        return ops.self_expression(self.C, Z, backend=self.backend)
+        return ops.self_expression(self.C, Z, backend=self.backend, precision=self.precision)
 
     @torch.no_grad()
     def coefficients(self) -> torch.Tensor:

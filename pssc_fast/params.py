@@ -142,6 +142,13 @@ def backend_name(name, value):
     OneOf(BACKENDS)(name, value)
 
 
+def precision_name(name, value):
+    """One of :data:`pssc_fast.ops.PRECISIONS`."""
+    from .ops import PRECISIONS
+
+    OneOf(PRECISIONS)(name, value)
+
+
 def autoencoder_or_none(name, value):
     """None or a torch auto-encoder (a module with ``state_dict`` and ``encode``)."""
     if value is not None and not (hasattr(value, "state_dict") and hasattr(value, "encode")):
@@ -221,7 +228,17 @@ SHARED = (
           "None, or an auto-encoder (a torch module with ``encode``/``decode``, e.g. from "
           "``pretrained_autoencoder``) to start from; a copy is trained, the caller's is not modified. With no "
           "pre-training (``pretrain_epochs=0``, ``pretrain_samples=0``) several fits can share one pre-training."),
-    Param("backend", "auto", backend_name, "n x n operator backend, one of :data:`pssc_fast.ops.BACKENDS`."),
+    Param("backend", "auto", backend_name,
+          "n x n operator backend, one of :data:`pssc_fast.ops.BACKENDS`; \"auto\" is the chunked torch backend off "
+          "CUDA and on CUDA the faster of torch and triton that fits the free memory, by measured step times "
+          "(:mod:`pssc_fast.ops.choice`); ``backend_`` says which ran."),
+    Param("precision", "auto", precision_name,
+          "how the n x n operators form float32 products: \"ieee\" (full fp32), \"tf32\" (TF32 tensor cores, fp32 "
+          "accumulation, relative error <= 2e-3 in the kernel tests), \"bf16\" (bfloat16 operands, fp32 accumulation, "
+          "<= 2e-2), or \"auto\": torch's ``torch.get_float32_matmul_precision()`` (\"highest\", torch's default, -> "
+          "ieee; \"high\" -> tf32; \"medium\" -> bf16). The default follows torch because TF32's effect on the "
+          "clustering has not been measured yet (docs/gpu.md). The torch backend honours it through torch's matmul "
+          "precision (on CPU: fp32 throughout)."),
     Param("device", "auto", None, "\"auto\" (CUDA when available), \"cpu\", \"cuda\" or a torch device."),
     Param("random_state", None, None,
           "int, numpy generator or None; seeds weight initialisation, batching, the anchors and the spectral step."),

@@ -176,6 +176,9 @@ class FinetuneResult:
     history: list = field(default_factory=list)
     coef_l2: float = 0.0  #: the ||C0||^2 weight used ("auto" resolved)
     coef_lr: float = 0.0  #: Adam's learning rate on C ("auto" resolved)
+    backend: str = ""  #: the n x n backend the steps ran on ("auto" resolved)
+    precision: str = ""  #: their float32 products ("auto" resolved): "ieee", "tf32" or "bf16"
+    backend_reason: str = ""  #: why that backend (``ops.backend_choice``)
 
 
 #: ``coef_lr="auto"``: Adam's step on C as a share of its typical largest coefficient. Adam's early steps
@@ -204,7 +207,7 @@ def auto_coef_l2(Z: torch.Tensor, n_clusters: int, gamma1: float) -> float:
 def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights | None = None,
              epochs: int = PSSC_DEFAULTS["epochs"], lr: float = PSSC_DEFAULTS["lr"],
              c_init: float | str = PSSC_DEFAULTS["c_init"], backend: str = PSSC_DEFAULTS["backend"],
-             tau: float = PSSC_DEFAULTS["tau"], margin: float = 1.0, max_pair_rows: int = 512,
+             precision: str = PSSC_DEFAULTS["precision"], tau: float = PSSC_DEFAULTS["tau"], margin: float = 1.0, max_pair_rows: int = 512,
              head_lr: float | None = PSSC_DEFAULTS["head_lr"], coef_lr: float | str | None = None,
              generator: torch.Generator | None = None,
              verbose: bool = True) -> FinetuneResult:
@@ -229,8 +232,16 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
     if weights.coef_l2 == "auto":
         weights = replace(weights, coef_l2=auto_coef_l2(Z0, n_clusters, weights.self_expression))
     memory.map_large_blocks(X.device)  # freed n x n and activation temporaries go back to the system
+    # "auto" is resolved once, before C exists, so that every step runs on one backend; the reserve is what a
+    # step holds besides the backend's own workspace: C, dC and Adam's two moments.
+    chosen = ops.backend_choice(backend, X.device, n=n, precision=precision, reserve_bytes=4 * n * n * 4)
+    backend = chosen.name
+    precision = ops.resolve_precision(precision)
+    if verbose:
+        tqdm.write(f"n x n backend: {backend} ({precision}) - {chosen.reason}")
     # c_init: "ridge", or a number every entry of C starts at (an int included)
-    layer = SelfExpression(n, init=0.0 if c_init == "ridge" else float(c_init), backend=backend).to(X.device)
+    layer = SelfExpression(n, init=0.0 if c_init == "ridge" else float(c_init), backend=backend,
+                           precision=precision).to(X.device)
     if c_init == "ridge":
         with torch.no_grad():
             layer.C.copy_(ridge_coefficients(Z0, weights.self_expression, weights.coef_l2))
@@ -250,17 +261,18 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
     history = []
     # The fused backends take both n x n operators of a step through one GraphStep, which shares the
     # degree pass and writes dC once; the reference backend has no fused form.
-    fused = ops.resolve_backend(backend, X.device) != "reference"
+    fused = backend != "reference"
     bar = tqdm(range(int(epochs)), desc="fine-tune", disable=not verbose, leave=False)
     for step in bar:
         Z = model.encode(X)
         if fused:
-            graph = ops.graph_step(layer.C, backend=backend)
+            graph = ops.graph_step(layer.C, backend=backend, precision=precision)
             Z_c = graph.self_expression(Z)
             trace = graph.laplacian_trace
         else:
             Z_c = layer(Z)
-            trace = lambda X_, X_hat_: ops.laplacian_trace(layer.C, X_, X_hat_, backend=backend)  # noqa: E731
+            trace = lambda X_, X_hat_: ops.laplacian_trace(layer.C, X_, X_hat_, backend=backend,  # noqa: E731
+                                                           precision=precision)
         X_hat = model.decode(Z_c)
         terms = {"reconstruction": weights.reconstruction * L.reconstruction_loss(X, X_hat)}
         if weights.trace:
@@ -292,7 +304,7 @@ def finetune(model, X: torch.Tensor, n_clusters: int, *, weights: L.LossWeights 
         if step % 10 == 0 or step == epochs - 1:
             bar.set_postfix(loss=f"{sum(values.values()):.4g}")
     return FinetuneResult(coef=layer.coefficients(), head=head, history=history, coef_l2=float(weights.coef_l2),
-                          coef_lr=coef_lr)
+                          coef_lr=coef_lr, backend=backend, precision=precision, backend_reason=chosen.reason)
 
 
 @torch.no_grad()

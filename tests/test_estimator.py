@@ -40,7 +40,19 @@ def test_learned_attributes(subspaces, fitted):
     assert fitted.embedding_.shape == (n, 20)
     assert fitted.n_features_in_ == 30
     assert set(fitted.timings_) == {"pretrain", "finetune", "cluster"}
+    # backend="auto", precision="auto" resolved (on CPU: the chunked torch backend, torch's "highest" -> ieee)
+    expected = ("triton", "torch") if torch.cuda.is_available() else ("torch",)
+    assert fitted.backend_ in expected and fitted.precision_ == "ieee"
     assert len(fitted.history_) == FAST["epochs"] and {"reconstruction", "self_expression", "coef_l2"} == set(fitted.history_[0])
+
+
+def test_precision_is_checked_and_used(subspaces, capsys):
+    X, _ = subspaces
+    with pytest.raises(ValueError, match="precision"):
+        PSSC(5, precision="fp16", **FAST).fit(X)
+    model = PSSC(5, random_state=0, precision="bf16", verbose=True, **dict(FAST, pretrain_epochs=1, epochs=2)).fit(X)
+    assert model.precision_ == "bf16"
+    assert f"n x n backend: {model.backend_} (bf16)" in "".join(capsys.readouterr())
 
 
 def test_same_seed_same_labels(subspaces, fitted):

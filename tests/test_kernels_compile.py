@@ -5,11 +5,10 @@ compiler, whose front end rejects things the interpreter accepts (Triton 3.6, fo
 float64 accumulator unless ``out_dtype`` says float64). Triton can compile ahead of time for a
 target it is told about, ptxas included, so the kernels are compiled here for sm_90 in a subprocess
 (the test session itself runs the interpreter): every flag combination the launchers use (all eleven of
-dC's kernel), in float64
-(32-wide tiles) and float32 (64-wide tiles, full-precision "ieee" dots), and the fused step's
-variants also with the TF32 dot precisions that ``torch.set_float32_matmul_precision`` selects.
-Column chunks are compiled at the launchers' smallest (16) in float64 and at their caps in float32,
-the widest and most register-hungry case.
+dC's kernel) in float64 and in float32 at full precision ("ieee"), the fused step with bfloat16 operands, and
+every autotuning config of the float32 kernels in TF32, each checked to fit sm_90's shared memory (a config
+that does not would only cost the autotuner a compilation). Column chunks the launchers pass are compiled at
+their smallest (16) in float64 and at their caps in float32, the widest and most register-hungry case.
 """
 from __future__ import annotations
 
@@ -35,37 +34,52 @@ SCRIPT = textwrap.dedent(
     import pssc_fast.ops.triton_backend  # noqa: F401  (registers pssc_fast.kernels in a source checkout)
     from pssc_fast.kernels import grad_c, laplacian_trace, self_expression
 
-    def compile_for_sm90(fn, ptr, constexprs, num_warps):
+    SM90_SHARED = 232448  # bytes of shared memory a block may use on sm_90 (H100, H200)
+
+    def compile_for_sm90(kernel, ptr, constexprs, config):
         # Capitalised parameters are pointers, the rest 32-bit integers, as the launchers pass them.
+        fn = kernel.fn  # the jit function under @autotune
+        constexprs = {**constexprs, **config.kwargs}
         sig = {name: "constexpr" if name in constexprs else ptr if name.isupper() else "i32" for name in fn.arg_names}
         src = ASTSource(fn=fn, signature=sig, constexprs=constexprs)
-        triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+        compiled = triton.compile(src, target=GPUTarget("cuda", 90, 32),
+                                  options={"num_warps": config.num_warps, "num_stages": config.num_stages})
+        shared = compiled.metadata.shared
+        assert shared <= SM90_SHARED, f"{fn.__name__} {constexprs} needs {shared} bytes of shared memory"
 
-    ptr, block, wide = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "wide"
-    se_k, sh_d, gc_mz, gc_d = (64, 64, 32, 32) if wide else (16, 16, 16, 16)
-    fused = ((True, True, True),)
-    # (precision, flag combinations): the separate operators and the fused step in full precision;
-    # the TF32 precisions only in float32, for the fused step that training runs.
-    plans = [("ieee", ((True, False, False), (False, True, False), (True, True, True)))]
-    if ptr == "*fp32":
-        plans += [("tf32", fused), ("tf32x3", fused)]
-    for prec, flags in plans:
-        for z, stats, squares in flags:
-            compile_for_sm90(self_expression._se_fwd_kernel, ptr,
-                             dict(HAS_Z=z, STATS=stats, SQUARES=squares, BLOCK_M=block, BLOCK_N=block,
-                                  BLOCK_K=se_k, PREC=prec), 4)
-        for two in ((False, True) if len(flags) > 1 else (True,)):
-            compile_for_sm90(laplacian_trace._shat_offdiag_kernel, ptr,
-                             dict(TWO=two, BLOCK_M=block, BLOCK_N=block, BLOCK_D=sh_d, PREC=prec), 8)
-        # dC's kernel in full precision: every combination write_grad_c can launch (FUSE_DZ only with the
-        # self-expression term, at least one term): DSC-L2's step (no trace), coef_l2 = 0, a frozen Z, ...
-        grad_flags = ([(se, fuse, trace, l2) for se, fuse in ((False, False), (True, False), (True, True))
-                       for trace in (False, True) for l2 in (False, True) if se or trace or l2]
-                      if len(flags) > 1 else [(se, se, trace, l2) for se, trace, l2 in flags])
-        for se, fuse, trace, l2 in grad_flags:
-            compile_for_sm90(grad_c._grad_c_kernel, ptr,
-                             dict(HAS_SE=se, FUSE_DZ=fuse, HAS_TRACE=trace, HAS_L2=l2, BLOCK=block,
-                                  BLOCK_MZ=gc_mz, BLOCK_D=gc_d, PREC=prec), 8)
+    ptr = sys.argv[1]
+    f64 = ptr == "*fp64"
+    se_k, gc_mz = (16, 16) if f64 else (64, 32)  # column chunks the launchers pass: smallest / widest
+
+    def configs(kernel):
+        return [c for c in kernel.configs if getattr(c, "float64", False) == f64]
+
+    # The separate operators' flags and every combination write_grad_c can launch (FUSE_DZ only with the
+    # self-expression term, at least one term): DSC-L2's step (no trace), coef_l2 = 0, a frozen Z, ...
+    se_flags = [(True, False, False), (False, True, False), (True, True, True)]
+    grad_flags = [(se, fuse, trace, l2) for se, fuse in ((False, False), (True, False), (True, True))
+                  for trace in (False, True) for l2 in (False, True) if se or trace or l2]
+    # (precision, which configs, all flag combinations?): float64 is always "ieee"; in float32 every
+    # autotuning config in TF32 (the most shared memory), the flag combinations on the first config
+    # in full precision, and bfloat16 operands on the fused step.
+    plans = [("ieee", "first", True)] if f64 else [("ieee", "first", True), ("tf32", "all", False),
+                                                   ("bf16", "first", False)]
+    for prec, which, every_flag in plans:
+        def each(kernel):
+            cs = configs(kernel)
+            return cs if which == "all" else cs[:1]
+        for config in each(self_expression._se_fwd_kernel):
+            for z, stats, squares in (se_flags if every_flag else se_flags[-1:]):
+                compile_for_sm90(self_expression._se_fwd_kernel, ptr,
+                                 dict(HAS_Z=z, STATS=stats, SQUARES=squares, BLOCK_K=se_k, PREC=prec), config)
+        for config in each(laplacian_trace._shat_offdiag_kernel):
+            for two in ((False, True) if every_flag else (True,)):
+                compile_for_sm90(laplacian_trace._shat_offdiag_kernel, ptr, dict(TWO=two, PREC=prec), config)
+        for config in each(grad_c._grad_c_kernel):
+            for se, fuse, trace, l2 in (grad_flags if every_flag else grad_flags[-1:]):
+                compile_for_sm90(grad_c._grad_c_kernel, ptr,
+                                 dict(HAS_SE=se, FUSE_DZ=fuse, HAS_TRACE=trace, HAS_L2=l2, BLOCK_MZ=gc_mz,
+                                      PREC=prec, GROUP=8), config)
     print("compiled")
     """
 )
@@ -81,10 +95,10 @@ def _has_ahead_of_time_api() -> bool:
 
 
 @pytest.mark.skipif(not _has_ahead_of_time_api(), reason="this triton has no ASTSource/GPUTarget")
-@pytest.mark.parametrize("ptr,block,chunks", [("*fp64", 32, "narrow"), ("*fp32", 64, "wide")])
-def test_kernels_compile_for_sm90(ptr, block, chunks):
+@pytest.mark.parametrize("ptr", ["*fp64", "*fp32"])
+def test_kernels_compile_for_sm90(ptr):
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, ptr, str(block), chunks], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, ptr], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "compiled" in proc.stdout, proc.stderr[-3000:]

@@ -5,8 +5,8 @@ Error measure: the larger of the relative error in the Frobenius norm and the la
 relative to the largest entry (so one wrong entry of an n x n gradient is not diluted by n^2 right ones).
 Tolerances: 1e-10 for float64 (observed: 1e-14); 5e-5 for float32 at torch's default "highest" matmul
 precision (observed: 4e-6 on the trace; C ~ 1e-6 included, see the small-C tests);
-2e-2 when float32 products may use TF32 (torch's "high"/"medium" precision or PSSC_TRITON_PRECISION,
-see kernels/utils.py; a TF32 emulation of these tests measured up to 7e-3).
+2e-2 when float32 products may use TF32 (torch's "high"/"medium" precision, which precision="auto", the
+default, follows; tests/test_precision.py checks each precision explicitly).
 
 Shapes include n = 1 and 2 and sizes that are not multiples of any tile (16 under the
 interpreter, 64/32 compiled) or of the torch backend's row blocks. C has exact zeros off the
@@ -16,7 +16,6 @@ with CUDA every backend runs on CUDA tensors.
 """
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
@@ -40,8 +39,7 @@ needs_triton = pytest.mark.skipif(not HAVE_TRITON, reason="triton cannot be impo
 TRITON = pytest.param("triton", marks=needs_triton)
 BACKENDS = ["reference", "torch", TRITON]
 FUSED_BACKENDS = ["torch", TRITON]
-FULL_FP32 = (torch.get_float32_matmul_precision() == "highest"
-             and os.environ.get("PSSC_TRITON_PRECISION", "ieee") == "ieee")
+FULL_FP32 = torch.get_float32_matmul_precision() == "highest"
 TOL = {torch.float64: 1e-10, torch.float32: 5e-5 if FULL_FP32 else 2e-2}
 # Compiled tiles are 64 (float32) / 32 (float64) wide, 16 under the interpreter: on CUDA one size
 # spans several float32 tiles, so the fused backward's mirrored tiles are exercised there too.

@@ -47,7 +47,7 @@ def test_the_functions_below_the_estimators_take_their_defaults_from_the_table()
             weights.balance) == tuple(PSSC_DEFAULTS[k] for k in ("trace_weight", "gamma1", "coef_l2", "gamma2",
                                                                   "gamma3", "balance_weight"))
     assert LossWeights.from_params(PSSC().get_params()) == weights
-    tuned = {"epochs", "lr", "c_init", "backend", "tau", "head_lr"}  # coef_lr=None: train C as DSC-Net does
+    tuned = {"epochs", "lr", "c_init", "backend", "precision", "tau", "head_lr"}  # coef_lr=None: train C as DSC-Net does
     assert {k: v for k, v in _defaults(finetune).items() if k in tuned} == {k: PSSC_DEFAULTS[k] for k in tuned}
     post = _defaults(cluster_coefficients)
     assert {k: post[k] for k in ("q", "alpha", "ro", "diag_shift")} == {

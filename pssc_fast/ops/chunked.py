@@ -10,9 +10,11 @@ of their row blocks; ``TORCH`` bundles them for the backend-neutral autograd of 
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from .primitives import Primitives, PrimitiveSet, SEForward, TraceGrad
+from .primitives import Primitives, PrimitiveSet, SEForward, TraceGrad, torch_matmul_precision
 
 # Row blocks must be tall: every block's GEMM re-packs its whole n-row right-hand side, so on
 # CPU (MKL, 2 threads) blocks of 64 rows ran the trace's GEMMs 3x slower than one big GEMM and
@@ -31,13 +33,26 @@ CPU_WHOLE_MATRIX_BYTES = 16 << 20
 
 def block_rows(C: torch.Tensor) -> int:
     """Rows per block for an n x n matrix like ``C`` (at least 1, at most n)."""
-    n = C.shape[0]
-    cuda = C.device.type == "cuda"
-    if not cuda and n * n * C.element_size() <= CPU_WHOLE_MATRIX_BYTES:
+    return rows_per_block(C.shape[0], C.element_size(), cuda=C.device.type == "cuda")
+
+
+def rows_per_block(n: int, itemsize: int, *, cuda: bool) -> int:
+    """``block_rows`` of an n x n matrix of ``itemsize``-byte entries, on CUDA or not."""
+    if not cuda and n * n * itemsize <= CPU_WHOLE_MATRIX_BYTES:
         return int(max(1, n))
     budget = CUDA_BLOCK_BYTES if cuda else CPU_BLOCK_BYTES
     fraction = -(-n // (CUDA_MIN_BLOCKS if cuda else CPU_MIN_BLOCKS))
-    return int(max(1, min(n, fraction, budget // max(1, n * C.element_size()))))
+    return int(max(1, min(n, fraction, budget // max(1, n * itemsize))))
+
+
+def _at_precision(fn):
+    """``fn`` with a ``precision=`` keyword: its GEMMs run under the torch matmul precision it maps to
+    (``ops.primitives.torch_matmul_precision``); the torch backend has no other way to honour it."""
+    @functools.wraps(fn)
+    def run(*args, precision: str = "ieee", **kwargs):
+        with torch_matmul_precision(precision):
+            return fn(*args, **kwargs)
+    return run
 
 
 def _blocks(n: int, rows: int):
@@ -50,6 +65,7 @@ def _flat_buffer(rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
     return torch.empty(rows * cols, dtype=like.dtype, device=like.device)
 
 
+@_at_precision
 def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: bool = False,
                with_sq: bool = False) -> SEForward:
     """``Primitives.se_forward``: C0 @ Z and the row statistics of C0, one row block of C at a time.
@@ -88,6 +104,7 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
     return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)
 
 
+@_at_precision
 def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.Tensor | None = None):
     """``Primitives.shat_offdiag``: (S0_hat @ Y1, S0_hat @ Y2), S0_hat built one row block at a time
     from C and C^T.
@@ -118,6 +135,7 @@ def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.T
     return out[:, :d1], out[:, d1:]
 
 
+@_at_precision
 def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2=None,
                  need_dc: bool = True, need_dz: bool = True):
     """``Primitives.write_grad_c``: dC (all terms, zero diagonal) and dZ = C0^T dZc, by row slabs.

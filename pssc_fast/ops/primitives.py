@@ -13,10 +13,51 @@ its off-diagonal part.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Protocol
 
 import torch
+
+#: ``precision=`` of the fused operators: how float32 products are formed (float64 is always exact).
+#: "ieee" full fp32; "tf32" TF32 tensor-core products (10-bit mantissa), fp32 accumulation; "bf16" operands
+#: rounded to bfloat16 (8-bit mantissa), fp32 accumulation; "auto" follows torch's
+#: ``torch.get_float32_matmul_precision()``, as cuBLAS does ("highest" -> ieee, "high" -> tf32, "medium" -> bf16).
+PRECISIONS = ("auto", "ieee", "tf32", "bf16")
+_FROM_TORCH = {"highest": "ieee", "high": "tf32", "medium": "bf16"}
+_TO_TORCH = {v: k for k, v in _FROM_TORCH.items()}
+
+
+def resolve_precision(precision: str, dtype: torch.dtype = torch.float32) -> str:
+    """``precision`` ("auto" resolved from torch's setting) as "ieee", "tf32" or "bf16"; "ieee" for float64."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not one of {PRECISIONS}")
+    if dtype == torch.float64:
+        return "ieee"
+    if precision == "auto":
+        return _FROM_TORCH.get(torch.get_float32_matmul_precision(), "ieee")
+    return precision
+
+
+@contextlib.contextmanager
+def torch_matmul_precision(precision: str):
+    """torch's float32 matmul precision set to the one ``precision`` (resolved) maps to, restored after.
+
+    How the torch backend honours ``precision``: its GEMMs are cuBLAS/MKL calls, which read this setting.
+    On CUDA "tf32" and "bf16" both give cuBLAS TF32 products (torch's "high" and "medium" differ only on CPUs
+    whose oneDNN can use bfloat16); on most CPUs every setting is full fp32.
+    """
+    want = _TO_TORCH[precision]
+    before = torch.get_float32_matmul_precision()
+    if want == before:
+        yield
+        return
+    torch.set_float32_matmul_precision(want)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 class SEForward(NamedTuple):
@@ -75,9 +116,21 @@ class Primitives(Protocol):
 
 @dataclass(frozen=True)
 class PrimitiveSet:
-    """A ``Primitives`` made of three plain functions: how both fused backends supply theirs."""
+    """A ``Primitives`` made of three plain functions: how both fused backends supply theirs.
+
+    Each function takes ``precision=`` ("ieee", "tf32" or "bf16", already resolved); ``at(precision)``
+    binds it, so the backend-neutral autograd code never sees it.
+    """
 
     name: str
     se_forward: Callable[..., SEForward]
     shat_offdiag: Callable[..., tuple[torch.Tensor, torch.Tensor | None]]
     write_grad_c: Callable[..., tuple[torch.Tensor | None, torch.Tensor | None]]
+    precision: str = "ieee"
+
+    def at(self, precision: str) -> "PrimitiveSet":
+        """These primitives with every pass run at ``precision`` (resolved: "ieee", "tf32" or "bf16")."""
+        if precision == self.precision:
+            return self
+        base = [getattr(f, "func", f) for f in (self.se_forward, self.shat_offdiag, self.write_grad_c)]
+        return PrimitiveSet(self.name, *(functools.partial(f, precision=precision) for f in base), precision)
