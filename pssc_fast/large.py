@@ -52,7 +52,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     __doc__ = """PSSC on anchors with FAISS assignment of every other point (paper Algorithm 3).
 
     The n x n self-expression layer is trained on ``anchors`` uniformly drawn rows only; all rows are
-    then labelled by their nearest anchor in the fine-tuned latent space, so memory and time grow
+    then labelled by their nearest anchor in the fine-tuned latent space (in the input space when the input's
+    own LSR gave the anchors' partition, ``chosen_ == "input"``), so memory and time grow
     linearly in the number of rows once the anchors are fixed. ``predict`` labels new rows the same way.
     With ``labeling="landmark"`` every row is linked to its nearest anchors instead and the graph this
     induces on all rows is cut spectrally (an m x m eigenproblem; :mod:`pssc_fast.landmark`), so the
@@ -77,7 +78,9 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         one's normalized cut and anchor labels.
     model_ : the fine-tuned auto-encoder (kept on CPU; ``predict``/``transform`` encode on ``device``).
     head_ : the classifier head of the pseudo-supervision (on CPU), or None when gamma2 = gamma3 = 0.
-    index_ : the FAISS index over ``anchor_embedding_``.
+    index_ : the FAISS index rows are assigned through: over ``anchor_embedding_``, or over the anchors' scaled
+        input rows when ``chosen_ == "input"``.
+    assign_space_ : "codes" or "input", the space ``index_`` searches: the space of the partition that was kept.
     landmark_, landmark_centers_ : with ``labeling="landmark"``, the fitted
         :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.
@@ -190,7 +193,6 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
             anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
             rows = self._rows(parallel.gather_rows(X, anchor_idx), slice(None)) if chunked else self._rows(X, anchor_idx)
             Xa = torch.from_numpy(rows).to(device)
-            del rows
             check_distinct_rows(Xa, self.n_clusters, "the anchors' data")
             self._check_explained_variance(model, Xa)
             anchor_labels, _, anchor_codes = self._finetune_and_cluster(model, Xa, seed, timings)
@@ -199,7 +201,15 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         self.anchor_indices_ = anchor_idx
         self.anchor_labels_ = anchor_labels
         self.anchor_embedding_ = np.ascontiguousarray(anchor_codes, dtype=np.float32)
-        self.index_ = build_index(self.anchor_embedding_, index_kind(self.index, n, m), seed, self.nprobe)
+        # Rows are assigned in the space whose graph gave the anchors' partition: when the input's own LSR was
+        # kept, the codes may not carry it (codes that explain none of the variance sent all 400 rows of ORL to
+        # one anchor and one cluster while the anchors' input partition had all 40).
+        self.assign_space_ = "input" if self.chosen_ == "input" else "codes"
+        vectors = rows if self.assign_space_ == "input" else self.anchor_embedding_
+        del rows
+        self.index_ = build_index(np.ascontiguousarray(vectors, dtype=np.float32), index_kind(self.index, n, m), seed,
+                                  self.nprobe)
+        del vectors
         if chunked:
             # encode and assign run together on each chunk: their seconds are "encode", "assign" is 0
             t0 = time.perf_counter()
@@ -234,7 +244,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     # -- out of sample ----------------------------------------------------------------------
     def predict(self, X):
         """Cluster of each row of X: the label of its nearest anchor (or the vote of ``n_neighbors``)
-        in the fine-tuned latent space; with ``labeling="landmark"`` the nearest k-means centre of its
+        in the fine-tuned latent space (the input space when ``assign_space_ == "input"``); with ``labeling="landmark"`` the nearest k-means centre of its
         landmark embedding. X is scaled with the training data's min and max.
 
         A ``dask.array.Array`` X (one chunk along columns) gives a lazy dask array of int64 labels with X's
@@ -364,12 +374,22 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
                 xb = torch.from_numpy(self._rows(X, slice(start, min(start + bs, n)))).to(device)
                 yield start, model.encode(xb).float().cpu().numpy()
 
+    def _assignment_batches(self, X, desc):
+        """(start, vectors) of the rows of X in the space ``index_`` searches (``assign_space_``): their latent
+        codes, or their scaled input rows when the anchors' partition came from the input's own LSR."""
+        if getattr(self, "assign_space_", "codes") == "codes":  # (a model pickled before it existed: codes)
+            yield from self._encode_batches(X, desc)
+            return
+        bs, n = int(self.encode_batch_size), X.shape[0]
+        for start in tqdm(range(0, n, bs), desc=desc, disable=not self.verbose, leave=False):
+            yield start, self._rows(X, slice(start, min(start + bs, n)))
+
     def _label_rows(self, X, desc):
         """Labels of all rows (streamed); returns (labels, encode seconds, assign seconds)."""
         labels = np.empty(X.shape[0], dtype=np.int64)
         enc_s = asg_s = 0.0
         t = time.perf_counter()
-        for start, Z in self._encode_batches(X, desc):
+        for start, Z in self._assignment_batches(X, desc):
             t1 = time.perf_counter()
             enc_s += t1 - t
             if self.labeling == "landmark":
@@ -397,7 +417,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         sq_dist = np.empty((n, s), dtype=np.float32)
         enc_s = asg_s = 0.0
         t = time.perf_counter()
-        for start, Z in self._encode_batches(X, "encode + nearest anchors"):
+        for start, Z in self._assignment_batches(X, "encode + nearest anchors"):
             t1 = time.perf_counter()
             enc_s += t1 - t
             sq_dist[start:start + Z.shape[0]], nbrs[start:start + Z.shape[0]] = self._nearest_anchors(Z)

@@ -162,8 +162,8 @@ def _tree_sum(parts):
 # -- the fitted state the workers need ------------------------------------------------------------------
 
 #: fitted attributes a worker reads to encode, search and label rows (all others stay on the client)
-_WORKER_ATTRIBUTES = ("model_", "index_", "anchor_labels_", "landmark_", "landmark_centers_", "data_min_",
-                      "data_range_", "data_scaling_", "n_features_in_")
+_WORKER_ATTRIBUTES = ("model_", "index_", "assign_space_", "anchor_labels_", "landmark_", "landmark_centers_",
+                      "data_min_", "data_range_", "data_scaling_", "n_features_in_")
 
 
 def worker_state(model):
@@ -208,7 +208,9 @@ def _label_block(block, state) -> np.ndarray:
 
 def _neighbours_block(block, state) -> np.ndarray:
     # squared distances and anchor indices side by side, in float64 (exact for both), as one array
-    sq_dist, nbrs = state._nearest_anchors(_codes(block, state))
+    vectors = [V for _, V in state._assignment_batches(block, "")]
+    vectors = np.concatenate(vectors) if vectors else np.empty((0, state.index_.d), np.float32)
+    sq_dist, nbrs = state._nearest_anchors(vectors)
     return np.hstack([sq_dist.astype(np.float64), nbrs.astype(np.float64)])
 
 

@@ -457,3 +457,33 @@ def test_index_choice_and_assignment_parameters_take_effect(data, monkeypatch):
         model.index_, model.transform(X), model.anchor_labels_, 4, n_neighbors=3))
     assert not np.array_equal(model.labels_, nearest_anchor_labels(
         model.index_, model.transform(X), model.anchor_labels_, 4, n_neighbors=1))
+
+
+def _uninformative_autoencoder():
+    """A fully-connected auto-encoder whose codes carry almost nothing (as after a failed pre-training)."""
+    torch.manual_seed(0)
+    ae = pssc_fast.models.FCAutoEncoder(6, (8,), 3)
+    with torch.no_grad():
+        ae.encoder[-1].weight.mul_(1e-4)
+    return ae
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_rows_are_assigned_in_the_space_of_the_kept_partition():
+    # The input's own LSR wins on the anchors when the codes carry nothing; assigning rows by their nearest
+    # anchor in those codes then scattered the right anchor partition at random (ARI 0.27 on these blobs).
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y = make_blobs(300, n_features=6, centers=4, random_state=3)
+    est = LargePSSC(n_clusters=4, anchors=60, hidden_dims=(8,), latent_dim=3, autoencoder=_uninformative_autoencoder(),
+                    pretrain_samples=0, random_state=0).fit(X)
+    assert est.chosen_ == "input" and est.assign_space_ == "input"
+    assert adjusted_rand_score(y, est.labels_) > 0.99
+    # exactly the nearest anchor in the scaled input space
+    Xs = (X - est.data_min_) / est.data_range_
+    nearest = NearestNeighbors(n_neighbors=1).fit(Xs[est.anchor_indices_]).kneighbors(Xs)[1][:, 0]
+    np.testing.assert_array_equal(est.labels_, est.anchor_labels_[nearest])
+    np.testing.assert_array_equal(est.predict(X[::7]), est.labels_[::7])
+    assert est.transform(X[:5]).shape == (5, 3)  # codes are still the codes

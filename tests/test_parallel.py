@@ -211,3 +211,25 @@ def test_cli_chunked_input_errors_are_one_line(tmp_path, capsys, args, message):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("pssc-fast: error:") and err.count("\n") == 1 and message in err
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("labeling", ["anchors", "landmark"])
+def test_rows_assigned_in_the_input_space_through_dask(client, labeling):
+    from sklearn.datasets import make_blobs
+
+    from pssc_fast.models import FCAutoEncoder
+
+    X, _ = make_blobs(300, n_features=6, centers=4, random_state=3)
+    torch.manual_seed(0)
+    ae = FCAutoEncoder(6, (8,), 3)
+    with torch.no_grad():
+        ae.encoder[-1].weight.mul_(1e-4)  # codes that carry nothing: the input's LSR is kept
+    model = fit_large(X, 4, anchors=60, hidden_dims=(8,), latent_dim=3, autoencoder=ae, pretrain_samples=0,
+                      labeling=labeling, random_state=0)
+    assert model.assign_space_ == "input"
+    np.testing.assert_array_equal(model.predict(da.from_array(X, chunks=70)).compute(), model.labels_)
+    dask_fit = fit_large(da.from_array(X, chunks=70), 4, anchors=60, hidden_dims=(8,), latent_dim=3, autoencoder=ae,
+                         pretrain_samples=0, labeling=labeling, random_state=0)
+    assert dask_fit.assign_space_ == "input"
+    np.testing.assert_array_equal(dask_fit.labels_.compute(), dask_fit.predict(X))
