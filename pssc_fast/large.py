@@ -244,8 +244,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     # -- out of sample ----------------------------------------------------------------------
     def predict(self, X):
         """Cluster of each row of X: the label of its nearest anchor (or the vote of ``n_neighbors``)
-        in the fine-tuned latent space (the input space when ``assign_space_ == "input"``); with ``labeling="landmark"`` the nearest k-means centre of its
-        landmark embedding. X is scaled with the training data's min and max.
+        in the fine-tuned latent space (the input space when ``assign_space_ == "input"``); with
+        ``labeling="landmark"`` the nearest k-means centre of its landmark embedding. X is scaled with the training data's min and max.
 
         A ``dask.array.Array`` X (one chunk along columns) gives a lazy dask array of int64 labels with X's
         row chunks, computed chunk by chunk on the active Dask scheduler (:mod:`pssc_fast.parallel`)."""
@@ -363,26 +363,27 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     def _index_kind(self, n_queries: int, n_anchors: int) -> str:
         return index_kind(self.index, n_queries, n_anchors)
 
+    def _scaled_batches(self, X, desc):
+        """(start, scaled float32 rows) of X, ``encode_batch_size`` rows at a time."""
+        bs, n = int(self.encode_batch_size), X.shape[0]
+        for start in tqdm(range(0, n, bs), desc=desc, disable=not self.verbose, leave=False):
+            yield start, self._rows(X, slice(start, min(start + bs, n)))
+
     def _encode_batches(self, X, desc):
+        """(start, latent codes) of X's rows, a batch at a time."""
         model = self.model_
         device = next(model.parameters()).device
         model.eval()
-        bs = int(self.encode_batch_size)
-        n = X.shape[0]
         with torch.no_grad():
-            for start in tqdm(range(0, n, bs), desc=desc, disable=not self.verbose, leave=False):
-                xb = torch.from_numpy(self._rows(X, slice(start, min(start + bs, n)))).to(device)
-                yield start, model.encode(xb).float().cpu().numpy()
+            for start, rows in self._scaled_batches(X, desc):
+                yield start, model.encode(torch.from_numpy(rows).to(device)).float().cpu().numpy()
 
     def _assignment_batches(self, X, desc):
         """(start, vectors) of the rows of X in the space ``index_`` searches (``assign_space_``): their latent
         codes, or their scaled input rows when the anchors' partition came from the input's own LSR."""
         if getattr(self, "assign_space_", "codes") == "codes":  # (a model pickled before it existed: codes)
-            yield from self._encode_batches(X, desc)
-            return
-        bs, n = int(self.encode_batch_size), X.shape[0]
-        for start in tqdm(range(0, n, bs), desc=desc, disable=not self.verbose, leave=False):
-            yield start, self._rows(X, slice(start, min(start + bs, n)))
+            return self._encode_batches(X, desc)
+        return self._scaled_batches(X, desc)
 
     def _label_rows(self, X, desc):
         """Labels of all rows (streamed); returns (labels, encode seconds, assign seconds)."""

@@ -197,9 +197,14 @@ def _shipped(model):
 
 # -- what runs on one chunk of rows (module functions, so workers import them by name) --------------------
 
+def _stacked(batches, width: int) -> np.ndarray:
+    """The (start, vectors) batches of one chunk as one array ((0, width) for an empty chunk)."""
+    parts = [V for _, V in batches]
+    return np.concatenate(parts) if parts else np.empty((0, width), np.float32)
+
+
 def _codes(block, state) -> np.ndarray:
-    codes = [Z for _, Z in state._encode_batches(block, "")]
-    return np.concatenate(codes) if codes else np.empty((0, state.code_dim_), np.float32)
+    return _stacked(state._encode_batches(block, ""), state.code_dim_)
 
 
 def _label_block(block, state) -> np.ndarray:
@@ -208,9 +213,7 @@ def _label_block(block, state) -> np.ndarray:
 
 def _neighbours_block(block, state) -> np.ndarray:
     # squared distances and anchor indices side by side, in float64 (exact for both), as one array
-    vectors = [V for _, V in state._assignment_batches(block, "")]
-    vectors = np.concatenate(vectors) if vectors else np.empty((0, state.index_.d), np.float32)
-    sq_dist, nbrs = state._nearest_anchors(vectors)
+    sq_dist, nbrs = state._nearest_anchors(_stacked(state._assignment_batches(block, ""), state.index_.d))
     return np.hstack([sq_dist.astype(np.float64), nbrs.astype(np.float64)])
 
 

@@ -1,6 +1,7 @@
 """Test-session setup shared by every test module."""
 import os
 
+import pytest
 import torch
 
 # Without a GPU the Triton kernels can only run in the interpreter, and triton.jit chooses between
@@ -24,3 +25,13 @@ def pytest_collection_modifyitems(config, items):
     lo, hi = len(items) * index // count, len(items) * (index + 1) // count
     config.hook.pytest_deselected(items=items[:lo] + items[hi:])
     items[:] = items[lo:hi]
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one intra-op thread for a module's tests, restored after. For modules of tiny networks: on a
+    loaded machine two intra-op threads mostly wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -13,21 +13,13 @@ from pssc_fast.nearest import build_index
 from pssc_fast.metrics import acc
 
 # the fits here use tiny pre-training budgets on purpose; the warning about them is tested on its own
-pytestmark = pytest.mark.filterwarnings("ignore:the pre-trained auto-encoder explains:UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:the pre-trained auto-encoder explains:UserWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 # Small and fast: a linear auto-encoder keeps linear subspaces linear (as in test_estimator.py), a short
 # pre-training budget in samples, and few anchors.
 FAST = dict(hidden_dims=(), latent_dim=20, coef_l2=0.1, pretrain_samples=12_000, batch_size=64, epochs=60,
             q=3, encode_batch_size=97)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny networks: on a loaded machine two intra-op threads mostly wait on each other.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,8 @@ from pssc_fast.large import fit_large
 from pssc_fast.metrics import acc
 from pssc_fast.params import MissingExtraError
 
-pytestmark = pytest.mark.filterwarnings("ignore:the pre-trained auto-encoder explains:UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore:the pre-trained auto-encoder explains:UserWarning"),
+              pytest.mark.usefixtures("one_torch_thread")]
 
 ROOT = Path(__file__).resolve().parents[1]
 # as tests/test_large.py: a linear auto-encoder, a short pre-training, few anchors
@@ -30,14 +31,6 @@ FAST = dict(hidden_dims=(), latent_dim=20, coef_l2=0.1, pretrain_samples=12_000,
             q=3, encode_batch_size=97)
 # the helpers below run on the workers, which cannot import this test module by name
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
