@@ -434,10 +434,10 @@ def main(argv=None):
     except Exception:
         pass
     if cuda and ops.triton_available():
-        import pssc_fast.ops.triton_backend  # noqa: F401  (registers pssc_fast.kernels in a source checkout)
-        from pssc_fast.kernels import utils as kutils
+        from pssc_fast.ops.primitives import resolve_precision
 
-        machine["triton_dot_precision"] = kutils.dot_precision(torch.float32, "auto")
+        # what the kernels' dots resolve "auto" to
+        machine["triton_dot_precision"] = resolve_precision("auto", torch.float32)
     report = {
         "machine": machine,
         "config": {"m": args.m, "d": args.d, "dtype": "float32", "gamma": GAMMA, "sizes": args.sizes,

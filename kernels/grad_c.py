@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from pssc_fast.ops.primitives import TraceGrad, torch_matmul_precision
+from pssc_fast.ops.primitives import TraceGrad, resolve_precision, torch_matmul_precision
 
 from . import utils
 from .utils import block_of, mma
@@ -153,7 +153,7 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2
         # dZ alone is one skinny GEMM; no kernel of ours beats the vendor one at it.
         if not want_dz:
             return None, None
-        with torch_matmul_precision(utils.dot_precision(C.dtype, precision)):
+        with torch_matmul_precision(resolve_precision(precision, C.dtype)):
             return None, torch.mm(C.t(), dZc).addcmul_(C.diagonal()[:, None], dZc, value=-1)
     dC = torch.empty(n, n, dtype=C.dtype, device=C.device)
     dz = torch.zeros_like(Z) if want_dz else None
@@ -184,6 +184,6 @@ def write_grad_c(C: torch.Tensor, *, se=None, trace: TraceGrad | None = None, l2
         X.stride(0) if trace is not None else 0, XH.stride(0) if trace is not None else 0,
         HAS_SE=dZc is not None and m > 0, FUSE_DZ=want_dz and m > 0, HAS_TRACE=trace is not None and d > 0,
         HAS_L2=l2 is not None,
-        BLOCK_MZ=utils.chunk(m, 32), PREC=utils.dot_precision(C.dtype, precision), GROUP=_GROUP,
+        BLOCK_MZ=utils.chunk(m, 32), PREC=resolve_precision(precision, C.dtype), GROUP=_GROUP,
     )
     return dC, dz

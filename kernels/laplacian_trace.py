@@ -14,6 +14,8 @@ import torch
 import triton
 import triton.language as tl
 
+from pssc_fast.ops.primitives import resolve_precision
+
 from . import utils
 from .utils import block_of, mma
 
@@ -98,6 +100,6 @@ def shat_offdiag(C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor, Y2: torch.T
         n, d,
         C.stride(0), C.stride(1), Y1.stride(0), (Y2 if Y2 is not None else Y1).stride(0),
         P.stride(0), (Q if Q is not None else P).stride(0),
-        TWO=Y2 is not None, PREC=utils.dot_precision(C.dtype, precision),
+        TWO=Y2 is not None, PREC=resolve_precision(precision, C.dtype),
     )
     return P, Q

@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from pssc_fast.ops.primitives import SEForward
+from pssc_fast.ops.primitives import SEForward, resolve_precision
 
 from . import utils
 from .utils import block_of, mma
@@ -110,6 +110,6 @@ def se_forward(C: torch.Tensor, Z: torch.Tensor | None = None, *, with_degrees: 
         row if stats else dummy, col if stats else C.new_zeros(1), sq if with_sq else dummy,
         n, m,
         C.stride(0), C.stride(1), Z.stride(0) if Z is not None else 0, zc.stride(0) if zc is not None else 0,
-        HAS_Z=has_z, STATS=stats, SQUARES=with_sq, BLOCK_K=block_k, PREC=utils.dot_precision(C.dtype, precision),
+        HAS_Z=has_z, STATS=stats, SQUARES=with_sq, BLOCK_K=block_k, PREC=resolve_precision(precision, C.dtype),
     )
     return SEForward(zc, row if with_degrees else None, col if with_degrees else None, sq)

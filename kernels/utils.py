@@ -11,7 +11,6 @@ import torch
 import triton
 import triton.language as tl
 
-from pssc_fast.ops.primitives import resolve_precision
 
 # triton.jit picks the interpreter or the compiler when a kernel is decorated, i.e. when the
 # kernel modules are imported; reading the variable once here keeps the checks consistent with it.
@@ -27,15 +26,6 @@ def check_device(C: torch.Tensor) -> None:
         f"the triton backend needs CUDA tensors (got {C.device}); on CPU it runs only under the "
         "interpreter, with TRITON_INTERPRET=1 set before pssc_fast.kernels is imported"
     )
-
-
-def dot_precision(dtype: torch.dtype, precision: str = "ieee") -> str:
-    """The kernels' ``PREC`` for operands of ``dtype``: "ieee", "tf32" or "bf16" (float64: always "ieee").
-
-    ``precision`` is the ops' argument (``pssc_fast.ops.primitives.PRECISIONS``; "auto" follows
-    ``torch.get_float32_matmul_precision()``, so that the kernels and cuBLAS make the same trade-off).
-    """
-    return resolve_precision(precision, dtype)
 
 
 def check_dtype(C: torch.Tensor) -> None:

@@ -249,12 +249,8 @@ def predict(model, X):
 def transform(model, X):
     """Latent codes of the rows of a dask array X as a lazy float32 dask array with X's row chunks."""
     dim = model.anchor_embedding_.shape[1]
-    return X.map_blocks(_transform_block, _shipped(model), chunks=(X.chunks[0], (dim,)), dtype=np.float32,
+    return X.map_blocks(_codes, _shipped(model), chunks=(X.chunks[0], (dim,)), dtype=np.float32,
                         meta=np.empty((0, 0), np.float32))
-
-
-def _transform_block(block, state) -> np.ndarray:
-    return _codes(block, state)
 
 
 def scan(X, batch: int, scale, verbose: bool) -> tuple:
