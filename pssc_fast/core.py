@@ -28,12 +28,6 @@ def seeded_torch(seed: int, device: torch.device):
         yield
 
 
-def unit_mass(C: np.ndarray) -> np.ndarray:
-    """C scaled to unit l1 mass (float64), so that runs whose codes differ in scale weigh alike in a mean."""
-    C = np.asarray(C, dtype=np.float64)
-    return C / max(float(np.abs(C).sum()), 1e-300)
-
-
 class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
     """Base of :class:`pssc_fast.PSSC` and :class:`pssc_fast.LargePSSC`.
 
@@ -85,10 +79,16 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
             raise InputValueError(f"autoencoder does not match X's rows of {n_features} values: {exc}") from exc
         return model.to(device)
 
-    def _finetuned(self, model, X: torch.Tensor, seed: int):
+    def _finetune_and_cluster(self, model, X: torch.Tensor, seed: int, timings: dict):
         """Fine-tune ``model`` with the self-expression layer on the rows X (float32, scaled, on the device;
-        inside :func:`seeded_torch`). Returns :func:`pssc_fast.train.finetune`'s result; ``model`` is left in
-        eval mode."""
+        inside :func:`seeded_torch`), then cluster the learned C, and with ``shallow_candidate`` also the rows'
+        own ridge self-expression, keeping the partition with the lower normalized cut.
+
+        Sets ``model_``, ``head_``, ``coef_``, ``chosen_``, ``normalized_cuts_``, ``candidate_labels_``,
+        ``history_``, ``coef_l2_``, ``coef_lr_``, ``backend_``, ``precision_`` and the "finetune" and "cluster"
+        ``timings``. Returns
+        (labels of the rows, the affinity cut, the rows' latent codes as float32 numpy)."""
+        t0 = time.perf_counter()
         # Fine-tuning draws from a generator of its own, so that a fit from a shared pre-training
         # (autoencoder=..., no pre-training) fine-tunes exactly as the fit that pre-trains itself.
         generator = torch.Generator().manual_seed(seed)
@@ -97,30 +97,12 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
                           c_init=self.c_init, backend=self.backend, precision=self.precision, tau=float(self.tau), generator=generator,
                           verbose=bool(self.verbose))
         model.eval()
-        return result
-
-    def _finetune_and_cluster(self, model, X: torch.Tensor, seed: int, timings: dict, members=()):
-        """Fine-tune ``model`` on the rows X (:meth:`_finetuned`), then cluster the learned C, and with
-        ``shallow_candidate`` also the rows' own ridge self-expression, keeping the partition with the lower
-        normalized cut. ``members``: self-expression matrices of further runs on the same rows (an ensemble),
-        each of unit l1 mass; the network's candidate is then the mean of these and of this run's C scaled
-        alike (the post-processing does not depend on C's scale, so one run's C is used as it is).
-
-        Sets ``model_``, ``head_``, ``coef_``, ``chosen_``, ``normalized_cuts_``, ``candidate_labels_``,
-        ``history_``, ``coef_l2_``, ``coef_lr_``, ``backend_``, ``precision_`` and the "finetune" and "cluster"
-        ``timings`` (added to what is there). Returns
-        (labels of the rows, the affinity cut, the rows' latent codes as float32 numpy)."""
-        t0 = time.perf_counter()
-        result = self._finetuned(model, X, seed)
         with torch.no_grad():
             codes = model.encode(X).float().cpu().numpy()
-        timings["finetune"] = timings.get("finetune", 0.0) + time.perf_counter() - t0
+        timings["finetune"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        coef = result.coef.cpu().numpy()
-        if len(members):
-            coef = np.mean([unit_mass(coef), *members], axis=0).astype(np.float32)
-        candidates = {"network": coef}
+        candidates = {"network": result.coef.cpu().numpy()}
         if self.shallow_candidate:
             candidates["input"] = shallow_coefficients(X, int(self.n_clusters)).cpu().numpy()
         chosen, results = affinity.cluster_best_of(

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from .budget import EarlyStop, describe_epochs, say
-from .core import SubspaceClusteringBase, seeded_torch, unit_mass
+from .core import SubspaceClusteringBase, seeded_torch
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .params import PSSC_PARAMETERS, InputValueError, check_integer, describe, make_init, validate
 from .scaling import fit_minmax_array
@@ -45,17 +45,14 @@ class PSSC(SubspaceClusteringBase):
     Attributes
     ----------
     labels_ : (n,) int64 cluster labels.
-    coef_ : (n, n) float32 self-expression coefficients C0 (zero diagonal) that gave ``labels_``: the network's
-        (with ``ensemble`` > 1 the mean of the runs' Cs at unit l1 mass), or the input's own when
-        ``chosen_ == "input"``.
+    coef_ : (n, n) float32 self-expression coefficients C0 (zero diagonal) that gave ``labels_``: the network's,
+        or the input's own when ``chosen_ == "input"``.
     chosen_ : "network" or "input", the candidate whose partition was kept.
     normalized_cuts_ : each candidate's normalized cut on its own affinity (lower separates better).
     candidate_labels_ : each candidate's labels ("network", and "input" with ``shallow_candidate``).
     affinity_ : the affinity that spectral clustering cut (dense (n, n) array, or CSR for large n).
     embedding_ : (n, m) latent codes of the fine-tuned encoder.
-    model_ : the fine-tuned auto-encoder (on CPU); with ``ensemble`` > 1 the first run's (``model_``, ``head_``,
-        ``embedding_``, ``history_`` and ``budget_`` describe that run, ``timings_`` all runs together).
-    ensemble_seeds_ : the seeds of the runs, ``random_state``'s first.
+    model_ : the fine-tuned auto-encoder (on CPU).
     head_ : the classifier head of the pseudo-supervision (on CPU), or None when gamma2 = gamma3 = 0.
     history_ : list of per-step dicts of the fine-tuning loss terms.
     coef_l2_, coef_lr_ : the ||C||^2 weight and C's learning rate used ("auto" resolved).
@@ -163,20 +160,6 @@ class PSSC(SubspaceClusteringBase):
             f"rows: {budget['pretrain_why']}", self.verbose)
         return model, budget
 
-    def _member_coefficients(self, Xt, image_shape, seed: int, timings: dict) -> np.ndarray:
-        """One more member of an ensemble (``ensemble`` > 1): pre-train and fine-tune a model of its own from
-        ``seed`` on the same rows; its C at unit l1 mass. Its seconds go to the "pretrain" and "finetune"
-        timings."""
-        device = Xt.device
-        with seeded_torch(seed, device):
-            t0 = time.perf_counter()
-            model, _ = self._pretrained_model(Xt, image_shape, seed)
-            t1 = time.perf_counter()
-            coef = self._finetuned(model, Xt, seed).coef.cpu().numpy()
-        timings["pretrain"] += t1 - t0
-        timings["finetune"] = timings.get("finetune", 0.0) + time.perf_counter() - t1
-        return unit_mass(coef)
-
     def _setup(self, X):
         """X prepared (:meth:`prepare`), its image shape, the device and the seed; n_clusters checked against
         X's rows."""
@@ -193,10 +176,7 @@ class PSSC(SubspaceClusteringBase):
             t0 = time.perf_counter()
             model, budget = self._pretrained_model(Xt, image_shape, seed)
             timings["pretrain"] = time.perf_counter() - t0
-            seeds = [seed, *(int(s) for s in np.random.default_rng(seed).integers(2**31, size=self.ensemble - 1))]
-            members = [self._member_coefficients(Xt, image_shape, s, timings) for s in seeds[1:]]
-            labels, self.affinity_, self.embedding_ = self._finetune_and_cluster(model, Xt, seed, timings, members)
-        self.ensemble_seeds_ = seeds
+            labels, self.affinity_, self.embedding_ = self._finetune_and_cluster(model, Xt, seed, timings)
         self.labels_ = labels
         self.timings_ = timings
         self.budget_ = {**budget, "finetune_epochs": int(self.epochs)}

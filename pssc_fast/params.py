@@ -264,12 +264,6 @@ PSSC_OWN = (
           "``autoencoder``'s weights or, without one, from a randomly initialised auto-encoder."),
     Param("batch_size", 128, integer(1), "pre-training mini-batch size."),
     Param("epochs", 300, integer(1), "full-batch fine-tuning steps."),
-    Param("ensemble", 1, integer(1),
-          "number of independent runs (pre-training and fine-tuning, each from its own seed drawn from "
-          "``random_state``) whose self-expression matrices, each scaled to unit l1 mass, are averaged into the "
-          "network's candidate before clustering; 1 is a single run. It averages out the pre-training's seed-to-"
-          "seed spread at ``ensemble`` times the cost (bench/ensemble_check.py measures it). The runs differ by "
-          "their pre-training: with ``autoencoder`` given and no pre-training they would nearly coincide."),
     Param("lr", 1e-3, number(positive=True),
           f"{_LR_DOC} (1e-3, as DSC-Net's public implementations fine-tune; the paper's 1e-4 left C close to its "
           "ridge start in 300 steps)."),
