@@ -456,7 +456,8 @@ def fit_large(X, k, anchors=LARGE_DEFAULTS["anchors"], *, random_state=LARGE_DEF
 def _explained_variance(model, X: torch.Tensor) -> float:
     """1 - reconstruction error / variance around the mean row, on the rows X (label-free)."""
     model.eval()
-    mse = float(((model.decode(model.encode(X)) - X) ** 2).mean())
+    with torch.no_grad():  # a float() of a tensor that requires grad warns
+        mse = float(((model.decode(model.encode(X)) - X) ** 2).mean())
     var = float(((X - X.mean(dim=0)) ** 2).mean())
     # identical rows leave a variance of float32 rounding (their mean is not exactly any of them)
     spread = var > 1e-10 * float((X * X).mean())
