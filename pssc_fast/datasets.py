@@ -200,30 +200,32 @@ def load_npz(path, key: str | None = None) -> np.ndarray:
         raise ValueError(f"{path}: not an .npz archive (an .npz file is a zip archive written by numpy.savez, "
                          f"starting with PK; this one starts with {head!r})" if head else
                          f"{path}: the file is empty (0 bytes), not an .npz archive")
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npz archive ({exc}); an .npz file is a zip archive "
-                         "written by numpy.savez - the file may be truncated or corrupt") from exc
-    with archive:
-        names = list(archive.files)
-        if not names:
-            raise ValueError(f"{path}: the .npz archive holds no arrays")
-        if key is None:
-            key = names[0] if len(names) == 1 else next((k for k in NPZ_DEFAULT_KEYS if k in names), None)
-            if key is None:
-                raise ValueError(f"{path}: the archive holds {len(names)} arrays ({', '.join(names)}); say which "
-                                 "one holds the data (--key NAME on the command line)")
-        elif key not in names:
-            raise ValueError(f"{path}: no array {key!r} in the archive (it holds {', '.join(names)})")
+    # numpy is given an open handle: from a path it leaves its own file open when the archive is unreadable
+    with open(path, "rb") as handle:
         try:
-            X = archive[key]
-        except ValueError as exc:
-            if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-                raise ValueError(f"{path}: array {key!r}: {_npy_dtype_problem(np.dtype(object))}") from exc
-            raise ValueError(f"{path}: array {key!r} is corrupt or truncated ({exc})") from exc
-        except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
-            raise ValueError(f"{path}: array {key!r} is corrupt or truncated ({type(exc).__name__}: {exc})") from exc
+            archive = np.load(handle, allow_pickle=False)
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"{path}: not a readable .npz archive ({exc}); an .npz file is a zip archive "
+                             "written by numpy.savez - the file may be truncated or corrupt") from exc
+        with archive:
+            names = list(archive.files)
+            if not names:
+                raise ValueError(f"{path}: the .npz archive holds no arrays")
+            if key is None:
+                key = names[0] if len(names) == 1 else next((k for k in NPZ_DEFAULT_KEYS if k in names), None)
+                if key is None:
+                    raise ValueError(f"{path}: the archive holds {len(names)} arrays ({', '.join(names)}); say which "
+                                     "one holds the data (--key NAME on the command line)")
+            elif key not in names:
+                raise ValueError(f"{path}: no array {key!r} in the archive (it holds {', '.join(names)})")
+            try:
+                X = archive[key]
+            except ValueError as exc:
+                if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
+                    raise ValueError(f"{path}: array {key!r}: {_npy_dtype_problem(np.dtype(object))}") from exc
+                raise ValueError(f"{path}: array {key!r} is corrupt or truncated ({exc})") from exc
+            except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+                raise ValueError(f"{path}: array {key!r} is corrupt or truncated ({type(exc).__name__}: {exc})") from exc
     problem = _npy_dtype_problem(X.dtype)
     if problem:
         raise ValueError(f"{path}: array {key!r}: {problem}")
