@@ -79,10 +79,11 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
             raise InputValueError(f"autoencoder does not match X's rows of {n_features} values: {exc}") from exc
         return model.to(device)
 
-    def _finetune_and_cluster(self, model, X: torch.Tensor, seed: int, timings: dict):
+    def _finetune_and_cluster(self, model, X: torch.Tensor, seed: int, timings: dict, extra_candidates=None):
         """Fine-tune ``model`` with the self-expression layer on the rows X (float32, scaled, on the device;
         inside :func:`seeded_torch`), then cluster the learned C, and with ``shallow_candidate`` also the rows'
-        own ridge self-expression, keeping the partition with the lower normalized cut.
+        own ridge self-expression, keeping the partition with the lower normalized cut. ``extra_candidates``:
+        further name -> C to compare alike (PSSC's "contrastive").
 
         Sets ``model_``, ``head_``, ``coef_``, ``chosen_``, ``normalized_cuts_``, ``candidate_labels_``,
         ``history_``, ``coef_l2_``, ``coef_lr_``, ``backend_``, ``precision_`` and the "finetune" and "cluster"
@@ -105,6 +106,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         candidates = {"network": result.coef.cpu().numpy()}
         if self.shallow_candidate:
             candidates["input"] = shallow_coefficients(X, int(self.n_clusters)).cpu().numpy()
+        candidates.update(extra_candidates or {})
         chosen, results = affinity.cluster_best_of(
             candidates, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha), ro=float(self.ro),
             diag_shift=float(self.diag_shift), method=self.affinity_method, random_state=seed)

@@ -13,7 +13,7 @@ from .core import SubspaceClusteringBase, seeded_torch
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .params import PSSC_PARAMETERS, InputValueError, check_integer, describe, make_init, validate
 from .scaling import fit_minmax_array
-from .train import pretrain
+from .train import pretrain, shallow_coefficients
 from .validation import as_numpy_input, check_distinct_rows, check_real_input, warn_user
 
 # One setting apart (paper Table III's ablation): DSC-L2 drops the Laplacian trace and the
@@ -47,9 +47,10 @@ class PSSC(SubspaceClusteringBase):
     labels_ : (n,) int64 cluster labels.
     coef_ : (n, n) float32 self-expression coefficients C0 (zero diagonal) that gave ``labels_``: the network's,
         or the input's own when ``chosen_ == "input"``.
-    chosen_ : "network" or "input", the candidate whose partition was kept.
+    chosen_ : "network", "input" or "contrastive", the candidate whose partition was kept.
     normalized_cuts_ : each candidate's normalized cut on its own affinity (lower separates better).
-    candidate_labels_ : each candidate's labels ("network", and "input" with ``shallow_candidate``).
+    candidate_labels_ : each candidate's labels ("network", "input" with ``shallow_candidate``, "contrastive" with
+        ``contrastive_steps``).
     affinity_ : the affinity that spectral clustering cut (dense (n, n) array, or CSR for large n).
     embedding_ : (n, m) latent codes of the fine-tuned encoder.
     model_ : the fine-tuned auto-encoder (on CPU).
@@ -160,6 +161,22 @@ class PSSC(SubspaceClusteringBase):
             f"rows: {budget['pretrain_why']}", self.verbose)
         return model, budget
 
+    def _contrastive_candidate(self, Xt, image_shape, seed: int, timings: dict) -> dict:
+        """{"contrastive": C}: the ridge self-expression of the rows' contrastive features
+        (:func:`pssc_fast.contrastive.contrastive_features`, ``contrastive_steps`` steps), or {} when off."""
+        if not self.contrastive_steps:
+            return {}
+        if image_shape is None:
+            raise InputValueError("contrastive_steps > 0 needs image input: (n, H, W) or (n, C, H, W) arrays, or "
+                                  "image_shape=(channels, height, width)")
+        from .contrastive import contrastive_features
+
+        t0 = time.perf_counter()
+        features = contrastive_features(Xt.reshape(-1, *image_shape), steps=int(self.contrastive_steps), seed=seed)
+        C = shallow_coefficients(torch.from_numpy(features), int(self.n_clusters)).cpu().numpy()
+        timings["contrastive"] = time.perf_counter() - t0
+        return {"contrastive": C}
+
     def _setup(self, X):
         """X prepared (:meth:`prepare`), its image shape, the device and the seed; n_clusters checked against
         X's rows."""
@@ -176,7 +193,8 @@ class PSSC(SubspaceClusteringBase):
             t0 = time.perf_counter()
             model, budget = self._pretrained_model(Xt, image_shape, seed)
             timings["pretrain"] = time.perf_counter() - t0
-            labels, self.affinity_, self.embedding_ = self._finetune_and_cluster(model, Xt, seed, timings)
+            extra = self._contrastive_candidate(Xt, image_shape, seed, timings)
+            labels, self.affinity_, self.embedding_ = self._finetune_and_cluster(model, Xt, seed, timings, extra)
         self.labels_ = labels
         self.timings_ = timings
         self.budget_ = {**budget, "finetune_epochs": int(self.epochs)}

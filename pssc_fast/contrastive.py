@@ -1,0 +1,109 @@
+"""Contrastive image features for one more candidate (SimCLR: Chen, Kornblith, Norouzi & Hinton, 2020).
+
+A small convolutional encoder learns, without labels, to map two randomly perturbed views of the same image
+close together and views of different images apart (the NT-Xent loss). The perturbations are generic for
+images - a small rotation, scaling and shift, a brightness change and pixel noise - so the features ignore
+them while the auto-encoder's codes must reproduce every pixel. The estimators cluster the ridge
+self-expression of these features as one more candidate next to the network's C and the input's own
+(:func:`pssc_fast.affinity.cluster_best_of` keeps one by the normalized cut).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "contrastive_features"]
+
+#: Largest rotation (radians), relative scale change and shift (fraction of the image's half-width) of a view.
+MAX_ROTATION = math.radians(15)
+MAX_SCALE = 0.15
+MAX_SHIFT = 0.15
+#: Brightness factor range (1 +- this) and the standard deviation of the added pixel noise (images in [0, 1]).
+MAX_BRIGHTNESS = 0.2
+NOISE_STD = 0.05
+
+
+class ContrastiveEncoder(nn.Module):
+    """Three stride-2 3x3 convolutions (32, 64, 128 channels) with batch norm and ReLU, global average
+    pooling to 128 features; a two-layer projection head (to 64) that only the loss sees."""
+
+    def __init__(self, in_channels: int = 1, width: int = 32, out_dim: int = 64):
+        super().__init__()
+        layers, c = [], in_channels
+        for w in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(c, w, 3, 2, 1), nn.BatchNorm2d(w), nn.ReLU()]
+            c = w
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(c, c), nn.ReLU(), nn.Linear(c, out_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random view of each image of x (n, C, H, W), values in [0, 1]: rotation, scale and shift by one
+    affine resampling (border pixels repeat), a brightness factor and Gaussian pixel noise."""
+    n = x.shape[0]
+
+    def uniform(scale):  # in [-scale, scale]
+        return (torch.rand(n, generator=generator) * 2 - 1) * scale
+
+    angle, scale = uniform(MAX_ROTATION), 1 + uniform(MAX_SCALE)
+    cos, sin = scale * torch.cos(angle), scale * torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, uniform(MAX_SHIFT)], 1),
+                         torch.stack([sin, cos, uniform(MAX_SHIFT)], 1)], 1).to(x)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    views = F.grid_sample(x, grid, align_corners=False, padding_mode="border")
+    brightness = (1 + uniform(MAX_BRIGHTNESS)).to(x).view(n, 1, 1, 1)
+    noise = torch.randn(x.shape, generator=generator).to(x) * NOISE_STD
+    return views * brightness + noise
+
+
+def nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's loss for 2b projections z: rows i and i + b are two views of one image. Mean over the 2b
+    rows of the cross-entropy of picking the other view among the 2b - 1 other rows, by cosine similarity
+    over ``temperature``."""
+    b = z.shape[0] // 2
+    z = F.normalize(z, dim=1)
+    logits = z @ z.T / temperature
+    logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
+    target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(z.device)
+    return F.cross_entropy(logits, target)
+
+
+def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, batch_size: int = 256,
+                         temperature: float = 0.5, lr: float = 1e-3) -> np.ndarray:
+    """Train a :class:`ContrastiveEncoder` on ``images`` (n, C, H, W) in [0, 1] for ``steps`` Adam steps of
+    ``batch_size`` images (each step two views of each; the batch is all images when there are fewer) and
+    return the (n, 128) unit-length features of the un-augmented images, float64. Seeded by ``seed`` alone
+    (its own generators; torch's global one is left as it was)."""
+    images = images.float()
+    n = images.shape[0]
+    bs = min(int(batch_size), n)
+    generator = torch.Generator().manual_seed(int(seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        model = ContrastiveEncoder(images.shape[1]).to(images.device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    step = 0
+    while step < steps:
+        order = torch.randperm(n, generator=generator)
+        for start in range(0, n - bs + 1, bs):  # the last partial batch waits for the next pass
+            batch = images[order[start:start + bs].to(images.device)]
+            views = torch.cat([augment(batch, generator), augment(batch, generator)])
+            loss = nt_xent(model.head(model(views)), temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            if step == steps:
+                break
+    model.eval()
+    with torch.no_grad():
+        features = torch.cat([model(images[i:i + 1024]) for i in range(0, n, 1024)])
+    return F.normalize(features.double(), dim=1).cpu().numpy()

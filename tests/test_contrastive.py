@@ -1,0 +1,101 @@
+"""The contrastive candidate (pssc_fast.contrastive): its loss against a float64 reference, the views, the
+training's seeding, and how PSSC takes it in."""
+import numpy as np
+import pytest
+import torch
+
+import pssc_fast.contrastive as contrastive
+from pssc_fast import PSSC
+from pssc_fast.contrastive import augment, contrastive_features, nt_xent
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    yield
+
+
+def _nt_xent_reference(z: np.ndarray, temperature: float) -> float:
+    """SimCLR's loss written out with loops in float64."""
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    m = z.shape[0]
+    b = m // 2
+    total = 0.0
+    for i in range(m):
+        j = (i + b) % m
+        logits = np.array([z[i] @ z[k] / temperature for k in range(m) if k != i])
+        others = [k for k in range(m) if k != i]
+        total += -(z[i] @ z[j] / temperature) + np.log(np.sum(np.exp(logits)))
+        assert j in others
+    return total / m
+
+
+@pytest.mark.parametrize("b,d,temperature", [(5, 7, 0.5), (3, 2, 0.1), (9, 33, 1.0)])
+def test_nt_xent_matches_a_float64_reference(b, d, temperature):
+    z = torch.randn(2 * b, d, generator=torch.Generator().manual_seed(b), dtype=torch.float64)
+    got = float(nt_xent(z, temperature))
+    assert got == pytest.approx(_nt_xent_reference(z.numpy(), temperature), rel=1e-12)
+
+
+def test_views_are_seeded_and_the_identity_without_perturbation(monkeypatch):
+    x = torch.rand(6, 2, 13, 11, generator=torch.Generator().manual_seed(0))
+    a = augment(x, torch.Generator().manual_seed(1))
+    b = augment(x, torch.Generator().manual_seed(1))
+    c = augment(x, torch.Generator().manual_seed(2))
+    assert a.shape == x.shape and torch.equal(a, b) and not torch.allclose(a, c)
+    for name in ("MAX_ROTATION", "MAX_SCALE", "MAX_SHIFT", "MAX_BRIGHTNESS", "NOISE_STD"):
+        monkeypatch.setattr(contrastive, name, 0.0)
+    # the identity affine map resamples each pixel at its own centre (odd sizes, several channels)
+    torch.testing.assert_close(augment(x, torch.Generator().manual_seed(1)), x, rtol=0, atol=1e-6)
+
+
+def _bars(n_per_class=24, side=12):
+    """Images of horizontal and of vertical bars at random positions, in [0, 1]."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((2 * n_per_class, 1, side, side), dtype=np.float32)
+    for i in range(2 * n_per_class):
+        pos = rng.integers(2, side - 2)
+        if i < n_per_class:
+            images[i, 0, pos, :] = 1.0
+        else:
+            images[i, 0, :, pos] = 1.0
+    return torch.from_numpy(images), np.repeat([0, 1], n_per_class)
+
+
+def test_features_are_unit_rows_seeded_and_leave_the_global_generator_alone(monkeypatch):
+    images, _ = _bars()
+    losses = []
+    real = contrastive.nt_xent
+
+    def recording(z, temperature):
+        loss = real(z, temperature)
+        losses.append(float(loss))
+        return loss
+
+    monkeypatch.setattr(contrastive, "nt_xent", recording)
+    torch.manual_seed(123)
+    first = contrastive_features(images, steps=40, seed=3, batch_size=16)
+    after = torch.rand(3)
+    torch.manual_seed(123)
+    assert torch.equal(after, torch.rand(3))  # the caller's random state is untouched
+    assert first.shape == (48, 128) and first.dtype == np.float64
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(contrastive_features(images, steps=40, seed=3, batch_size=16), first)
+    assert not np.allclose(contrastive_features(images, steps=40, seed=4, batch_size=16), first)
+    assert len(losses) == 3 * 40  # three runs of 40 steps, the 48 images in batches of 16
+    assert np.mean(losses[32:40]) < np.mean(losses[:8])  # the first run's loss went down
+
+
+def test_pssc_takes_the_contrastive_candidate_for_images_only():
+    images, y = _bars()
+    params = dict(pretrain_epochs=3, epochs=3, random_state=0)
+    plain = PSSC(2, **params).fit(images[:, 0].numpy())
+    with_c = PSSC(2, contrastive_steps=10, **params).fit(images[:, 0].numpy())
+    assert set(plain.candidate_labels_) == {"network", "input"}
+    assert set(with_c.candidate_labels_) == set(with_c.normalized_cuts_) == {"network", "input", "contrastive"}
+    assert with_c.chosen_ == min(with_c.normalized_cuts_, key=with_c.normalized_cuts_.get)
+    np.testing.assert_array_equal(with_c.candidate_labels_["network"], plain.candidate_labels_["network"])
+    assert "contrastive" in with_c.timings_ and "contrastive" not in plain.timings_
+    with pytest.raises(ValueError, match="needs image input"):
+        PSSC(2, contrastive_steps=10, **params).fit(images.reshape(len(images), -1).numpy())
+    with pytest.raises(ValueError, match="contrastive_steps"):
+        PSSC(2, contrastive_steps=-1, **params).fit(images[:, 0].numpy())
