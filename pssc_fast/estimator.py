@@ -163,12 +163,10 @@ class PSSC(SubspaceClusteringBase):
 
     def _contrastive_candidate(self, Xt, image_shape, seed: int, timings: dict) -> dict:
         """{"contrastive": C}: the ridge self-expression of the rows' contrastive features
-        (:func:`pssc_fast.contrastive.contrastive_features`, ``contrastive_steps`` steps), or {} when off."""
-        if not self.contrastive_steps:
+        (:func:`pssc_fast.contrastive.contrastive_features`, ``contrastive_steps`` steps), or {} when off or
+        when X is not images."""
+        if not self.contrastive_steps or image_shape is None:  # its views are image operations
             return {}
-        if image_shape is None:
-            raise InputValueError("contrastive_steps > 0 needs image input: (n, H, W) or (n, C, H, W) arrays, or "
-                                  "image_shape=(channels, height, width)")
         from .contrastive import contrastive_features
 
         t0 = time.perf_counter()

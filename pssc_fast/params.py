@@ -264,11 +264,13 @@ PSSC_OWN = (
           "``autoencoder``'s weights or, without one, from a randomly initialised auto-encoder."),
     Param("batch_size", 128, integer(1), "pre-training mini-batch size."),
     Param("epochs", 300, integer(1), "full-batch fine-tuning steps."),
-    Param("contrastive_steps", 0, integer(0),
-          "image input only: > 0 trains a small convolutional encoder for this many steps by contrastive learning "
-          "(SimCLR, views by small rotations, scalings, shifts, brightness and noise; :mod:`pssc_fast.contrastive`) "
-          "and adds the ridge self-expression of its features as a third candidate (\"contrastive\") that the "
-          "normalized cut can keep. 0 (default) leaves it out."),
+    Param("contrastive_steps", 600, integer(0),
+          "for image input (ignored for vectors): train a small convolutional encoder for this many steps by "
+          "contrastive learning (SimCLR, views by small rotations, scalings, shifts, brightness and noise; "
+          ":mod:`pssc_fast.contrastive`) and add the ridge self-expression of its features as a third candidate "
+          "(\"contrastive\") that the normalized cut can keep; 0 leaves it out. On bench/contrastive_check.py's "
+          "label-scored runs it lifted MNIST-1k from 0.627 to 0.759, digits as 8x8 images from 0.862 to 0.900 and "
+          "COIL20 from 0.839 to 0.856 (seed 0), and was never kept on ORL."),
     Param("lr", 1e-3, number(positive=True),
           f"{_LR_DOC} (1e-3, as DSC-Net's public implementations fine-tune; the paper's 1e-4 left C close to its "
           "ridge start in 300 steps)."),

@@ -86,16 +86,18 @@ def test_features_are_unit_rows_seeded_and_leave_the_global_generator_alone(monk
 
 
 def test_pssc_takes_the_contrastive_candidate_for_images_only():
+    # (vectors: no candidate; images: a third one, the network's and the input's unchanged)
     images, y = _bars()
     params = dict(pretrain_epochs=3, epochs=3, random_state=0)
-    plain = PSSC(2, **params).fit(images[:, 0].numpy())
+    plain = PSSC(2, contrastive_steps=0, **params).fit(images[:, 0].numpy())
     with_c = PSSC(2, contrastive_steps=10, **params).fit(images[:, 0].numpy())
     assert set(plain.candidate_labels_) == {"network", "input"}
     assert set(with_c.candidate_labels_) == set(with_c.normalized_cuts_) == {"network", "input", "contrastive"}
     assert with_c.chosen_ == min(with_c.normalized_cuts_, key=with_c.normalized_cuts_.get)
     np.testing.assert_array_equal(with_c.candidate_labels_["network"], plain.candidate_labels_["network"])
     assert "contrastive" in with_c.timings_ and "contrastive" not in plain.timings_
-    with pytest.raises(ValueError, match="needs image input"):
-        PSSC(2, contrastive_steps=10, **params).fit(images.reshape(len(images), -1).numpy())
+    rows = PSSC(2, contrastive_steps=10, **params).fit(images.reshape(len(images), -1).numpy())
+    assert set(rows.candidate_labels_) == {"network", "input"}  # vectors: its views are image operations
+    assert PSSC().contrastive_steps > 0  # on by default for images
     with pytest.raises(ValueError, match="contrastive_steps"):
         PSSC(2, contrastive_steps=-1, **params).fit(images[:, 0].numpy())
