@@ -46,7 +46,7 @@ class PSSC(SubspaceClusteringBase):
     ----------
     labels_ : (n,) int64 cluster labels.
     coef_ : (n, n) float32 self-expression coefficients C0 (zero diagonal) that gave ``labels_``: the network's,
-        or the input's own when ``chosen_ == "input"``.
+        the input's own when ``chosen_ == "input"``, that of the contrastive features when ``chosen_ == "contrastive"``.
     chosen_ : "network", "input" or "contrastive", the candidate whose partition was kept.
     normalized_cuts_ : each candidate's normalized cut on its own affinity (lower separates better).
     candidate_labels_ : each candidate's labels ("network", "input" with ``shallow_candidate``, "contrastive" with

@@ -9,23 +9,13 @@ top 1 or 3 principal components; default post-processing. On the input and on DS
 Output of the session run: bench/results/diagnostics/centering.log
 """
 import sys, numpy as np, torch
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
-from quality import load
+from _rows import rows
 from pssc_fast.affinity import cluster_coefficients
-from pssc_fast.models import load_dscnet_autoencoder
 from pssc_fast.train import shallow_coefficients
 from pssc_fast.metrics import acc
 torch.set_num_threads(1)
 name = sys.argv[1]; codes = len(sys.argv) > 2
-X, y, _ = load(name, DATA)
-if codes:
-    net = load_dscnet_autoencoder(DATA / "dscnet_pretrained" / f"{name}.npz")
-    with torch.no_grad():
-        X = net.encode(torch.from_numpy(X.reshape(-1, 1, 32, 32))).numpy()
-X = X.reshape(len(X), -1).astype(np.float64)
-K = len(np.unique(y))
+X, y, K = rows(name, codes)
 def run(Z): return acc(y, cluster_coefficients(shallow_coefficients(torch.from_numpy(Z), K).numpy(), K, random_state=0))
 res = {"raw": run(X), "centered": run(X - X.mean(0))}
 Xc = X - X.mean(0)

@@ -8,24 +8,14 @@ to 100 (U unweighted), on the input's LSR and on DSC-Net's released codes ("code
 Output of the session run: bench/results/diagnostics/diag_shift.log
 """
 import sys, numpy as np, torch
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
-from quality import load
+from _rows import rows
+from scipy.sparse.linalg import eigsh
 from pssc_fast.affinity import cluster_coefficients, threshold_columns, symmetrize_abs
-from pssc_fast.models import load_dscnet_autoencoder
 from pssc_fast.train import shallow_coefficients
 from pssc_fast.metrics import acc
-from scipy.sparse.linalg import eigsh
 torch.set_num_threads(1)
 name = sys.argv[1]; codes = len(sys.argv) > 2
-X, y, _ = load(name, DATA)
-if codes:
-    net = load_dscnet_autoencoder(DATA / "dscnet_pretrained" / f"{name}.npz")
-    with torch.no_grad():
-        X = net.encode(torch.from_numpy(X.reshape(-1, 1, 32, 32))).numpy()
-X = X.reshape(len(X), -1).astype(np.float64)
-K = len(np.unique(y))
+X, y, K = rows(name, codes)
 C = shallow_coefficients(torch.from_numpy(X), K).numpy()
 S = symmetrize_abs(threshold_columns(C, 0.12, sparse=True))
 smax = eigsh(S, 1, which="LA")[0][0]

@@ -9,23 +9,14 @@ default's mean kept entries per column too. Labels only score.
 Output of the session run: bench/results/diagnostics/topk_columns.log
 """
 import sys, numpy as np, torch, scipy.sparse as sp
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
-from quality import load
+from _rows import rows
 import pssc_fast.affinity as A
-from pssc_fast.models import load_dscnet_autoencoder
 from pssc_fast.train import shallow_coefficients
 from pssc_fast.metrics import acc
 torch.set_num_threads(1)
 name = sys.argv[1]; codes = len(sys.argv) > 2
-X, y, _ = load(name, DATA)
-if codes:
-    net = load_dscnet_autoencoder(DATA / "dscnet_pretrained" / f"{name}.npz")
-    with torch.no_grad():
-        X = net.encode(torch.from_numpy(X.reshape(-1, 1, 32, 32))).numpy()
-X = X.reshape(len(X), -1).astype(np.float64)
-K = len(np.unique(y)); n = len(y)
+X, y, K = rows(name, codes)
+n = len(y)
 C = shallow_coefficients(torch.from_numpy(X), K).numpy()
 orig = A.threshold_columns
 kept = {}
