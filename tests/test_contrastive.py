@@ -101,3 +101,21 @@ def test_pssc_takes_the_contrastive_candidate_for_images_only():
     assert PSSC().contrastive_steps > 0  # on by default for images
     with pytest.raises(ValueError, match="contrastive_steps"):
         PSSC(2, contrastive_steps=-1, **params).fit(images[:, 0].numpy())
+
+
+def test_large_images_are_shrunk_before_training(monkeypatch):
+    seen = []
+    real = contrastive.augment
+
+    def recording(x, generator=None):
+        seen.append(tuple(x.shape[-2:]))
+        return real(x, generator)
+
+    monkeypatch.setattr(contrastive, "augment", recording)
+    images = torch.rand(6, 3, 150, 101, generator=torch.Generator().manual_seed(0))
+    features = contrastive_features(images, steps=2, seed=0)
+    assert features.shape == (6, 128)
+    assert set(seen) == {(64, 43)}  # longer side MAX_SIDE, aspect kept (101 * 64 / 150 = 43.1)
+    seen.clear()
+    contrastive_features(images[..., :40, :31], steps=1, seed=0)
+    assert set(seen) == {(40, 31)}  # small images as they are
