@@ -270,7 +270,7 @@ PSSC_OWN = (
           ":mod:`pssc_fast.contrastive`) and add the ridge self-expression of its features as a third candidate "
           "(\"contrastive\") that the normalized cut can keep; 0 leaves it out. On bench/contrastive_check.py's "
           "label-scored runs it lifted MNIST-1k from 0.627 to 0.759, digits as 8x8 images from 0.862 to 0.900 and "
-          "COIL20 from 0.839 to 0.856 (seed 0), and was never kept on ORL."),
+          "COIL20 from 0.820 to 0.841, and was never kept on ORL (means of 3 seeds)."),
     Param("lr", 1e-3, number(positive=True),
           f"{_LR_DOC} (1e-3, as DSC-Net's public implementations fine-tune; the paper's 1e-4 left C close to its "
           "ridge start in 300 steps)."),
