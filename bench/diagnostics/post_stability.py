@@ -11,38 +11,22 @@ is compared with the default (4, 5, 0.12). Labels only score.
 Output of the session run: bench/results/diagnostics/post_stability.log
 """
 import itertools
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 from sklearn.metrics import adjusted_rand_score as ari
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("PSSC_DATA", ROOT.parent / "shared" / "data"))
-sys.path.insert(0, str(ROOT))
-from pssc_fast import datasets as D  # noqa: E402
+from _rows import rows  # noqa: E402
 from pssc_fast.affinity import cluster_coefficients  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
-from pssc_fast.models import load_dscnet_autoencoder  # noqa: E402
 from pssc_fast.train import shallow_coefficients  # noqa: E402
 
 torch.set_num_threads(1)
 name, space = sys.argv[1], sys.argv[2:]
-if name in ("orl", "coil20"):
-    X, y = D.load_mat(DATA / {"orl": "ORL_32x32.mat", "coil20": "COIL20.mat"}[name])
-    if space == ["codes"]:
-        net = load_dscnet_autoencoder(DATA / "dscnet_pretrained" / f"{name}.npz")
-        with torch.no_grad():
-            X = net.encode(torch.from_numpy(X.reshape(-1, 1, 32, 32).astype(np.float32))).numpy()
-elif name == "digits":
-    X, y = D.load_digits()
-else:
-    X, y = D.load_mnist(DATA, 100)
-X = X.reshape(len(X), -1).astype(np.float64)
-K, n = len(np.unique(y)), len(y)
+X, y, K = rows(name, space == ["codes"])
+n = len(y)
 C = shallow_coefficients(torch.from_numpy(X), K).numpy()
 rng = np.random.default_rng(0)
 subsets = [np.sort(rng.choice(n, int(0.8 * n), replace=False)) for _ in range(4)]
