@@ -9,9 +9,7 @@ from pssc_fast import PSSC
 from pssc_fast.contrastive import augment, contrastive_features, nt_xent
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(one_torch_thread):
-    yield
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _nt_xent_reference(z: np.ndarray, temperature: float) -> float:
