@@ -148,7 +148,10 @@ def part_mnist(args):
 
     X, y = load_mnist(args.data_dir)
     assert X.min() == 0 and X.max() == 255, "min-max scaling would not be X/255"
-    common = dict(pretrain_samples=0, epochs=args.epochs, verbose=args.verbose)
+    common = dict(pretrain_samples=0, epochs=args.epochs, verbose=args.verbose,
+                  image_shape=None if args.rows_only else (1, 28, 28))
+    if args.contrastive_steps is not None:
+        common["contrastive_steps"] = args.contrastive_steps
     runs = []
     previous = RESULTS / ("fit_large_mnist" + (f"_{args.tag}" if args.tag else "") + ".json")
     if args.append and previous.exists():  # add seeds to an earlier run with the same settings
@@ -255,6 +258,7 @@ def _mnist_report(args, runs):
     defaults = _large_defaults()
     payload = {"part": "mnist", "machine": _machine(), "settings": {
         "pretrain_samples": args.pretrain_samples, "pretrain_noise": args.pretrain_noise, "epochs": args.epochs,
+        "rows_only": args.rows_only, "contrastive_steps": common.get("contrastive_steps", "default"),
         "anchors": args.anchors,
         "seeds": [r["seed"] for r in runs], "autoencoder": "784-500-500-2000-10", "scaling": "X/255 (= fit_large's min-max)",
         "finetune_lr": defaults["lr"], "head_lr": defaults["head_lr"]},
@@ -479,6 +483,9 @@ def main(argv=None):
     p.add_argument("--pretrain-noise", type=float, default=0.0,
                    help="mnist: masking-noise fraction of the denoising pre-training (LargePSSC's pretrain_noise)")
     p.add_argument("--epochs", type=int, default=None, help="fine-tuning steps")
+    p.add_argument("--rows-only", action="store_true",
+                   help="mnist: do not tell LargePSSC the rows are 28x28 images (no contrastive candidate)")
+    p.add_argument("--contrastive-steps", type=int, default=None, help="mnist: LargePSSC's contrastive_steps")
     p.add_argument("--sizes", type=int, nargs="+", default=[70_000, 200_000, 1_000_000])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--workdir", default=None, help="synthetic: folder for the memmap (kept when given)")

@@ -255,6 +255,30 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def _image_shape(args, X):
+    """(channels, height, width) of the samples: --image-shape (H W, or C H W), else the shape of an input of 3
+    (one channel) or 4 dimensions (channels first), else None (rows of features)."""
+    inferred = None
+    if X.ndim == 3:
+        inferred = (1, *(int(v) for v in X.shape[1:]))
+    elif X.ndim == 4:
+        inferred = tuple(int(v) for v in X.shape[1:])
+    if args.image_shape is None:
+        return inferred
+    if len(args.image_shape) not in (2, 3):
+        raise UserError(f"--image-shape takes HEIGHT WIDTH or CHANNELS HEIGHT WIDTH, got {len(args.image_shape)} "
+                        "numbers")
+    given = tuple(args.image_shape) if len(args.image_shape) == 3 else (1, *args.image_shape)
+    if inferred is not None and inferred != given:
+        raise UserError(f"--image-shape {' '.join(map(str, args.image_shape))} disagrees with {args.input}'s samples "
+                        f"of shape {tuple(X.shape[1:])}")
+    features = int(np.prod(X.shape[1:]))
+    if int(np.prod(given)) != features:
+        raise UserError(f"--image-shape {' '.join(map(str, args.image_shape))} holds {int(np.prod(given))} values; "
+                        f"{args.input}'s samples have {features}")
+    return given
+
+
 def cmd_fit(args) -> int:
     """``pssc-fast fit``: read INPUT, cluster it (PSSC up to --max-dense rows, fit_large above or with
     --anchors), save the labels. Every check of what the user asked for runs before the fit."""
@@ -270,6 +294,7 @@ def cmd_fit(args) -> int:
         with _dask_scheduler(args):
             return _fit_chunked(args, out, save_model)
     X = _read_input(args.input, args.key, args.header)
+    image_shape = _image_shape(args, X)
     if X.ndim > 2:
         X = np.asarray(X).reshape(X.shape[0], -1)
     if X.ndim != 2:
@@ -296,12 +321,13 @@ def cmd_fit(args) -> int:
 
         extra = {} if args.pretrain_samples is None else {"pretrain_samples": args.pretrain_samples}
         model = fit_large(X, args.k, anchors=anchors, random_state=args.seed, device=args.device,
-                          labeling=args.labeling, verbose=_progress(args), **extra)
+                          labeling=args.labeling, verbose=_progress(args), image_shape=image_shape, **extra)
         labels = model.labels_
     else:
         from .estimator import PSSC
 
-        model = PSSC(n_clusters=args.k, random_state=args.seed, device=args.device, verbose=_progress(args))
+        model = PSSC(n_clusters=args.k, random_state=args.seed, device=args.device, verbose=_progress(args),
+                     image_shape=image_shape)
         labels = model.fit_predict(np.asarray(X))
     seconds = time.perf_counter() - start
     _save_labels(out, labels)
@@ -326,6 +352,7 @@ def _fit_chunked(args, out: Path, save_model: Path | None) -> int:
     from .large import fit_large
 
     X = _open_chunked(args)
+    image_shape = _image_shape(args, X)
     n = X.shape[0]
     if args.k > n:
         raise UserError(f"--k {args.k} is larger than the number of samples ({n})")
@@ -335,7 +362,7 @@ def _fit_chunked(args, out: Path, save_model: Path | None) -> int:
     extra = {} if args.pretrain_samples is None else {"pretrain_samples": args.pretrain_samples}
     start = time.perf_counter()
     model = fit_large(X, args.k, anchors=anchors, random_state=args.seed, device=args.device,
-                      labeling=args.labeling, verbose=_progress(args), **extra)
+                      labeling=args.labeling, verbose=_progress(args), image_shape=image_shape, **extra)
     _save_chunked(out, model.labels_)
     import dask.array as da
 
@@ -468,10 +495,14 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Cluster the rows of INPUT (.npy, .npz, .csv, or .mat with a 'fea' variable) into "
                                      "K clusters and save the labels.")
     fit.add_argument("input", help="data file: .npy, .npz, .csv (rows = samples) or .mat; an array of more than 2 "
-                     "dimensions is flattened to one row per sample (use the Python API for the conv net). "
+                     "dimensions holds images (samples, [channels,] height, width), as --image-shape says. "
                      "Chunked rows through Dask (fit_large): a Zarr array (a .zarr folder) or a quoted glob of .npy "
                      "shards ('rows/*.npy', one chunk per file, in name order); --out may then be a .zarr store")
     fit.add_argument("--k", type=_int_at_least(2), required=True, help="number of clusters (at least 2)")
+    fit.add_argument("--image-shape", type=_int_at_least(1), nargs="+", default=None, metavar="N",
+                     help="the samples are images of HEIGHT WIDTH (one channel) or CHANNELS HEIGHT WIDTH values, "
+                          "stored as rows: the small-data path then uses the convolutional auto-encoder, and both "
+                          "paths add the contrastive candidate. An input of 3 or 4 dimensions carries its own")
     fit.add_argument("--out", default="labels.npy",
                      help="where to save the labels: .npy, or .csv/.txt for one label per line (default %(default)s)")
     fit.add_argument("--plot", default=None, help="PNG of the affinity ordered by cluster (small-data path)")

@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "contrastive_features"]
+__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "train_encoder", "encode", "contrastive_features"]
 
 #: Largest rotation (radians), relative scale change and shift (fraction of the image's half-width) of a view.
 MAX_ROTATION = math.radians(15)
@@ -79,18 +79,23 @@ def nt_xent(z: torch.Tensor, temperature: float) -> torch.Tensor:
     return F.cross_entropy(logits, target)
 
 
-def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, batch_size: int = 256,
-                         temperature: float = 0.5, lr: float = 1e-3) -> np.ndarray:
-    """Train a :class:`ContrastiveEncoder` on ``images`` (n, C, H, W) in [0, 1] (shrunk to a longer side of
-    :data:`MAX_SIDE` when larger) for ``steps`` Adam steps of
-    ``batch_size`` images (each step two views of each; the batch is all images when there are fewer) and
-    return the (n, 128) unit-length features of the un-augmented images, float64. Seeded by ``seed`` alone
-    (its own generators; torch's global one is left as it was)."""
+def _shrunk(images: torch.Tensor) -> torch.Tensor:
+    """``images`` as float32, shrunk (area averaging, aspect kept) to a longer side of :data:`MAX_SIDE` when larger."""
     images = images.float()
     side = max(images.shape[-2:])
     if side > MAX_SIDE:
         size = [max(1, round(d * MAX_SIDE / side)) for d in images.shape[-2:]]
         images = F.interpolate(images, size=size, mode="area")
+    return images
+
+
+def train_encoder(images: torch.Tensor, *, steps: int, seed: int, batch_size: int = 256,
+                  temperature: float = 0.5, lr: float = 1e-3) -> ContrastiveEncoder:
+    """Train a :class:`ContrastiveEncoder` on ``images`` (n, C, H, W) in [0, 1] (shrunk to a longer side of
+    :data:`MAX_SIDE` when larger) for ``steps`` Adam steps of ``batch_size`` images (each step two views of
+    each; the batch is all images when there are fewer). Seeded by ``seed`` alone (its own generators; torch's
+    global one is left as it was). Returns the encoder in eval mode, on the images' device."""
+    images = _shrunk(images)
     n = images.shape[0]
     bs = min(int(batch_size), n)
     generator = torch.Generator().manual_seed(int(seed))
@@ -112,7 +117,26 @@ def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, batch_s
             step += 1
             if step == steps:
                 break
+    return model.eval()
+
+
+@torch.no_grad()
+def _raw_features(model: ContrastiveEncoder, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    device = next(model.parameters()).device
+    images = _shrunk(images)
     model.eval()
-    with torch.no_grad():
-        features = torch.cat([model(images[i:i + 1024]) for i in range(0, n, 1024)])
-    return F.normalize(features.double(), dim=1).cpu().numpy()
+    return torch.cat([model(images[i:i + batch_size].to(device)) for i in range(0, images.shape[0], batch_size)])
+
+
+def encode(model: ContrastiveEncoder, images: torch.Tensor) -> torch.Tensor:
+    """The (n, 128) unit-length float32 features of ``images`` (n, C, H, W) in [0, 1] under a trained encoder
+    (computed on the encoder's device; images shrunk as in training)."""
+    return F.normalize(_raw_features(model, images).float(), dim=1)
+
+
+def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, batch_size: int = 256,
+                         temperature: float = 0.5, lr: float = 1e-3) -> np.ndarray:
+    """:func:`train_encoder` on ``images``, then the (n, 128) unit-length features of the un-augmented images
+    (as :func:`encode`, normalised in float64), float64 numpy."""
+    model = train_encoder(images, steps=steps, seed=seed, batch_size=batch_size, temperature=temperature, lr=lr)
+    return F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()

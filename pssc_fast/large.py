@@ -46,6 +46,9 @@ __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 #: codes hold little beyond the mean row (seen with 5e4 pre-training samples on warped subspaces: 0%,
 #: code spread 1e-4, labels at chance; MNIST-10k after the default budget: 82%).
 LOW_EXPLAINED_VARIANCE = 0.2
+#: The contrastive encoder trains on at most this many uniformly drawn rows (held in memory as float32): its cost
+#: is set by ``contrastive_steps``, not by the rows, and 50,000 images give hundreds of distinct batches.
+CONTRASTIVE_ROWS = 50_000
 
 
 class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClusteringBase):
@@ -78,9 +81,13 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         one's normalized cut and anchor labels.
     model_ : the fine-tuned auto-encoder (kept on CPU; ``predict``/``transform`` encode on ``device``).
     head_ : the classifier head of the pseudo-supervision (on CPU), or None when gamma2 = gamma3 = 0.
-    index_ : the FAISS index rows are assigned through: over ``anchor_embedding_``, or over the anchors' scaled
-        input rows when ``chosen_ == "input"``.
-    assign_space_ : "codes" or "input", the space ``index_`` searches: the space of the partition that was kept.
+    index_ : the FAISS index rows are assigned through: over ``anchor_embedding_``, over the anchors' scaled
+        input rows when ``chosen_ == "input"``, or over their contrastive features when ``chosen_ == "contrastive"``.
+    assign_space_ : "codes", "input" or "contrastive", the space ``index_`` searches: the space of the partition
+        that was kept.
+    image_shape_ : (channels, height, width) the rows were read as for the contrastive candidate, or None.
+    contrastive_encoder_ : the trained :class:`~pssc_fast.contrastive.ContrastiveEncoder` (on CPU) when rows are
+        assigned in its feature space (``assign_space_ == "contrastive"``), else None.
     landmark_, landmark_centers_ : with ``labeling="landmark"``, the fitted
         :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.
@@ -162,8 +169,9 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
 
             X = parallel.check_rows(X, min_rows=2)
         else:
-            X = _as_rows(X)
+            X, image_shape = _as_rows(X), _image_shape_of(X)
         n, d = X.shape
+        self.image_shape_ = self._check_image_shape(image_shape if not chunked else None, d)
         m = self._anchors_used(n)
         device, seed = self._device_and_seed(m)
         rng = np.random.default_rng(seed)
@@ -195,7 +203,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
             Xa = torch.from_numpy(rows).to(device)
             check_distinct_rows(Xa, self.n_clusters, "the anchors' data")
             self._check_explained_variance(model, Xa)
-            anchor_labels, _, anchor_codes = self._finetune_and_cluster(model, Xa, seed, timings)
+            extra, anchor_features = self._contrastive_candidate(X, n, anchor_idx, rows, seed, device, timings, chunked)
+            anchor_labels, _, anchor_codes = self._finetune_and_cluster(model, Xa, seed, timings, extra)
             del Xa
 
         self.anchor_indices_ = anchor_idx
@@ -204,9 +213,11 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         # Rows are assigned in the space whose graph gave the anchors' partition: when the input's own LSR was
         # kept, the codes may not carry it (codes that explain none of the variance sent all 400 rows of ORL to
         # one anchor and one cluster while the anchors' input partition had all 40).
-        self.assign_space_ = "input" if self.chosen_ == "input" else "codes"
-        vectors = rows if self.assign_space_ == "input" else self.anchor_embedding_
-        del rows
+        self.assign_space_ = {"input": "input", "contrastive": "contrastive"}.get(self.chosen_, "codes")
+        vectors = {"input": rows, "contrastive": anchor_features}.get(self.assign_space_, self.anchor_embedding_)
+        if self.assign_space_ != "contrastive":
+            self.contrastive_encoder_ = None  # only rows assigned in its space need it
+        del rows, anchor_features
         self.index_ = build_index(np.ascontiguousarray(vectors, dtype=np.float32), index_kind(self.index, n, m), seed,
                                   self.nprobe)
         del vectors
@@ -240,6 +251,54 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
                 f"the pre-trained auto-encoder explains {max(self.pretrain_explained_variance_, 0.0):.0%} of the variance of "
                 f"the anchors' rows (its reconstructions are little better than the mean row), so its codes "
                 f"carry little to cluster; {self._more_pretraining_advice()}")
+
+    def _check_image_shape(self, inferred, n_features: int):
+        """The (channels, height, width) X's rows are read as for the contrastive candidate, or None: the
+        ``image_shape`` parameter, else the shape of image-shaped X."""
+        given = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
+        if given is not None and inferred is not None and given != inferred:
+            raise InputValueError(f"image_shape={given} disagrees with X's images, {inferred} (channels, height, "
+                                  "width); drop image_shape or pass 2-D rows")
+        shape = given or inferred
+        if shape is not None and int(np.prod(shape)) != n_features:
+            raise InputValueError(f"image_shape={shape} must be (channels, height, width) with {n_features} values "
+                                  "in all")
+        return shape
+
+    def _contrastive_candidate(self, X, n: int, anchor_idx, anchor_rows, seed: int, device, timings: dict,
+                               chunked: bool):
+        """({"contrastive": the anchors' ridge self-expression of their contrastive features}, those features),
+        or ({}, None) when ``contrastive_steps`` is 0 or the rows are not images. The encoder
+        (``contrastive_encoder_``, kept on the CPU) trains on all rows, or :data:`CONTRASTIVE_ROWS` drawn
+        uniformly (seeded) when there are more."""
+        self.contrastive_encoder_ = None
+        if not self.contrastive_steps or self.image_shape_ is None:
+            return {}, None
+        from .contrastive import encode, train_encoder
+        from .train import shallow_coefficients
+
+        t0 = time.perf_counter()
+        if n <= CONTRASTIVE_ROWS:
+            sample = np.arange(n)
+        else:
+            sample = np.sort(np.random.default_rng([seed, 1]).choice(n, size=CONTRASTIVE_ROWS, replace=False))
+        if chunked:
+            from . import parallel
+
+            raw = parallel.gather_rows(X, sample)
+        else:
+            raw = X[sample]
+        images = torch.from_numpy(self._rows(raw, slice(None))).reshape(-1, *self.image_shape_).to(device)
+        encoder = train_encoder(images, steps=int(self.contrastive_steps), seed=seed)
+        del images
+        anchors = torch.from_numpy(anchor_rows).reshape(-1, *self.image_shape_).to(device)
+        features = encode(encoder, anchors).cpu()
+        C = shallow_coefficients(features.double(), int(self.n_clusters)).cpu().numpy()
+        self.contrastive_encoder_ = encoder.cpu()
+        timings["contrastive"] = time.perf_counter() - t0
+        say(f"contrastive features: {int(self.contrastive_steps)} steps on {len(sample):,} rows, "
+            f"{timings['contrastive']:.1f} s", bool(self.verbose))
+        return {"contrastive": C}, features.numpy()
 
     # -- out of sample ----------------------------------------------------------------------
     def predict(self, X):
@@ -381,9 +440,24 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     def _assignment_batches(self, X, desc):
         """(start, vectors) of the rows of X in the space ``index_`` searches (``assign_space_``): their latent
         codes, or their scaled input rows when the anchors' partition came from the input's own LSR."""
-        if getattr(self, "assign_space_", "codes") == "codes":  # (a model pickled before it existed: codes)
+        space = getattr(self, "assign_space_", "codes")  # (a model pickled before it existed: codes)
+        if space == "codes":
             return self._encode_batches(X, desc)
+        if space == "contrastive":
+            return self._contrastive_batches(X, desc)
         return self._scaled_batches(X, desc)
+
+    def _contrastive_batches(self, X, desc):
+        """(start, unit-length contrastive features) of X's rows, a batch at a time (on ``device``)."""
+        from .contrastive import encode
+
+        encoder = self.contrastive_encoder_.to(resolve_device(self.device))
+        try:
+            for start, rows in self._scaled_batches(X, desc):
+                images = torch.from_numpy(rows).reshape(-1, *self.image_shape_)
+                yield start, encode(encoder, images).cpu().numpy()
+        finally:
+            self.contrastive_encoder_ = encoder.cpu()
 
     def _label_rows(self, X, desc):
         """Labels of all rows (streamed); returns (labels, encode seconds, assign seconds)."""
@@ -462,6 +536,16 @@ def _explained_variance(model, X: torch.Tensor) -> float:
     # identical rows leave a variance of float32 rounding (their mean is not exactly any of them)
     spread = var > 1e-10 * float((X * X).mean())
     return 1.0 - mse / var if spread else float("nan")
+
+
+def _image_shape_of(X):
+    """(channels, height, width) of image-shaped X ((n, H, W) is one channel), None for rows."""
+    ndim = getattr(X, "ndim", 2)
+    if ndim == 3:
+        return (1, *(int(v) for v in X.shape[1:]))
+    if ndim == 4:
+        return tuple(int(v) for v in X.shape[1:])
+    return None
 
 
 def _as_rows(X, min_rows: int = 2):

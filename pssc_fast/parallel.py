@@ -163,7 +163,8 @@ def _tree_sum(parts):
 
 #: fitted attributes a worker reads to encode, search and label rows (all others stay on the client)
 _WORKER_ATTRIBUTES = ("model_", "index_", "assign_space_", "anchor_labels_", "landmark_", "landmark_centers_",
-                      "data_min_", "data_range_", "data_scaling_", "n_features_in_")
+                      "data_min_", "data_range_", "data_scaling_", "n_features_in_", "contrastive_encoder_",
+                      "image_shape_")
 
 
 def worker_state(model):

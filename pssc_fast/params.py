@@ -297,6 +297,16 @@ LARGE_OWN = (
     replace(param(PSSC_OWN, "epochs"), default=30, doc="full-batch fine-tuning steps on the anchors."),
     replace(param(PSSC_OWN, "lr"), default=1e-4, doc=f"{_LR_DOC} on the anchors (1e-4, the paper's rate; PSSC's "
             "1e-3 wrecked the MNIST-10k codes in a label-scored comparison that kept this value, see docs/notes.md)."),
+    replace(param(PSSC_OWN, "image_shape"),
+            doc="(channels, height, width) to read X's rows as images (image-shaped X carries its own, (n, H, W) "
+                "read as one channel): the auto-encoder stays fully-connected, and the contrastive candidate "
+                "(``contrastive_steps``) needs it."),
+    replace(param(PSSC_OWN, "contrastive_steps"),
+            doc="for images (``image_shape``, or image-shaped X; ignored for vectors): train a small convolutional "
+                "encoder for this many steps by contrastive learning on up to 50,000 uniformly drawn rows "
+                "(:data:`pssc_fast.large.CONTRASTIVE_ROWS`; :mod:`pssc_fast.contrastive`), and make the anchors' ridge self-expression of its features "
+                "a third candidate (\"contrastive\"); when the normalized cut keeps it, rows are assigned to anchors "
+                "in its feature space. 0 leaves it out."),
     Param("labeling", "anchors", OneOf(("anchors", "landmark")),
           "\"anchors\" (paper Algorithm 3): each row takes its nearest anchor's label (or the vote of "
           "``n_neighbors``); \"landmark\": landmark spectral clustering of all rows through their "

@@ -90,6 +90,8 @@ def test_fit_csv_with_header(tmp_path):
     ("npy", ["fit", "{path}", "--k", "2", "--device", "meta"], "--device 'meta': pssc_fast runs on 'cpu' or 'cuda'"),
     ("npy", ["fit", "{path}", "--k", "5", "--anchors", "3"], "--k 5 is more than the 3 anchors"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}"], "is the same file as INPUT"),
+    ("npy", ["fit", "{path}", "--k", "2", "--image-shape", "2", "2"], "--image-shape 2 2 holds 4 values; "),
+    ("npy", ["fit", "{path}", "--k", "2", "--image-shape", "3"], "HEIGHT WIDTH or CHANNELS HEIGHT WIDTH, got 1"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{tmp}/a.npy", "--save-model", "{tmp}/a.npy"],
      "--save-model {tmp}/a.npy is the same file as --out"),
 ])
@@ -343,3 +345,34 @@ def test_demo_prints_scores_and_writes_the_affinity(tmp_path, monkeypatch, capsy
     assert "100 samples x 8 features, 10 clusters" in out and "ACC " in out and "NMI " in out
     assert f"written to {(tmp_path / 'demo.png').resolve()}" in out  # where the picture went, in full
     assert (tmp_path / "demo.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("stored, option, shape", [((40, 6), ["--image-shape", "2", "3"], (1, 2, 3)),
+                                                   ((40, 6), ["--image-shape", "2", "1", "3"], (2, 1, 3)),
+                                                   ((40, 2, 3), [], (1, 2, 3)), ((40, 6), [], None),
+                                                   ((40, 2, 3), ["--image-shape", "3", "2"], "disagrees")])
+@pytest.mark.parametrize("path", ["small", "large"])
+def test_image_shape_reaches_both_paths(tmp_path, monkeypatch, capsys, stored, option, shape, path):
+    # (rows with --image-shape, or images stored with their shape: both estimators are told; rows stay rows)
+    from types import SimpleNamespace
+
+    seen = {}
+
+    def fake_fit_large(X, k, anchors=5000, **kw):
+        seen.update(kw, X=X)
+        return SimpleNamespace(labels_=np.zeros(len(X), dtype=np.int64))
+
+    def fake_pssc(**kw):
+        seen.update(kw)
+        return SimpleNamespace(fit_predict=lambda X: seen.update(X=X) or np.zeros(len(X), dtype=np.int64))
+
+    monkeypatch.setattr("pssc_fast.large.fit_large", fake_fit_large)
+    monkeypatch.setattr("pssc_fast.estimator.PSSC", fake_pssc)
+    np.save(tmp_path / "x.npy", np.random.rand(*stored))
+    args = ["fit", str(tmp_path / "x.npy"), "--k", "2", "--out", str(tmp_path / "l.npy"), "--quiet", *option]
+    args += ["--anchors", "20"] if path == "large" else []
+    if shape == "disagrees":
+        assert cli.main(args) == 2 and "disagrees with" in capsys.readouterr().err
+        return
+    assert cli.main(args) == 0
+    assert seen["image_shape"] == shape and seen["X"].shape == (40, 6)

@@ -117,3 +117,57 @@ def test_large_images_are_shrunk_before_training(monkeypatch):
     seen.clear()
     contrastive_features(images[..., :40, :31], steps=1, seed=0)
     assert set(seen) == {(40, 31)}  # small images as they are
+
+
+def _keep(name):
+    """A stand-in for affinity.cluster_best_of that keeps candidate ``name`` whatever the cuts say."""
+    from pssc_fast import affinity
+
+    real = affinity.cluster_best_of
+
+    def keeping(candidates, n_clusters, **kwargs):
+        _, results = real(candidates, n_clusters, **kwargs)
+        return name, results
+
+    return keeping
+
+
+def test_fit_large_takes_the_contrastive_candidate_for_image_rows(monkeypatch):
+    # (rows with image_shape and image-shaped X fit alike; vectors get no candidate; when the candidate is kept,
+    # rows are assigned in its feature space, by fit, predict and a pickled copy alike)
+    import pickle
+
+    from pssc_fast import core
+    from pssc_fast.large import LargePSSC
+
+    images, _ = _bars(n_per_class=30)
+    rows = images.reshape(len(images), -1).numpy()
+    params = dict(anchors=40, pretrain_samples=2000, epochs=3, contrastive_steps=10, random_state=0)
+    monkeypatch.setattr(core.affinity, "cluster_best_of", _keep("contrastive"))
+    by_shape = LargePSSC(2, image_shape=(1, 12, 12), **params).fit(rows)
+    by_images = LargePSSC(2, **params).fit(images[:, 0].numpy())
+    assert by_shape.chosen_ == by_shape.assign_space_ == "contrastive" and by_shape.image_shape_ == (1, 12, 12)
+    assert set(by_shape.candidate_labels_) == {"network", "input", "contrastive"}
+    assert "contrastive" in by_shape.timings_
+    np.testing.assert_array_equal(by_shape.labels_, by_images.labels_)
+    np.testing.assert_array_equal(by_shape.predict(rows), by_shape.labels_)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(by_shape)).predict(rows[:7]), by_shape.labels_[:7])
+    # each anchor is its own nearest anchor in the feature space: it keeps its own label
+    np.testing.assert_array_equal(by_shape.labels_[by_shape.anchor_indices_], by_shape.anchor_labels_)
+
+    monkeypatch.setattr(core.affinity, "cluster_best_of", _keep("network"))
+    vectors = LargePSSC(2, **params).fit(rows)
+    assert vectors.image_shape_ is None and vectors.contrastive_encoder_ is None
+    assert set(vectors.candidate_labels_) == {"network", "input"}
+    kept_network = LargePSSC(2, image_shape=(1, 12, 12), **params).fit(rows)
+    assert kept_network.assign_space_ == "codes" and kept_network.contrastive_encoder_ is None
+
+
+@pytest.mark.parametrize("shape,match", [((1, 12, 11), "with 144 values"), ((1, 6, 24), "disagrees")])
+def test_fit_large_checks_the_image_shape(shape, match):
+    from pssc_fast.large import LargePSSC
+
+    images, _ = _bars(n_per_class=5)
+    X = images.reshape(len(images), -1).numpy() if match != "disagrees" else images[:, 0].numpy()
+    with pytest.raises(ValueError, match=match):
+        LargePSSC(2, anchors=10, image_shape=shape, pretrain_samples=0, epochs=1).fit(X)
