@@ -1,11 +1,11 @@
-"""The contrastive candidate (``PSSC(contrastive_steps=600)``) against the defaults, from the same fits.
+"""The contrastive candidate (``PSSC``'s default ``contrastive_steps``) against the fit without it, from the same fits.
 
 A fit with ``contrastive_steps`` > 0 clusters three candidates (network, input, contrastive) and keeps the one
 with the lowest normalized cut; the network's and the input's candidates are exactly those of the default fit
 (tests/test_contrastive.py checks it), so one fit gives both rows: the defaults' labels are the lower-cut of the
 first two, the contrastive option's the lowest of all three. Per dataset and seed it records every candidate's
-ACC and cut, both choices and the seconds of the contrastive stage. Labels only score; 600 steps is a fixed
-budget, not tuned. Writes bench/results/contrastive_check.{json,md}.
+ACC and cut, both choices and the seconds of the contrastive stage. Labels only score; ``--steps`` (default: the
+library's default) is the encoder's budget. Writes bench/results/contrastive_check[_TAG].{json,md}.
 
     python bench/contrastive_check.py --data-dir ../shared/data --datasets digits orl mnist1k --jobs 2
 """
@@ -28,10 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from provenance import provenance  # noqa: E402
 from quality import load  # noqa: E402
 
-STEPS = 600
-
-
-def run_task(name: str, seed: int, data_dir: Path) -> dict:
+def run_task(name: str, seed: int, data_dir: Path, steps: int) -> dict:
     import torch
 
     from pssc_fast import PSSC
@@ -42,7 +39,7 @@ def run_task(name: str, seed: int, data_dir: Path) -> dict:
     X = X.reshape(-1, *(shape or (1, 8, 8)))  # digits as 8x8 images: the contrastive encoder needs images
     K = int(len(np.unique(y)))
     t0 = time.perf_counter()
-    est = PSSC(K, random_state=seed, contrastive_steps=STEPS).fit(X)
+    est = PSSC(K, random_state=seed, contrastive_steps=steps).fit(X)
     cuts = est.normalized_cuts_
     default = min(("network", "input"), key=cuts.get)
     row = {"dataset": name, "seed": seed, "candidates": {c: acc(y, l) for c, l in est.candidate_labels_.items()},
@@ -62,15 +59,19 @@ def main(argv=None) -> int:
     ap.add_argument("--tasks", nargs="+", default=None, metavar="NAME:SEED",
                     help="run these (dataset, seed) pairs instead of every dataset x seed, in this order")
     ap.add_argument("--tag", default="")
+    ap.add_argument("--steps", type=int, default=None, help="contrastive_steps (default: PSSC's default)")
     args = ap.parse_args(argv)
     os.environ["OMP_NUM_THREADS"] = "1"
+    from pssc_fast.params import PSSC_DEFAULTS
+
+    args.steps = PSSC_DEFAULTS["contrastive_steps"] if args.steps is None else args.steps
     started = provenance()
     tasks = [(name, seed) for name in args.datasets for seed in args.seeds]
     if args.tasks:
         tasks = [(t.split(":")[0], int(t.split(":")[1])) for t in args.tasks]
         args.datasets = list(dict.fromkeys(name for name, _ in tasks))
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        runs = list(pool.map(run_task, *zip(*tasks), [args.data_dir] * len(tasks)))
+        runs = list(pool.map(run_task, *zip(*tasks), [args.data_dir] * len(tasks), [args.steps] * len(tasks)))
     lines = ["| dataset | defaults (network / input by cut) | with the contrastive candidate | contrastive candidate alone | "
              "contrastive kept | seconds of the contrastive stage |", "|---|---|---|---|---|---|"]
     for name in args.datasets:
@@ -80,10 +81,10 @@ def main(argv=None) -> int:
                      f"{ms([r['candidates']['contrastive'] for r in sel])} | "
                      f"{sum(r['contrastive_choice'] == 'contrastive' for r in sel)} of {len(sel)} | "
                      f"{np.mean([r['contrastive_seconds'] for r in sel]):.0f} |")
-    lines.append(f"\nACC mean ± std over the seeds run ({', '.join(f'{n}:{s}' for n, s in tasks)}), {STEPS} contrastive steps; "
+    lines.append(f"\nACC mean ± std over the seeds run ({', '.join(f'{n}:{s}' for n, s in tasks)}), {args.steps} contrastive steps; "
                  f"`python {' '.join(sys.argv)}` at {started['git_commit']}, one thread per process.")
     stem = ROOT / "bench" / "results" / ("contrastive_check" + (f"_{args.tag}" if args.tag else ""))
-    stem.with_suffix(".json").write_text(json.dumps({"provenance": started, "steps": STEPS, "runs": runs}, indent=1))
+    stem.with_suffix(".json").write_text(json.dumps({"provenance": started, "steps": args.steps, "runs": runs}, indent=1))
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
