@@ -37,7 +37,7 @@ from .params import (LARGE_DEFAULTS, LARGE_PARAMETERS, InputValueError, check_in
 from .parallel import is_dask_array
 from .scaling import MinMaxScale, block_extremes, combine_extremes, sample_rows, scaling_from_scan
 from .train import pretrain_stream, resolve_device
-from .spectral import check_cluster_sizes, check_clusters_used
+from .spectral import check_cluster_sizes
 from .validation import as_numpy_input, check_distinct_rows, check_real_input, warn_user
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]

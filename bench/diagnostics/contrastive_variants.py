@@ -13,7 +13,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _rows import rows
 import pssc_fast.contrastive as pc
 from pssc_fast.train import shallow_coefficients
-from pssc_fast.affinity import cluster_coefficients
 from pssc_fast.metrics import acc
 from sklearn.cluster import KMeans, SpectralClustering
 torch.set_num_threads(1)
