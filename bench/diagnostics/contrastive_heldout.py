@@ -1,0 +1,65 @@
+"""Diagnostic: does a held-out contrastive loss say when to stop training the contrastive encoder?
+
+Instance discrimination needs no labels, so a held-out split gives a label-free validation loss: train
+pssc_fast.contrastive's encoder (its loop, same views) on 80% of a board set's images (seeded split) and, every
+EVERY steps, print the NT-Xent of fixed views of the held-out 20% and of as many training images, the
+normalized cut of the LSR candidate on all images' features, and that candidate's ACC (labels only score).
+If the held-out loss turns up where ACC turns down, early stopping on it is a defensible budget rule.
+
+    python bench/diagnostics/contrastive_heldout.py orl 0 3000 250     # dataset, seed, steps, every
+"""
+import sys, time, pathlib
+import numpy as np, torch
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from _rows import rows
+import pssc_fast.contrastive as pc
+from pssc_fast.train import shallow_coefficients
+from pssc_fast.affinity import cluster_best_of
+from pssc_fast.metrics import acc
+torch.set_num_threads(1)
+name, seed, steps, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if name == "digits":
+    from sklearn.datasets import load_digits
+    b = load_digits(); X, y = b.images.reshape(len(b.images), -1).astype(np.float64), b.target; K, side = 10, 8
+else:
+    X, y, K = rows(name); side = int(round(np.sqrt(X.shape[1])))
+X = (X - X.min()) / (X.max() - X.min())
+images = pc._shrunk(torch.from_numpy(X).float().reshape(-1, 1, side, side))
+n = len(images)
+perm = np.random.default_rng([seed, 7]).permutation(n)
+held, train = perm[: n // 5], perm[n // 5:]
+probe = train[: len(held)]
+fixed = torch.Generator().manual_seed(12345)
+held_views = [torch.cat([pc.augment(images[held], fixed), pc.augment(images[held], fixed)]) for _ in range(4)]
+probe_views = [torch.cat([pc.augment(images[probe], fixed), pc.augment(images[probe], fixed)]) for _ in range(4)]
+
+@torch.no_grad()
+def loss_on(model, views):
+    model.eval()
+    out = float(np.mean([pc.nt_xent(model.head(model(v)), 0.5).item() for v in views]))
+    model.train()
+    return out
+
+generator = torch.Generator().manual_seed(seed)
+with torch.random.fork_rng(devices=[]):
+    torch.manual_seed(seed)
+    model = pc.ContrastiveEncoder(1)
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+bs = min(256, len(train))
+model.train(); step = 0; t0 = time.time()
+tr = torch.from_numpy(train)
+while step < steps:
+    order = tr[torch.randperm(len(train), generator=generator)]
+    for start in range(0, len(train) - bs + 1, bs):
+        batch = images[order[start:start + bs]]
+        views = torch.cat([pc.augment(batch, generator), pc.augment(batch, generator)])
+        loss = pc.nt_xent(model.head(model(views)), 0.5)
+        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); step += 1
+        if step % every == 0:
+            H = pc.encode(model, images).double()
+            _, r = cluster_best_of({"c": shallow_coefficients(H, K).numpy()}, K, random_state=0)
+            model.train()
+            print(name, seed, step, f"held-out {loss_on(model, held_views):.4f}", f"train-probe {loss_on(model, probe_views):.4f}",
+                  f"cut {r['c'][2]:.4f}", f"ACC {acc(y, r['c'][0]):.3f}", f"{time.time() - t0:.0f}s", flush=True)
+        if step == steps:
+            break
