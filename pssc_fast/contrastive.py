@@ -90,11 +90,13 @@ def _shrunk(images: torch.Tensor) -> torch.Tensor:
 
 
 def train_encoder(images: torch.Tensor, *, steps: int, seed: int, batch_size: int = 256,
-                  temperature: float = 0.5, lr: float = 1e-3) -> ContrastiveEncoder:
+                  temperature: float = 0.5, lr: float = 1e-3, on_step=None) -> ContrastiveEncoder:
     """Train a :class:`ContrastiveEncoder` on ``images`` (n, C, H, W) in [0, 1] (shrunk to a longer side of
     :data:`MAX_SIDE` when larger) for ``steps`` Adam steps of ``batch_size`` images (each step two views of
     each; the batch is all images when there are fewer). Seeded by ``seed`` alone (its own generators; torch's
-    global one is left as it was). Returns the encoder in eval mode, on the images' device."""
+    global one is left as it was). ``on_step(step, model)``, if given, is called after every step (the model in
+    train mode; a caller that switches it to eval mode switches it back). Returns the encoder in eval mode, on the
+    images' device."""
     images = _shrunk(images)
     n = images.shape[0]
     bs = min(int(batch_size), n)
@@ -115,6 +117,8 @@ def train_encoder(images: torch.Tensor, *, steps: int, seed: int, batch_size: in
             loss.backward()
             opt.step()
             step += 1
+            if on_step is not None:
+                on_step(step, model)
             if step == steps:
                 break
     return model.eval()

@@ -83,6 +83,22 @@ def test_features_are_unit_rows_seeded_and_leave_the_global_generator_alone(monk
     assert np.mean(losses[32:40]) < np.mean(losses[:8])  # the first run's loss went down
 
 
+def test_on_step_sees_every_step_in_train_mode_and_leaves_training_unchanged():
+    images, _ = _bars()
+    seen = []
+
+    def probe(step, model):
+        seen.append((step, model.training))
+        contrastive.encode(model, images[:4])  # an evaluation inside the loop, as a diagnostic would make
+        model.train()
+
+    probed = contrastive.train_encoder(images, steps=7, seed=2, batch_size=16, on_step=probe)
+    plain = contrastive.train_encoder(images, steps=7, seed=2, batch_size=16)
+    assert seen == [(step, True) for step in range(1, 8)]
+    assert not probed.training
+    np.testing.assert_array_equal(contrastive.encode(probed, images).numpy(), contrastive.encode(plain, images).numpy())
+
+
 def test_pssc_takes_the_contrastive_candidate_for_images_only():
     # (vectors: no candidate; images: a third one, the network's and the input's unchanged)
     images, y = _bars()

@@ -40,26 +40,16 @@ def loss_on(model, views):
     model.train()
     return out
 
-generator = torch.Generator().manual_seed(seed)
-with torch.random.fork_rng(devices=[]):
-    torch.manual_seed(seed)
-    model = pc.ContrastiveEncoder(1)
-opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-bs = min(256, len(train))
-model.train(); step = 0; t0 = time.time()
-tr = torch.from_numpy(train)
-while step < steps:
-    order = tr[torch.randperm(len(train), generator=generator)]
-    for start in range(0, len(train) - bs + 1, bs):
-        batch = images[order[start:start + bs]]
-        views = torch.cat([pc.augment(batch, generator), pc.augment(batch, generator)])
-        loss = pc.nt_xent(model.head(model(views)), 0.5)
-        opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); step += 1
-        if step % every == 0:
-            H = pc.encode(model, images).double()
-            _, r = cluster_best_of({"c": shallow_coefficients(H, K).numpy()}, K, random_state=0)
-            model.train()
-            print(name, seed, step, f"held-out {loss_on(model, held_views):.4f}", f"train-probe {loss_on(model, probe_views):.4f}",
-                  f"cut {r['c'][2]:.4f}", f"ACC {acc(y, r['c'][0]):.3f}", f"{time.time() - t0:.0f}s", flush=True)
-        if step == steps:
-            break
+t0 = time.time()
+
+
+def checkpoint(step, model):
+    if step % every:
+        return
+    H = pc.encode(model, images).double()
+    _, r = cluster_best_of({"c": shallow_coefficients(H, K).numpy()}, K, random_state=0)
+    print(name, seed, step, f"held-out {loss_on(model, held_views):.4f}", f"train-probe {loss_on(model, probe_views):.4f}",
+          f"cut {r['c'][2]:.4f}", f"ACC {acc(y, r['c'][0]):.3f}", f"{time.time() - t0:.0f}s", flush=True)
+
+
+pc.train_encoder(images[torch.from_numpy(train)], steps=steps, seed=seed, on_step=checkpoint)
