@@ -256,9 +256,10 @@ def _mnist_report(args, runs):
                  + (f" (masking noise {args.pretrain_noise:g})" if args.pretrain_noise else "")
                  + f", {args.epochs} fine-tuning steps")
     defaults = _large_defaults()
+    steps = defaults["contrastive_steps"] if args.contrastive_steps is None else args.contrastive_steps
     payload = {"part": "mnist", "machine": _machine(), "settings": {
         "pretrain_samples": args.pretrain_samples, "pretrain_noise": args.pretrain_noise, "epochs": args.epochs,
-        "rows_only": args.rows_only, "contrastive_steps": args.contrastive_steps if args.contrastive_steps is not None else defaults["contrastive_steps"],
+        "rows_only": args.rows_only, "contrastive_steps": steps,
         "anchors": args.anchors,
         "seeds": [r["seed"] for r in runs], "autoencoder": "784-500-500-2000-10", "scaling": "X/255 (= fit_large's min-max)",
         "finetune_lr": defaults["lr"], "head_lr": defaults["head_lr"]},

@@ -16,7 +16,6 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
 from _common import load_dataset
 from pssc_fast.train import shallow_coefficients
-from pssc_fast.affinity import cluster_coefficients
 from pssc_fast.metrics import acc
 from sklearn.cluster import KMeans
 torch.set_num_threads(1)
