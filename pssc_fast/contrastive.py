@@ -16,7 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "train_encoder", "encode", "contrastive_features"]
+__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "planned_steps", "train_encoder", "encode",
+           "contrastive_features"]
 
 #: Largest rotation (radians), relative scale change and shift (fraction of the image's half-width) of a view.
 MAX_ROTATION = math.radians(15)
@@ -89,17 +90,28 @@ def _shrunk(images: torch.Tensor) -> torch.Tensor:
     return images
 
 
-def train_encoder(images: torch.Tensor, *, steps: int, seed: int, batch_size: int = 256,
-                  temperature: float = 0.5, lr: float = 1e-3, on_step=None) -> ContrastiveEncoder:
+def planned_steps(n: int, steps: int, max_epochs: int | None = None, batch_size: int = 256) -> int:
+    """The steps :func:`train_encoder` takes on n images: ``steps``, or fewer when ``max_epochs`` passes (of
+    n // batch_size steps each, at least one) come first."""
+    if max_epochs is None:
+        return int(steps)
+    return min(int(steps), int(max_epochs) * max(1, int(n) // min(int(batch_size), int(n))))
+
+
+def train_encoder(images: torch.Tensor, *, steps: int, seed: int, max_epochs: int | None = None,
+                  batch_size: int = 256, temperature: float = 0.5, lr: float = 1e-3,
+                  on_step=None) -> ContrastiveEncoder:
     """Train a :class:`ContrastiveEncoder` on ``images`` (n, C, H, W) in [0, 1] (shrunk to a longer side of
     :data:`MAX_SIDE` when larger) for ``steps`` Adam steps of ``batch_size`` images (each step two views of
-    each; the batch is all images when there are fewer). Seeded by ``seed`` alone (its own generators; torch's
-    global one is left as it was). ``on_step(step, model)``, if given, is called after every step (the model in
-    train mode; a caller that switches it to eval mode switches it back). Returns the encoder in eval mode, on the
-    images' device."""
+    each; the batch is all images when there are fewer), or fewer: at most ``max_epochs`` passes over the
+    images when given (:func:`planned_steps`). Seeded by ``seed`` alone (its own generators; torch's global one is
+    left as it was). ``on_step(step, model)``, if given, is called after every step (the model in train mode; a
+    caller that switches it to eval mode switches it back). Returns the encoder in eval mode, on the images'
+    device."""
     images = _shrunk(images)
     n = images.shape[0]
     bs = min(int(batch_size), n)
+    steps = planned_steps(n, steps, max_epochs, bs)
     generator = torch.Generator().manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
@@ -138,9 +150,10 @@ def encode(model: ContrastiveEncoder, images: torch.Tensor) -> torch.Tensor:
     return F.normalize(_raw_features(model, images).float(), dim=1)
 
 
-def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, batch_size: int = 256,
-                         temperature: float = 0.5, lr: float = 1e-3) -> np.ndarray:
+def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, max_epochs: int | None = None,
+                         batch_size: int = 256, temperature: float = 0.5, lr: float = 1e-3) -> np.ndarray:
     """:func:`train_encoder` on ``images``, then the (n, 128) unit-length features of the un-augmented images
     (as :func:`encode`, normalised in float64), float64 numpy."""
-    model = train_encoder(images, steps=steps, seed=seed, batch_size=batch_size, temperature=temperature, lr=lr)
+    model = train_encoder(images, steps=steps, seed=seed, max_epochs=max_epochs, batch_size=batch_size,
+                          temperature=temperature, lr=lr)
     return F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()

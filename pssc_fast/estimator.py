@@ -163,14 +163,15 @@ class PSSC(SubspaceClusteringBase):
 
     def _contrastive_candidate(self, Xt, image_shape, seed: int, timings: dict) -> dict:
         """{"contrastive": C}: the ridge self-expression of the rows' contrastive features
-        (:func:`pssc_fast.contrastive.contrastive_features`, ``contrastive_steps`` steps), or {} when off or
-        when X is not images."""
+        (:func:`pssc_fast.contrastive.contrastive_features`, ``contrastive_steps`` steps or
+        ``contrastive_max_epochs`` passes), or {} when off or when X is not images."""
         if not self.contrastive_steps or image_shape is None:  # its views are image operations
             return {}
         from .contrastive import contrastive_features
 
         t0 = time.perf_counter()
-        features = contrastive_features(Xt.reshape(-1, *image_shape), steps=int(self.contrastive_steps), seed=seed)
+        features = contrastive_features(Xt.reshape(-1, *image_shape), steps=int(self.contrastive_steps), seed=seed,
+                                        max_epochs=int(self.contrastive_max_epochs))
         C = shallow_coefficients(torch.from_numpy(features), int(self.n_clusters)).cpu().numpy()
         timings["contrastive"] = time.perf_counter() - t0
         return {"contrastive": C}

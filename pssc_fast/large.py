@@ -274,7 +274,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         self.contrastive_encoder_ = None
         if not self.contrastive_steps or self.image_shape_ is None:
             return {}, None
-        from .contrastive import encode, train_encoder
+        from .contrastive import encode, planned_steps, train_encoder
         from .train import shallow_coefficients
 
         t0 = time.perf_counter()
@@ -289,14 +289,16 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         else:
             raw = X[sample]
         images = torch.from_numpy(self._rows(raw, slice(None))).reshape(-1, *self.image_shape_).to(device)
-        encoder = train_encoder(images, steps=int(self.contrastive_steps), seed=seed)
+        encoder = train_encoder(images, steps=int(self.contrastive_steps), seed=seed,
+                                max_epochs=int(self.contrastive_max_epochs))
         del images
         anchors = torch.from_numpy(anchor_rows).reshape(-1, *self.image_shape_).to(device)
         features = encode(encoder, anchors).cpu()
         C = shallow_coefficients(features.double(), int(self.n_clusters)).cpu().numpy()
         self.contrastive_encoder_ = encoder.cpu()
         timings["contrastive"] = time.perf_counter() - t0
-        say(f"contrastive features: {int(self.contrastive_steps)} steps on {len(sample):,} rows, "
+        steps = planned_steps(len(sample), int(self.contrastive_steps), int(self.contrastive_max_epochs))
+        say(f"contrastive features: {steps} steps on {len(sample):,} rows, "
             f"{timings['contrastive']:.1f} s", bool(self.verbose))
         return {"contrastive": C}, features.numpy()
 

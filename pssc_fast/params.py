@@ -272,6 +272,13 @@ PSSC_OWN = (
           "not with the images (about 4-8 minutes on one CPU thread for 32x32 images). The budget was raised from "
           "600 after label-scored runs: on MNIST-1k the candidate went from 0.76 to 0.87, on ORL, COIL20 and "
           "digits it stayed within the seed spread (bench/diagnostics/contrastive_variants.py, docs/notes.md)."),
+    Param("contrastive_max_epochs", 700, integer(1),
+          "the cap of ``contrastive_steps`` in passes over the images, so that a few hundred images are not "
+          "trained on for thousands of passes (2000 steps are 2000 passes over 400 images; a pass is "
+          "n // 256 steps). It binds below about 770 images: 700 is above the 667 passes MNIST-1k's 1000 "
+          "images get in 2000 steps, where that budget was set. Labels informed it: on ORL's 400 images the "
+          "candidate alone scored 0.752 at 700 passes against 0.720 at 2000, and the defaults 0.731 against "
+          "0.720 (3 seeds; bench/results/contrastive_check_orl_700.md, docs/notes.md)."),
     Param("lr", 1e-3, number(positive=True),
           f"{_LR_DOC} (1e-3, as DSC-Net's public implementations fine-tune; the paper's 1e-4 left C close to its "
           "ridge start in 300 steps)."),
@@ -308,6 +315,7 @@ LARGE_OWN = (
                 "(:data:`pssc_fast.large.CONTRASTIVE_ROWS`; :mod:`pssc_fast.contrastive`), and make the anchors' ridge self-expression of its features "
                 "a third candidate (\"contrastive\"); when the normalized cut keeps it, rows are assigned to anchors "
                 "in its feature space. 0 leaves it out."),
+    param(PSSC_OWN, "contrastive_max_epochs"),
     Param("labeling", "anchors", OneOf(("anchors", "landmark")),
           "\"anchors\" (paper Algorithm 3): each row takes its nearest anchor's label (or the vote of "
           "``n_neighbors``); \"landmark\": landmark spectral clustering of all rows through their "

@@ -99,6 +99,38 @@ def test_on_step_sees_every_step_in_train_mode_and_leaves_training_unchanged():
     np.testing.assert_array_equal(contrastive.encode(probed, images).numpy(), contrastive.encode(plain, images).numpy())
 
 
+def test_max_epochs_caps_the_steps_at_whole_passes():
+    images, _ = _bars()  # 48 images: 3 steps of 16 a pass, one step a pass when the batch is larger than n
+    assert contrastive.planned_steps(48, 100, 2, 16) == 6
+    assert contrastive.planned_steps(48, 5, 2, 16) == 5
+    assert contrastive.planned_steps(48, 100, None, 16) == 100
+    assert contrastive.planned_steps(48, 100, 7, 256) == 7
+    assert contrastive.planned_steps(50, 100, 2, 16) == 6  # the last partial batch of a pass waits
+    steps = []
+    capped = contrastive.train_encoder(images, steps=100, max_epochs=2, seed=3, batch_size=16,
+                                       on_step=lambda step, model: steps.append(step))
+    assert steps == list(range(1, 7))
+    exact = contrastive.train_encoder(images, steps=6, seed=3, batch_size=16)
+    np.testing.assert_array_equal(contrastive.encode(capped, images).numpy(), contrastive.encode(exact, images).numpy())
+
+
+def test_pssc_caps_the_contrastive_steps_at_its_max_epochs(monkeypatch):
+    images, _ = _bars()
+    seen = {}
+    real = contrastive.train_encoder
+
+    def spy(images, **kwargs):
+        seen.update(kwargs)
+        return real(images, **kwargs)
+
+    monkeypatch.setattr(contrastive, "train_encoder", spy)
+    PSSC(2, contrastive_steps=50, contrastive_max_epochs=3, pretrain_epochs=2, epochs=2,
+         random_state=0).fit(images[:, 0].numpy())
+    assert seen["steps"] == 50 and seen["max_epochs"] == 3
+    with pytest.raises(ValueError, match="contrastive_max_epochs"):
+        PSSC(2, contrastive_max_epochs=0).fit(images[:, 0].numpy())
+
+
 def test_pssc_takes_the_contrastive_candidate_for_images_only():
     # (vectors: no candidate; images: a third one, the network's and the input's unchanged)
     images, y = _bars()
