@@ -541,19 +541,29 @@ def normalized_cut(A, labels) -> float:
     return float(share.mean())
 
 
-def cluster_best_of(candidates: dict, n_clusters: int, **kwargs):
+def cluster_best_of(candidates: dict, n_clusters: int, *, preferred: str | None = None, tolerance: float = 0.0,
+                    **kwargs):
     """Cluster each candidate coefficient matrix (name -> C) with :func:`cluster_coefficients` and pick the
-    partition with the lowest :func:`normalized_cut` on its own affinity (the first candidate wins ties).
+    partition with the lowest :func:`normalized_cut` on its own affinity (the first candidate wins ties), except
+    that the ``preferred`` candidate, when given, is kept whenever its cut is at most (1 + ``tolerance``) times
+    the lowest.
 
     Returns ``(chosen, results)``: the chosen name and, for every candidate, ``(labels, affinity, cut)``.
     The estimators pass the network's C first and the input's own ridge self-expression second, so the
-    shallow solution wins only when its graph is better separated than the network's."""
+    shallow solution wins only when its graph is better separated than the network's; for images the
+    contrastive candidate is ``preferred`` (``contrastive_tolerance``)."""
+    if preferred is not None and preferred not in candidates:
+        raise ValueError(f"preferred={preferred!r} is not one of the candidates {list(candidates)}")
+    if not tolerance >= 0:  # NaN included
+        raise ValueError(f"tolerance={tolerance} must be >= 0")
     kwargs = {**kwargs, "return_affinity": True}
     results = {}
     for name, C in candidates.items():
         labels, A = cluster_coefficients(C, n_clusters, **kwargs)
         results[name] = (labels, A, normalized_cut(A, labels))
     chosen = min(results, key=lambda name: results[name][2])  # min keeps the first of equals
+    if preferred is not None and results[preferred][2] <= (1.0 + tolerance) * results[chosen][2]:
+        chosen = preferred
     return chosen, results
 
 

@@ -83,7 +83,8 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         """Fine-tune ``model`` with the self-expression layer on the rows X (float32, scaled, on the device;
         inside :func:`seeded_torch`), then cluster the learned C, and with ``shallow_candidate`` also the rows'
         own ridge self-expression, keeping the partition with the lower normalized cut. ``extra_candidates``:
-        further name -> C to compare alike (PSSC's "contrastive").
+        further name -> C to compare alike (the "contrastive" one is kept while its cut is within
+        ``contrastive_tolerance`` of the lowest).
 
         Sets ``model_``, ``head_``, ``coef_``, ``chosen_``, ``normalized_cuts_``, ``candidate_labels_``,
         ``history_``, ``coef_l2_``, ``coef_lr_``, ``backend_``, ``precision_`` and the "finetune" and "cluster"
@@ -107,9 +108,11 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         if self.shallow_candidate:
             candidates["input"] = shallow_coefficients(X, int(self.n_clusters)).cpu().numpy()
         candidates.update(extra_candidates or {})
+        preferred = "contrastive" if "contrastive" in candidates else None
         chosen, results = affinity.cluster_best_of(
-            candidates, int(self.n_clusters), q=int(self.q), alpha=float(self.alpha), ro=float(self.ro),
-            diag_shift=float(self.diag_shift), method=self.affinity_method, random_state=seed)
+            candidates, int(self.n_clusters), preferred=preferred, tolerance=float(self.contrastive_tolerance),
+            q=int(self.q), alpha=float(self.alpha), ro=float(self.ro), diag_shift=float(self.diag_shift),
+            method=self.affinity_method, random_state=seed)
         timings["cluster"] = time.perf_counter() - t0
 
         self.model_ = model.cpu()

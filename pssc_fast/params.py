@@ -279,6 +279,13 @@ PSSC_OWN = (
           "images get in 2000 steps, where that budget was set. Labels informed it: on ORL's 400 images the "
           "candidate alone scored 0.752 at 700 passes against 0.720 at 2000, and the defaults 0.731 against "
           "0.720 (3 seeds; bench/results/contrastive_check_orl_700.md, docs/notes.md)."),
+    Param("contrastive_tolerance", 0.25, number(low=0.0),
+          "the contrastive candidate is kept while its normalized cut is at most (1 + this) times the lowest "
+          "candidate's (0: the lowest cut wins, the contrastive one on ties). 0.25 is about the spread of that cut over "
+          "seeds (largest / smallest 1.14-1.35 on MNIST-1k, COIL20, digits and ORL): smaller differences between "
+          "graphs of different kinds do not tell the partitions apart. Labels informed the preference: on four "
+          "MNIST draws of 100 images per digit the cut kept the network's candidate (0.60-0.61) over the "
+          "contrastive one (0.77) twice (docs/notes.md)."),
     Param("lr", 1e-3, number(positive=True),
           f"{_LR_DOC} (1e-3, as DSC-Net's public implementations fine-tune; the paper's 1e-4 left C close to its "
           "ridge start in 300 steps)."),
@@ -316,6 +323,7 @@ LARGE_OWN = (
                 "a third candidate (\"contrastive\"); when the normalized cut keeps it, rows are assigned to anchors "
                 "in its feature space. 0 leaves it out."),
     param(PSSC_OWN, "contrastive_max_epochs"),
+    param(PSSC_OWN, "contrastive_tolerance"),
     Param("labeling", "anchors", OneOf(("anchors", "landmark")),
           "\"anchors\" (paper Algorithm 3): each row takes its nearest anchor's label (or the vote of "
           "``n_neighbors``); \"landmark\": landmark spectral clustering of all rows through their "

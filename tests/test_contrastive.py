@@ -139,7 +139,12 @@ def test_pssc_takes_the_contrastive_candidate_for_images_only():
     with_c = PSSC(2, contrastive_steps=10, **params).fit(images[:, 0].numpy())
     assert set(plain.candidate_labels_) == {"network", "input"}
     assert set(with_c.candidate_labels_) == set(with_c.normalized_cuts_) == {"network", "input", "contrastive"}
-    assert with_c.chosen_ == min(with_c.normalized_cuts_, key=with_c.normalized_cuts_.get)
+    cuts = with_c.normalized_cuts_
+    lowest = min(cuts, key=cuts.get)
+    kept = "contrastive" if cuts["contrastive"] <= 1.25 * cuts[lowest] else lowest  # contrastive_tolerance=0.25
+    assert with_c.chosen_ == kept
+    by_cut = PSSC(2, contrastive_steps=10, contrastive_tolerance=0.0, **params).fit(images[:, 0].numpy())
+    assert by_cut.normalized_cuts_ == cuts and cuts[by_cut.chosen_] == cuts[lowest]  # 0: the lowest cut wins
     np.testing.assert_array_equal(with_c.candidate_labels_["network"], plain.candidate_labels_["network"])
     assert "contrastive" in with_c.timings_ and "contrastive" not in plain.timings_
     rows = PSSC(2, contrastive_steps=10, **params).fit(images.reshape(len(images), -1).numpy())

@@ -105,6 +105,25 @@ def test_cluster_best_of_keeps_the_better_separated_partition():
     assert chosen == "first"  # ties keep the network's (the first) candidate
 
 
+def test_cluster_best_of_keeps_the_preferred_candidate_within_its_tolerance():
+    rng = np.random.default_rng(3)
+    clean = np.kron(np.eye(3), np.ones((11, 11))) * rng.uniform(0.5, 1.0, (33, 33))
+    blocks = clean + 0.2 * rng.random((33, 33))  # weight between the blocks, kept by ro=1 and alpha=1: cuts > 0
+    blurred = clean + 0.4 * rng.random((33, 33))  # the same blocks, less separated
+    post = dict(q=3, ro=1.0, alpha=1.0, random_state=0)
+    _, results = af.cluster_best_of({"sharp": blocks, "blurred": blurred}, 3, **post)
+    ratio = results["blurred"][2] / results["sharp"][2]
+    assert ratio > 1.2
+    kwargs = dict(post, preferred="blurred")
+    assert af.cluster_best_of({"sharp": blocks, "blurred": blurred}, 3, tolerance=0.0, **kwargs)[0] == "sharp"
+    assert af.cluster_best_of({"sharp": blocks, "blurred": blurred}, 3, tolerance=ratio - 1.0001, **kwargs)[0] == "sharp"
+    assert af.cluster_best_of({"sharp": blocks, "blurred": blurred}, 3, tolerance=ratio - 0.9999, **kwargs)[0] == "blurred"
+    with pytest.raises(ValueError, match="preferred"):
+        af.cluster_best_of({"sharp": blocks}, 3, preferred="contrastive")
+    with pytest.raises(ValueError, match="tolerance"):
+        af.cluster_best_of({"sharp": blocks}, 3, preferred="sharp", tolerance=-0.1)
+
+
 def test_pssc_keeps_the_input_partition_when_the_network_loses_it():
     # a union of subspaces the untrained network scrambles: the input's own LSR separates it cleanly
     X, y = make_subspaces(120, 3, 3, 30, random_state=4)
