@@ -11,20 +11,15 @@ If the held-out loss turns up where ACC turns down, early stopping on it is a de
 import sys, time, pathlib
 import numpy as np, torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _rows import rows
+from _rows import image_set
 import pssc_fast.contrastive as pc
 from pssc_fast.train import shallow_coefficients
 from pssc_fast.affinity import cluster_best_of
 from pssc_fast.metrics import acc
 torch.set_num_threads(1)
 name, seed, steps, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-if name == "digits":
-    from sklearn.datasets import load_digits
-    b = load_digits(); X, y = b.images.reshape(len(b.images), -1).astype(np.float64), b.target; K, side = 10, 8
-else:
-    X, y, K = rows(name); side = int(round(np.sqrt(X.shape[1])))
-X = (X - X.min()) / (X.max() - X.min())
-images = pc._shrunk(torch.from_numpy(X).float().reshape(-1, 1, side, side))
+pixels, y, K = image_set(name)
+images = pc._shrunk(pixels)
 n = len(images)
 perm = np.random.default_rng([seed, 7]).permutation(n)
 held, train = perm[: n // 5], perm[n // 5:]

@@ -9,49 +9,23 @@ cached in /tmp/cf/enc (contrastive_readout.py), MNIST-10k left out; "MISS" marks
 
     python bench/diagnostics/contrastive_knn_selector.py
 """
-import glob
 import os
 import sys
 
-import numpy as np
 import torch
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _rows import rows  # noqa: E402  (puts the repository on the path)
-
-import pssc_fast.contrastive as pc
-from pssc_fast.train import shallow_coefficients
-from pssc_fast.affinity import cluster_best_of, normalized_cut
-from pssc_fast.spectral import spectral_clustering
-from pssc_fast.metrics import acc
 from sklearn.neighbors import kneighbors_graph
-from sklearn.datasets import load_digits
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _rows import cached_contrastive_features, image_set  # noqa: E402  (puts the repository on the path)
+
+from pssc_fast.affinity import cluster_best_of, normalized_cut  # noqa: E402
+from pssc_fast.metrics import acc  # noqa: E402
+from pssc_fast.spectral import spectral_clustering  # noqa: E402
+from pssc_fast.train import shallow_coefficients  # noqa: E402
+
 torch.set_num_threads(1)
-
-
-def data(name):
-    if name == "digits":
-        b = load_digits(); X = b.images.reshape(len(b.images), -1).astype(np.float64); y = b.target; K = 10; side = 8
-    else:
-        X, y, K = rows(name); side = int(round(np.sqrt(X.shape[1])))
-    X = (X - X.min()) / (X.max() - X.min())
-    return torch.from_numpy(X).float().reshape(-1, 1, side, side), y, K
-
-
-cases = []
-for f in sorted(glob.glob("/tmp/cf/*_base.npy") + glob.glob("/tmp/cf/*_strong.npy")):
-    b = os.path.basename(f)[:-4]
-    if b.startswith("mnist10k"): continue
-    cases.append((b.split("_")[0], b, lambda f=f: np.load(f)))
-for f in sorted(glob.glob("/tmp/cf/enc/*.pt")):
-    b = os.path.basename(f)[:-3]
-    if b.startswith("mnist10k"): continue
-    name = b.split("_")[0]
-    def feats(f=f, name=name):
-        m = pc.ContrastiveEncoder(1); m.load_state_dict(torch.load(f)); imgs, _, _ = data(name)
-        return pc.encode(m.eval(), imgs).double().numpy()
-    cases.append((name, "enc:" + b, feats))
-for name, tag, get in cases:
-    _, y, K = data(name)
+for name, tag, get in cached_contrastive_features():
+    _, y, K = image_set(name)
     H = get()
     C = shallow_coefficients(torch.from_numpy(H).double(), K).numpy()
     _, r = cluster_best_of({"c": C}, K, random_state=0)

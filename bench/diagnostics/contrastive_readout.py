@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _rows import rows  # noqa: E402
+from _rows import image_set  # noqa: E402
 
 import pssc_fast.contrastive as pc  # noqa: E402
 from pssc_fast.affinity import cluster_best_of  # noqa: E402
@@ -34,13 +34,8 @@ torch.set_num_threads(1)
 name, seed = sys.argv[1], int(sys.argv[2])
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else PSSC_DEFAULTS["contrastive_steps"]
 temperature = float(sys.argv[4]) if len(sys.argv) > 4 else 0.5  # train_encoder's default
-if name == "digits":
-    from sklearn.datasets import load_digits
-    b = load_digits(); X, y = b.images.reshape(len(b.images), -1).astype(np.float64), b.target; K, side = 10, 8
-else:
-    X, y, K = rows(name); side = int(round(np.sqrt(X.shape[1])))
-X = (X - X.min()) / (X.max() - X.min())
-images = pc._shrunk(torch.from_numpy(X).float().reshape(-1, 1, side, side))
+pixels, y, K = image_set(name)
+images = pc._shrunk(pixels)
 
 cache = pathlib.Path(f"/tmp/cf/enc/{name}_{seed}_{steps}" + ("" if temperature == 0.5 else f"_t{temperature}") + ".pt")
 t0 = time.time()

@@ -10,7 +10,7 @@ clustering; each with the normalized cut of its partition on the LSR affinity. L
 import sys, time, pathlib
 import numpy as np, torch
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _rows import rows
+from _rows import image_set
 import pssc_fast.contrastive as pc
 from pssc_fast.train import shallow_coefficients
 from pssc_fast.metrics import acc
@@ -20,18 +20,13 @@ name, seed, steps, views = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.
 VIEWS = {"base": {}, "strong": dict(MAX_ROTATION=np.radians(25), MAX_SCALE=0.3, MAX_SHIFT=0.25, MAX_BRIGHTNESS=0.4, NOISE_STD=0.1)}
 for k, v in VIEWS[views].items():
     setattr(pc, k, v)
-if name == "digits":
-    from sklearn.datasets import load_digits
-    b = load_digits(); X, y = b.images.reshape(len(b.images), -1).astype(np.float64), b.target; K, side = 10, 8
-else:
-    X, y, K = rows(name); side = int(round(np.sqrt(X.shape[1])))
-X = (X - X.min()) / (X.max() - X.min())
+pixels, y, K = image_set(name)
 cache = pathlib.Path(f"/tmp/cf/{name}_{seed}_{steps}_{views}.npy")
 t0 = time.time()
 if cache.exists():
     H = np.load(cache)
 else:
-    H = pc.contrastive_features(torch.from_numpy(X).float().reshape(-1, 1, side, side), steps=steps, seed=seed)
+    H = pc.contrastive_features(pixels, steps=steps, seed=seed)
     np.save(cache, H)
 t_train = time.time() - t0
 C = shallow_coefficients(torch.from_numpy(H), K).numpy()

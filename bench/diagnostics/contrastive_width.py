@@ -13,12 +13,11 @@ import pathlib
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from _rows import rows  # noqa: E402
+from _rows import image_set  # noqa: E402
 
 import pssc_fast.contrastive as pc  # noqa: E402
 from pssc_fast.affinity import cluster_best_of  # noqa: E402
@@ -40,15 +39,10 @@ class WideEncoder(pc.ContrastiveEncoder):
 torch.set_num_threads(1)
 name, seed, last = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 steps = PSSC_DEFAULTS["contrastive_steps"]
-if name == "digits":
-    from sklearn.datasets import load_digits
-    b = load_digits(); X, y = b.images.reshape(len(b.images), -1).astype(np.float64), b.target; K, side = 10, 8
-else:
-    X, y, K = rows(name); side = int(round(np.sqrt(X.shape[1])))
-X = (X - X.min()) / (X.max() - X.min())
+pixels, y, K = image_set(name)
 pc.ContrastiveEncoder = functools.partial(WideEncoder, last=last)
 t0 = time.time()
-H = pc.contrastive_features(torch.from_numpy(X).float().reshape(-1, 1, side, side), steps=steps, seed=seed)
+H = pc.contrastive_features(pixels, steps=steps, seed=seed)
 t_train = time.time() - t0
 C = shallow_coefficients(torch.from_numpy(H), K).numpy()
 _, r = cluster_best_of({"c": C}, K, random_state=0)
