@@ -7,6 +7,7 @@ import torch
 import pssc_fast.contrastive as contrastive
 from pssc_fast import PSSC
 from pssc_fast.contrastive import augment, contrastive_features, nt_xent
+from pssc_fast.params import PSSC_DEFAULTS
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -141,7 +142,8 @@ def test_pssc_takes_the_contrastive_candidate_for_images_only():
     assert set(with_c.candidate_labels_) == set(with_c.normalized_cuts_) == {"network", "input", "contrastive"}
     cuts = with_c.normalized_cuts_
     lowest = min(cuts, key=cuts.get)
-    kept = "contrastive" if cuts["contrastive"] <= 1.25 * cuts[lowest] else lowest  # contrastive_tolerance=0.25
+    within = cuts["contrastive"] <= (1 + PSSC_DEFAULTS["contrastive_tolerance"]) * cuts[lowest]
+    kept = "contrastive" if within else lowest
     assert with_c.chosen_ == kept
     by_cut = PSSC(2, contrastive_steps=10, contrastive_tolerance=0.0, **params).fit(images[:, 0].numpy())
     assert by_cut.normalized_cuts_ == cuts and cuts[by_cut.chosen_] == cuts[lowest]  # 0: the lowest cut wins
