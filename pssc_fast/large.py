@@ -200,8 +200,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
             # Uniform, seeded anchors: the only choice Algorithm 3 makes about them, and label-free.
             anchor_idx = np.sort(rng.choice(n, size=m, replace=False))
             rows = self._rows(parallel.gather_rows(X, anchor_idx), slice(None)) if chunked else self._rows(X, anchor_idx)
+            check_distinct_rows(rows, self.n_clusters, "the anchors' data")  # the host copy
             Xa = torch.from_numpy(rows).to(device)
-            check_distinct_rows(Xa, self.n_clusters, "the anchors' data")
             self._check_explained_variance(model, Xa)
             extra, anchor_features = self._contrastive_candidate(X, n, anchor_idx, rows, seed, device, timings, chunked)
             anchor_labels, _, anchor_codes = self._finetune_and_cluster(model, Xa, seed, timings, extra)

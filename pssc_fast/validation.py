@@ -16,7 +16,10 @@ from .params import InputTypeError, InputValueError, check_integer, check_number
 
 def check_distinct_rows(X, n_clusters: int, what: str = "X") -> int:
     """The number of distinct rows of the 2-D array X; a warning when there are fewer than ``n_clusters``:
-    identical rows get identical codes, so any split of them into clusters is arbitrary."""
+    identical rows get identical codes, so any split of them into clusters is arbitrary. X may be a torch
+    tensor on any device (read through a CPU copy)."""
+    if hasattr(X, "detach"):  # numpy cannot read a CUDA tensor or one that requires grad
+        X = X.detach().cpu().numpy()
     distinct = len(np.unique(np.asarray(X).reshape(len(X), -1), axis=0))
     if distinct < int(n_clusters):
         warn_user(f"{what} has only {distinct} distinct row{'s' if distinct != 1 else ''} for {n_clusters} "

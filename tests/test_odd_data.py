@@ -155,6 +155,22 @@ def test_duplicated_rows_fewer_clusters_are_said_in_our_words():
         LargePSSC(3, anchors=30, random_state=0, **TINY_LARGE).fit(X)
 
 
+def test_distinct_rows_are_counted_on_tensors_numpy_cannot_read():
+    """The H200 run of 2026-12-04: fit_large passed its anchors as a CUDA tensor and np.asarray raised. A
+    tensor that requires grad fails np.asarray the same way on a CPU."""
+    import torch
+
+    from pssc_fast.validation import check_distinct_rows
+
+    rows = np.repeat(np.random.default_rng(0).random((4, 3)), 2, axis=0)
+    tensor = torch.from_numpy(rows).requires_grad_(True)
+    with pytest.raises(RuntimeError):
+        np.asarray(tensor)
+    assert check_distinct_rows(tensor, 4) == check_distinct_rows(rows, 4) == 4
+    with pytest.warns(UserWarning, match="only 4 distinct rows for 5 clusters"):
+        check_distinct_rows(tensor, 5)
+
+
 # -- files -----------------------------------------------------------------------------------------
 
 def _bad_files(folder: Path) -> dict:
