@@ -236,8 +236,9 @@ SHARED = (
           "how the n x n operators form float32 products: \"ieee\" (full fp32), \"tf32\" (TF32 tensor cores, fp32 "
           "accumulation, relative error <= 2e-3 in the kernel tests), \"bf16\" (bfloat16 operands, fp32 accumulation, "
           "<= 2e-2), or \"auto\": torch's ``torch.get_float32_matmul_precision()`` (\"highest\", torch's default, -> "
-          "ieee; \"high\" -> tf32; \"medium\" -> bf16). The default follows torch because TF32's effect on the "
-          "clustering has not been measured yet (docs/gpu.md). The torch backend honours it through torch's matmul "
+          "ieee; \"high\" -> tf32; \"medium\" -> bf16), as cuBLAS does, so that a script's numerics follow its own "
+          "torch setting. On one H200, tf32 kept digits' ACC and moved ORL's within its seed spread, and halves the "
+          "torch step at n = 32000 (docs/gpu.md): pass \"tf32\" for speed on CUDA. The torch backend honours it through torch's matmul "
           "precision (on CPU: fp32 throughout)."),
     Param("device", "auto", None, "\"auto\" (CUDA when available), \"cpu\", \"cuda\" or a torch device."),
     Param("random_state", None, None,

@@ -111,13 +111,23 @@ def test_precision_values():
 # ---------------------------------------------------------------------------------------------
 
 
-def test_step_seconds_interpolates_the_table():
-    t = choice.STEP_SECONDS["ieee"]["torch"]
+def test_step_seconds_interpolates_the_table(monkeypatch):
+    t = {8000: 0.01, 16000: 0.04, 100_000: 1.5}
+    monkeypatch.setattr(choice, "STEP_SECONDS", {"ieee": {"torch": t}, "tf32": {"torch": {8000: 0.005}}})
     assert choice.step_seconds("torch", 8000, "ieee") == pytest.approx(t[8000])
     mid = choice.step_seconds("torch", 11314, "ieee")  # ~ the geometric mean of 8000 and 16000
-    assert t[8000] < mid < t[16000]
+    assert mid == pytest.approx((t[8000] * t[16000]) ** 0.5, rel=1e-3)
     assert choice.step_seconds("torch", 200_000, "ieee") == pytest.approx(t[100_000] * 4)
-    assert choice.step_seconds("torch", 8000, "bf16") == pytest.approx(choice.STEP_SECONDS["tf32"]["torch"][8000])
+    assert choice.step_seconds("torch", 4000, "ieee") == pytest.approx(t[8000] / 4)
+    assert choice.step_seconds("torch", 8000, "bf16") == pytest.approx(0.005)  # bf16 without a row: tf32's
+    assert choice.step_seconds("triton", 8000, "ieee") is None
+
+
+def test_the_measured_table_has_every_precision_and_backend():
+    for precision in ("ieee", "tf32", "bf16"):
+        for backend in ("torch", "triton"):
+            table = choice.STEP_SECONDS[precision][backend]
+            assert len(table) >= 2 and all(v > 0 for v in table.values())
 
 
 def test_auto_picks_the_fastest_backend_that_fits(monkeypatch):

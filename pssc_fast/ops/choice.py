@@ -7,11 +7,10 @@ guessed: seconds per fused step (forward + backward of the coupled loss of bench
 bench/kernel_scaling.py, m = 10, d = 784) on one NVIDIA H200. ``bench/kernel_bench.py`` writes a new one into its
 JSON ("auto_rule") from the run on the GPU; paste it here.
 
-Source of the numbers now in it: bench/results/cuda_h200/kernel_scaling_cuda.json ("ieee": torch's default
-"highest") and kernel_scaling_cuda_tf32.json ("tf32"), measured before the kernels got tensor-core tiles and
-autotuning, when the chunked torch step was 2.6x faster from n = 16000: with them the rule picks "torch" on
-CUDA (Triton only where memory leaves no room for the torch workspace) until a new run refills the table.
-"bf16" uses the "tf32" row until it has its own.
+Source of the numbers now in it: bench/results/cuda_h200/2026-12-04/kernel_bench.json ("auto_rule"), the kernels
+with tensor-core tiles and autotuning, n = 4000, 8000 and 32000 (16000 and 65536 did not fit the run's time budget;
+beyond the table a step scales as n^2). Triton is faster up to about 8000-16000 rows at every precision, the
+chunked torch step (cuBLAS) from there on.
 """
 from __future__ import annotations
 
@@ -25,16 +24,12 @@ from . import chunked
 
 #: precision -> backend -> {n: seconds per fused step}; see the module docstring for the source.
 STEP_SECONDS = {
-    "ieee": {
-        "torch": {1000: 0.00234, 2000: 0.00237, 4000: 0.00376, 8000: 0.01173, 16000: 0.03989, 32000: 0.15316,
-                  65536: 0.59295, 100000: 1.54923},
-        "triton": {1000: 0.00214, 2000: 0.0025, 4000: 0.00771, 8000: 0.02728, 16000: 0.10426, 32000: 0.41373,
-                   65536: 1.71628, 100000: 4.0071},
-    },
-    "tf32": {
-        "torch": {2000: 0.00263, 8000: 0.0045, 16000: 0.01888, 32000: 0.07049, 65536: 0.23677},
-        "triton": {2000: 0.00181, 8000: 0.01381, 16000: 0.05155, 32000: 0.2023, 65536: 0.83243},
-    },
+    "ieee": {"torch": {4000: 0.00586, 8000: 0.01223, 32000: 0.15753},
+             "triton": {4000: 0.00441, 8000: 0.0155, 32000: 0.23046}},
+    "tf32": {"torch": {4000: 0.0063, 8000: 0.01112, 32000: 0.07519},
+             "triton": {4000: 0.00265, 8000: 0.00946, 32000: 0.12809}},
+    "bf16": {"torch": {4000: 0.00627, 8000: 0.00905, 32000: 0.07532},
+             "triton": {4000: 0.00261, 8000: 0.00708, 32000: 0.0993}},
 }
 
 
