@@ -81,7 +81,7 @@ def main(argv=None) -> int:
                      f"{ms([r['candidates']['contrastive'] for r in sel])} | "
                      f"{sum(r['contrastive_choice'] == 'contrastive' for r in sel)} of {len(sel)} | "
                      f"{np.mean([r['contrastive_seconds'] for r in sel]):.0f} |")
-    lines.append(f"\nACC mean ± std over the seeds run ({', '.join(f'{n}:{s}' for n, s in tasks)}), {args.steps} contrastive steps; "
+    lines.append(f"\nACC mean ± std over the seeds run ({', '.join(f'{n}:{s}' for n, s in tasks)}), contrastive_steps={args.steps}; "
                  f"`python {' '.join(sys.argv)}` at {started['git_commit']}, one thread per process.")
     stem = ROOT / "bench" / "results" / ("contrastive_check" + (f"_{args.tag}" if args.tag else ""))
     stem.with_suffix(".json").write_text(json.dumps({"provenance": started, "steps": args.steps, "runs": runs}, indent=1))

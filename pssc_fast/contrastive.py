@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "planned_steps", "train_encoder", "encode",
-           "contrastive_features"]
+__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "DEFAULT_BUDGET", "default_budget", "planned_steps",
+           "train_encoder", "encode", "contrastive_features"]
 
 #: Largest rotation (radians), relative scale change and shift (fraction of the image's half-width) of a view.
 MAX_ROTATION = math.radians(15)
@@ -30,6 +30,12 @@ NOISE_STD = 0.05
 #: count while three stride-2 layers and global pooling see little more in a larger image (the sets it was
 #: measured on are 8 to 32 pixels wide).
 MAX_SIDE = 64
+#: What the estimators' ``contrastive_steps="auto"`` and ``contrastive_max_epochs="auto"`` stand for, by device:
+#: (steps, cap in passes over the images or None). The loss on fixed views still falls past 2000 steps on every set
+#: measured (bench/diagnostics/contrastive_budget.py), but a CPU thread takes 4-8 minutes per 2000 steps; an H200
+#: takes seconds. There 10000 steps, uncapped, scored higher than 2000 (700 for ORL) on all 5 label-scored runs
+#: (ORL, COIL20 2 seeds each, MNIST-1k; bench/results/diagnostics/contrastive_budget_h200.md): labels informed it.
+DEFAULT_BUDGET = {"cpu": (2000, 700), "cuda": (10000, None)}
 
 
 class ContrastiveEncoder(nn.Module):
@@ -88,6 +94,12 @@ def _shrunk(images: torch.Tensor) -> torch.Tensor:
         size = [max(1, round(d * MAX_SIDE / side)) for d in images.shape[-2:]]
         images = F.interpolate(images, size=size, mode="area")
     return images
+
+
+def default_budget(device) -> tuple:
+    """(steps, max_epochs) of :data:`DEFAULT_BUDGET` for a torch ``device`` (or its name): CUDA's on CUDA, the
+    CPU's elsewhere."""
+    return DEFAULT_BUDGET["cuda" if torch.device(device).type == "cuda" else "cpu"]
 
 
 def planned_steps(n: int, steps: int, max_epochs: int | None = None, batch_size: int = 256) -> int:

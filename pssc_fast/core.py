@@ -63,6 +63,18 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         memory.check_self_expression_fits(n_layer, backend=self.backend, device=device)
         return device, check_seed(self.random_state)
 
+    def _contrastive_budget(self, device) -> tuple:
+        """(steps, max_epochs or None) the contrastive encoder trains for on ``device``: ``contrastive_steps`` and
+        ``contrastive_max_epochs``, each "auto" resolved by :func:`pssc_fast.contrastive.default_budget`."""
+        from .contrastive import default_budget
+
+        steps, max_epochs = default_budget(device)
+        if self.contrastive_steps != "auto":
+            steps = int(self.contrastive_steps)
+        if self.contrastive_max_epochs != "auto":
+            max_epochs = None if self.contrastive_max_epochs is None else int(self.contrastive_max_epochs)
+        return steps, max_epochs
+
     def _start_model(self, fresh, n_features: int, device):
         """The auto-encoder a fit starts from: a float32 copy of ``autoencoder`` (its own architecture, e.g. the
         TensorFlow-padded nets of :func:`pssc_fast.models.load_dscnet_autoencoder`), checked to read rows of

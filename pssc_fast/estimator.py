@@ -163,15 +163,17 @@ class PSSC(SubspaceClusteringBase):
 
     def _contrastive_candidate(self, Xt, image_shape, seed: int, timings: dict) -> dict:
         """{"contrastive": C}: the ridge self-expression of the rows' contrastive features
-        (:func:`pssc_fast.contrastive.contrastive_features`, ``contrastive_steps`` steps or
-        ``contrastive_max_epochs`` passes), or {} when off or when X is not images."""
-        if not self.contrastive_steps or image_shape is None:  # its views are image operations
+        (:func:`pssc_fast.contrastive.contrastive_features`, for the budget of :meth:`_contrastive_budget`), or {}
+        when off or when X is not images. Sets ``contrastive_steps_``, the steps it ran (0 when off)."""
+        steps, max_epochs = self._contrastive_budget(Xt.device)
+        self.contrastive_steps_ = 0
+        if not steps or image_shape is None:  # its views are image operations
             return {}
-        from .contrastive import contrastive_features
+        from .contrastive import contrastive_features, planned_steps
 
         t0 = time.perf_counter()
-        features = contrastive_features(Xt.reshape(-1, *image_shape), steps=int(self.contrastive_steps), seed=seed,
-                                        max_epochs=int(self.contrastive_max_epochs))
+        features = contrastive_features(Xt.reshape(-1, *image_shape), steps=steps, seed=seed, max_epochs=max_epochs)
+        self.contrastive_steps_ = planned_steps(Xt.shape[0], steps, max_epochs)
         C = shallow_coefficients(torch.from_numpy(features), int(self.n_clusters)).cpu().numpy()
         timings["contrastive"] = time.perf_counter() - t0
         return {"contrastive": C}

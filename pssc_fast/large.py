@@ -272,7 +272,9 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         (``contrastive_encoder_``, kept on the CPU) trains on all rows, or :data:`CONTRASTIVE_ROWS` drawn
         uniformly (seeded) when there are more."""
         self.contrastive_encoder_ = None
-        if not self.contrastive_steps or self.image_shape_ is None:
+        self.contrastive_steps_ = 0
+        budget, max_epochs = self._contrastive_budget(device)
+        if not budget or self.image_shape_ is None:
             return {}, None
         from .contrastive import encode, planned_steps, train_encoder
         from .train import shallow_coefficients
@@ -289,16 +291,15 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         else:
             raw = X[sample]
         images = torch.from_numpy(self._rows(raw, slice(None))).reshape(-1, *self.image_shape_).to(device)
-        encoder = train_encoder(images, steps=int(self.contrastive_steps), seed=seed,
-                                max_epochs=int(self.contrastive_max_epochs))
+        encoder = train_encoder(images, steps=budget, seed=seed, max_epochs=max_epochs)
         del images
         anchors = torch.from_numpy(anchor_rows).reshape(-1, *self.image_shape_).to(device)
         features = encode(encoder, anchors).cpu()
         C = shallow_coefficients(features.double(), int(self.n_clusters)).cpu().numpy()
         self.contrastive_encoder_ = encoder.cpu()
         timings["contrastive"] = time.perf_counter() - t0
-        steps = planned_steps(len(sample), int(self.contrastive_steps), int(self.contrastive_max_epochs))
-        say(f"contrastive features: {steps} steps on {len(sample):,} rows, "
+        self.contrastive_steps_ = planned_steps(len(sample), budget, max_epochs)
+        say(f"contrastive features: {self.contrastive_steps_} steps on {len(sample):,} rows, "
             f"{timings['contrastive']:.1f} s", bool(self.verbose))
         return {"contrastive": C}, features.numpy()
 

@@ -265,21 +265,24 @@ PSSC_OWN = (
           "``autoencoder``'s weights or, without one, from a randomly initialised auto-encoder."),
     Param("batch_size", 128, integer(1), "pre-training mini-batch size."),
     Param("epochs", 300, integer(1), "full-batch fine-tuning steps."),
-    Param("contrastive_steps", 2000, integer(0),
+    Param("contrastive_steps", "auto", integer(0, also=("auto",)),
           "for image input (ignored for vectors): train a small convolutional encoder for this many steps by "
           "contrastive learning (SimCLR, views by small rotations, scalings, shifts, brightness and noise; "
           ":mod:`pssc_fast.contrastive`) and add the ridge self-expression of its features as a third candidate "
-          "(\"contrastive\") that the normalized cut can keep; 0 leaves it out. Its cost grows with the steps, "
-          "not with the images (about 4-8 minutes on one CPU thread for 32x32 images). The budget was raised from "
-          "600 after label-scored runs: on MNIST-1k the candidate went from 0.76 to 0.87, on ORL, COIL20 and "
-          "digits it stayed within the seed spread (bench/diagnostics/contrastive_variants.py, docs/notes.md)."),
-    Param("contrastive_max_epochs", 700, integer(1),
-          "the cap of ``contrastive_steps`` in passes over the images, so that a few hundred images are not "
-          "trained on for thousands of passes (2000 steps are 2000 passes over 400 images; a pass is "
-          "n // 256 steps). It binds below about 770 images: 700 is above the 667 passes MNIST-1k's 1000 "
-          "images get in 2000 steps, where that budget was set. Labels informed it: on ORL's 400 images the "
-          "candidate alone scored 0.752 at 700 passes against 0.720 at 2000, and the defaults 0.731 against "
-          "0.720 (3 seeds; bench/results/contrastive_check_orl_700.md, docs/notes.md)."),
+          "(\"contrastive\") that the normalized cut can keep; 0 leaves it out. \"auto\": 2000 on a CPU, 10000 on "
+          "CUDA (:data:`pssc_fast.contrastive.DEFAULT_BUDGET`, which says why). Its cost grows with the steps, not "
+          "with the images (about 4-8 minutes per 2000 steps on one CPU thread for 32x32 images, seconds on a GPU). "
+          "The CPU's 2000 was raised from 600 after label-scored runs: on MNIST-1k the candidate went from 0.76 to "
+          "0.87, on ORL, COIL20 and digits it stayed within the seed spread "
+          "(bench/diagnostics/contrastive_variants.py, docs/notes.md). ``contrastive_steps_`` is what a fit ran."),
+    Param("contrastive_max_epochs", "auto", integer(1, also=("auto", None)),
+          "the cap of ``contrastive_steps`` in passes over the images (a pass is n // 256 steps), None for none. "
+          "\"auto\": 700 on a CPU, so that a few hundred images do not take thousands of passes' time (2000 steps "
+          "are 2000 passes over 400 images); it binds below about 770 images, above MNIST-1k's 667 passes where the "
+          "CPU budget was set. None on CUDA, where the time is seconds and ORL's 400 images scored higher after "
+          "10000 passes than after 700 (2 seeds). Labels informed the CPU's cap too: on ORL the candidate alone "
+          "scored 0.752 at 700 passes against 0.720 at 2000, and the defaults 0.731 against 0.720 (3 seeds; "
+          "bench/results/contrastive_check_orl_700.md, docs/notes.md)."),
     Param("contrastive_tolerance", 0.25, number(low=0.0),
           "the contrastive candidate is kept while its normalized cut is at most (1 + this) times the lowest "
           "candidate's (0: the lowest cut wins, the contrastive one on ties). 0.25 is about the spread of that cut over "

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import pssc_fast.contrastive as contrastive
-from pssc_fast import PSSC
+from pssc_fast import LargePSSC, PSSC
 from pssc_fast.contrastive import augment, contrastive_features, nt_xent
 from pssc_fast.params import PSSC_DEFAULTS
 
@@ -132,6 +132,36 @@ def test_pssc_caps_the_contrastive_steps_at_its_max_epochs(monkeypatch):
         PSSC(2, contrastive_max_epochs=0).fit(images[:, 0].numpy())
 
 
+def test_auto_budget_follows_the_device_and_explicit_values_win(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")  # resolution only: no CUDA needed
+    assert contrastive.default_budget(cpu) == contrastive.DEFAULT_BUDGET["cpu"]
+    assert contrastive.default_budget("cuda:0") == contrastive.DEFAULT_BUDGET["cuda"]
+    for estimator in (PSSC(2), LargePSSC(2)):
+        assert estimator._contrastive_budget(cpu) == contrastive.DEFAULT_BUDGET["cpu"]
+        assert estimator._contrastive_budget(cuda) == contrastive.DEFAULT_BUDGET["cuda"]
+        estimator.set_params(contrastive_steps=7)
+        assert estimator._contrastive_budget(cuda) == (7, contrastive.DEFAULT_BUDGET["cuda"][1])
+        estimator.set_params(contrastive_max_epochs=None)
+        assert estimator._contrastive_budget(cpu) == (7, None)  # None: no cap
+    # a fit on the CPU runs the CPU's budget under "auto" and says how many steps it ran
+    monkeypatch.setitem(contrastive.DEFAULT_BUDGET, "cpu", (50, 3))
+    images, _ = _bars()
+    seen = {}
+    real = contrastive.train_encoder
+
+    def spy(images, **kwargs):
+        seen.update(kwargs)
+        return real(images, **kwargs)
+
+    monkeypatch.setattr(contrastive, "train_encoder", spy)
+    model = PSSC(2, pretrain_epochs=2, epochs=2, random_state=0).fit(images[:, 0].numpy())
+    assert (seen["steps"], seen["max_epochs"]) == (50, 3)
+    assert model.contrastive_steps_ == contrastive.planned_steps(len(images), 50, 3) < 50
+    assert PSSC(2, contrastive_steps=0, pretrain_epochs=2, epochs=2).fit(images[:, 0].numpy()).contrastive_steps_ == 0
+    with pytest.raises(TypeError, match="contrastive_steps"):
+        PSSC(2, contrastive_steps="many").fit(images[:, 0].numpy())
+
+
 def test_pssc_takes_the_contrastive_candidate_for_images_only():
     # (vectors: no candidate; images: a third one, the network's and the input's unchanged)
     images, y = _bars()
@@ -151,7 +181,7 @@ def test_pssc_takes_the_contrastive_candidate_for_images_only():
     assert "contrastive" in with_c.timings_ and "contrastive" not in plain.timings_
     rows = PSSC(2, contrastive_steps=10, **params).fit(images.reshape(len(images), -1).numpy())
     assert set(rows.candidate_labels_) == {"network", "input"}  # vectors: its views are image operations
-    assert PSSC().contrastive_steps > 0  # on by default for images
+    assert PSSC().contrastive_steps == "auto" and min(b[0] for b in contrastive.DEFAULT_BUDGET.values()) > 0
     with pytest.raises(ValueError, match="contrastive_steps"):
         PSSC(2, contrastive_steps=-1, **params).fit(images[:, 0].numpy())
 
