@@ -60,6 +60,8 @@ class PSSC(SubspaceClusteringBase):
     backend_, precision_ : the n x n backend and float32 product precision fine-tuning ran with ("auto" resolved;
         ``verbose=True`` prints why that backend).
     timings_ : seconds spent in each stage.
+    contrastive_steps_ : the steps the contrastive encoder trained ("auto" and the pass cap resolved; 0 when off or
+        for vectors).
     budget_ : the training budget used: "pretrain_epochs" (asked), "pretrain_epochs_run", "pretrain_stop"
         ("plateau", "floor" or None) and "pretrain_why" (in words; :mod:`pssc_fast.budget` has the rule), and
         "finetune_epochs".

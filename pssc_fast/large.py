@@ -88,6 +88,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     image_shape_ : (channels, height, width) the rows were read as for the contrastive candidate, or None.
     contrastive_encoder_ : the trained :class:`~pssc_fast.contrastive.ContrastiveEncoder` (on CPU) when rows are
         assigned in its feature space (``assign_space_ == "contrastive"``), else None.
+    contrastive_steps_ : the steps the contrastive encoder trained ("auto" and the pass cap resolved; 0 when off).
     landmark_, landmark_centers_ : with ``labeling="landmark"``, the fitted
         :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.

@@ -233,7 +233,7 @@ def test_fit_large_takes_the_contrastive_candidate_for_image_rows(monkeypatch):
     by_images = LargePSSC(2, **params).fit(images[:, 0].numpy())
     assert by_shape.chosen_ == by_shape.assign_space_ == "contrastive" and by_shape.image_shape_ == (1, 12, 12)
     assert set(by_shape.candidate_labels_) == {"network", "input", "contrastive"}
-    assert "contrastive" in by_shape.timings_
+    assert "contrastive" in by_shape.timings_ and by_shape.contrastive_steps_ == 10
     np.testing.assert_array_equal(by_shape.labels_, by_images.labels_)
     np.testing.assert_array_equal(by_shape.predict(rows), by_shape.labels_)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(by_shape)).predict(rows[:7]), by_shape.labels_[:7])
@@ -242,7 +242,7 @@ def test_fit_large_takes_the_contrastive_candidate_for_image_rows(monkeypatch):
 
     monkeypatch.setattr(core.affinity, "cluster_best_of", _keep("network"))
     vectors = LargePSSC(2, **params).fit(rows)
-    assert vectors.image_shape_ is None and vectors.contrastive_encoder_ is None
+    assert vectors.image_shape_ is None and vectors.contrastive_encoder_ is None and vectors.contrastive_steps_ == 0
     assert set(vectors.candidate_labels_) == {"network", "input"}
     kept_network = LargePSSC(2, image_shape=(1, 12, 12), **params).fit(rows)
     assert kept_network.assign_space_ == "codes" and kept_network.contrastive_encoder_ is None
