@@ -115,8 +115,8 @@ def test_max_epochs_caps_the_steps_at_whole_passes():
     np.testing.assert_array_equal(contrastive.encode(capped, images).numpy(), contrastive.encode(exact, images).numpy())
 
 
-def test_pssc_caps_the_contrastive_steps_at_its_max_epochs(monkeypatch):
-    images, _ = _bars()
+def _spy_on_training(monkeypatch) -> dict:
+    """A dict that collects the keyword arguments of every contrastive.train_encoder call from now on."""
     seen = {}
     real = contrastive.train_encoder
 
@@ -125,6 +125,12 @@ def test_pssc_caps_the_contrastive_steps_at_its_max_epochs(monkeypatch):
         return real(images, **kwargs)
 
     monkeypatch.setattr(contrastive, "train_encoder", spy)
+    return seen
+
+
+def test_pssc_caps_the_contrastive_steps_at_its_max_epochs(monkeypatch):
+    images, _ = _bars()
+    seen = _spy_on_training(monkeypatch)
     PSSC(2, contrastive_steps=50, contrastive_max_epochs=3, pretrain_epochs=2, epochs=2,
          random_state=0).fit(images[:, 0].numpy())
     assert seen["steps"] == 50 and seen["max_epochs"] == 3
@@ -146,14 +152,7 @@ def test_auto_budget_follows_the_device_and_explicit_values_win(monkeypatch):
     # a fit on the CPU runs the CPU's budget under "auto" and says how many steps it ran
     monkeypatch.setitem(contrastive.DEFAULT_BUDGET, "cpu", (50, 3))
     images, _ = _bars()
-    seen = {}
-    real = contrastive.train_encoder
-
-    def spy(images, **kwargs):
-        seen.update(kwargs)
-        return real(images, **kwargs)
-
-    monkeypatch.setattr(contrastive, "train_encoder", spy)
+    seen = _spy_on_training(monkeypatch)
     model = PSSC(2, pretrain_epochs=2, epochs=2, random_state=0).fit(images[:, 0].numpy())
     assert (seen["steps"], seen["max_epochs"]) == (50, 3)
     assert model.contrastive_steps_ == contrastive.planned_steps(len(images), 50, 3) < 50
