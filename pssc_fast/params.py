@@ -238,8 +238,8 @@ SHARED = (
           "<= 2e-2), or \"auto\": torch's ``torch.get_float32_matmul_precision()`` (\"highest\", torch's default, -> "
           "ieee; \"high\" -> tf32; \"medium\" -> bf16), as cuBLAS does, so that a script's numerics follow its own "
           "torch setting. On one H200, tf32 kept digits' ACC and moved ORL's within its seed spread, and halves the "
-          "torch step at n = 32000 (docs/gpu.md): pass \"tf32\" for speed on CUDA. The torch backend honours it through torch's matmul "
-          "precision (on CPU: fp32 throughout)."),
+          "torch step at n = 32000 (docs/gpu.md): pass \"tf32\" for speed on CUDA. The torch backend honours it "
+          "through torch's matmul precision (on CPU: fp32 throughout)."),
     Param("device", "auto", None, "\"auto\" (CUDA when available), \"cpu\", \"cuda\" or a torch device."),
     Param("random_state", None, None,
           "int, numpy generator or None; seeds weight initialisation, batching, the anchors and the spectral step."),
@@ -271,7 +271,8 @@ PSSC_OWN = (
           ":mod:`pssc_fast.contrastive`) and add the ridge self-expression of its features as a third candidate "
           "(\"contrastive\") that the normalized cut can keep; 0 leaves it out. \"auto\": 2000 on a CPU, 10000 on "
           "CUDA (:data:`pssc_fast.contrastive.DEFAULT_BUDGET`, which says why). Its cost grows with the steps, not "
-          "with the images (about 4-8 minutes per 2000 steps on one CPU thread for 32x32 images, seconds on a GPU). "
+          "with the images (about 4-8 minutes per 2000 steps on one CPU thread for 32x32 images; 10000 steps took "
+          "2.5 minutes on an H200 that 8 such runs shared). "
           "The CPU's 2000 was raised from 600 after label-scored runs: on MNIST-1k the candidate went from 0.76 to "
           "0.87, on ORL, COIL20 and digits it stayed within the seed spread "
           "(bench/diagnostics/contrastive_variants.py, docs/notes.md). ``contrastive_steps_`` is what a fit ran."),
@@ -279,7 +280,7 @@ PSSC_OWN = (
           "the cap of ``contrastive_steps`` in passes over the images (a pass is n // 256 steps), None for none. "
           "\"auto\": 700 on a CPU, so that a few hundred images do not take thousands of passes' time (2000 steps "
           "are 2000 passes over 400 images); it binds below about 770 images, above MNIST-1k's 667 passes where the "
-          "CPU budget was set. None on CUDA, where the time is seconds and ORL's 400 images scored higher after "
+          "CPU budget was set. None on CUDA, where time is cheap and ORL's 400 images scored higher after "
           "10000 passes than after 700 (2 seeds). Labels informed the CPU's cap too: on ORL the candidate alone "
           "scored 0.752 at 700 passes against 0.720 at 2000, and the defaults 0.731 against 0.720 (3 seeds; "
           "bench/results/contrastive_check_orl_700.md, docs/notes.md)."),
