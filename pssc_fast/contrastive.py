@@ -33,8 +33,8 @@ MAX_SIDE = 64
 #: What the estimators' ``contrastive_steps="auto"`` and ``contrastive_max_epochs="auto"`` stand for, by device:
 #: (steps, cap in passes over the images or None). The loss on fixed views still falls past 2000 steps on every set
 #: measured (bench/diagnostics/contrastive_budget.py), but a CPU thread takes 4-8 minutes per 2000 steps; an H200
-#: shared by 8 runs took 2.5 minutes per 10000. 10000 steps, uncapped, scored higher than 2000 (700 for ORL) on all 7 label-scored runs: ORL,
-#: COIL20 2 seeds each and MNIST-1k on an H200, MNIST-10k 2 seeds on the CPU
+#: shared by 8 runs took 2.5 minutes per 10000. 10000 steps, uncapped, scored higher than 2000 (700 for ORL) on all
+#: 7 label-scored runs: ORL, COIL20 2 seeds each and MNIST-1k on an H200, MNIST-10k 2 seeds on the CPU
 #: (bench/results/diagnostics/contrastive_budget_{h200,mnist10k_cpu}.md): labels informed it.
 DEFAULT_BUDGET = {"cpu": (2000, 700), "cuda": (10000, None)}
 
