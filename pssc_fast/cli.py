@@ -257,14 +257,15 @@ def cmd_demo(args) -> int:
 
 def _image_shape(args, X):
     """(channels, height, width) of the samples: --image-shape (H W, or C H W), else the shape of an input of 3
-    (one channel) or 4 dimensions (channels first), else None (rows of features)."""
+    (one channel) or 4 dimensions (channels first), else None with --vectors, else "auto" (the estimators read rows
+    that look like square images as images)."""
     inferred = None
     if X.ndim == 3:
         inferred = (1, *(int(v) for v in X.shape[1:]))
     elif X.ndim == 4:
         inferred = tuple(int(v) for v in X.shape[1:])
     if args.image_shape is None:
-        return inferred
+        return inferred if inferred is not None or getattr(args, "vectors", False) else "auto"
     if len(args.image_shape) not in (2, 3):
         raise UserError(f"--image-shape takes HEIGHT WIDTH or CHANNELS HEIGHT WIDTH, got {len(args.image_shape)} "
                         "numbers")
@@ -332,6 +333,9 @@ def cmd_fit(args) -> int:
     seconds = time.perf_counter() - start
     _save_labels(out, labels)
     sizes = np.bincount(labels, minlength=args.k)
+    if image_shape == "auto" and getattr(model, "image_shape_", None) is not None:
+        print(f"rows read as {'x'.join(map(str, model.image_shape_[1:]))} images (their neighbouring features "
+              "correlate like pixels; --vectors keeps them as vectors)")
     print(f"{n} samples -> {args.k} clusters in {seconds:.1f} s; sizes {sizes.tolist()}; labels written to {out}")
     budget = getattr(model, "budget_", None)  # what the pre-training budget came to, and why
     if budget:
@@ -502,7 +506,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--image-shape", type=_int_at_least(1), nargs="+", default=None, metavar="N",
                      help="the samples are images of HEIGHT WIDTH (one channel) or CHANNELS HEIGHT WIDTH values, "
                           "stored as rows: the small-data path then uses the convolutional auto-encoder, and both "
-                          "paths add the contrastive candidate. An input of 3 or 4 dimensions carries its own")
+                          "paths add the contrastive candidate. An input of 3 or 4 dimensions carries its own; rows "
+                          "of a square number of features whose neighbours correlate like pixels are read as "
+                          "square images without it")
+    fit.add_argument("--vectors", action="store_true",
+                     help="read 2-D rows as vectors even when they look like square images")
     fit.add_argument("--out", default="labels.npy",
                      help="where to save the labels: .npy, or .csv/.txt for one label per line (default %(default)s)")
     fit.add_argument("--plot", default=None, help="PNG of the affinity ordered by cluster (small-data path)")

@@ -14,7 +14,7 @@ from .models import ConvAutoEncoder, FCAutoEncoder
 from .params import PSSC_PARAMETERS, InputValueError, check_integer, describe, make_init, validate
 from .scaling import fit_minmax_array
 from .train import pretrain, shallow_coefficients
-from .validation import as_numpy_input, check_distinct_rows, check_real_input, warn_user
+from .validation import as_numpy_input, check_distinct_rows, check_real_input, square_image_shape, warn_user
 
 # One setting apart (paper Table III's ablation): DSC-L2 drops the Laplacian trace and the
 # pseudo-supervision, PSSC_l keeps the trace but no pseudo-supervision, PSSC has everything.
@@ -60,6 +60,8 @@ class PSSC(SubspaceClusteringBase):
     backend_, precision_ : the n x n backend and float32 product precision fine-tuning ran with ("auto" resolved;
         ``verbose=True`` prints why that backend).
     timings_ : seconds spent in each stage.
+    image_shape_ : (channels, height, width) the rows were read as (X's own, ``image_shape``'s, or recognised with
+        "auto"), or None for vectors.
     contrastive_steps_ : the steps the contrastive encoder trained ("auto" and the pass cap resolved; 0 when off or
         for vectors).
     budget_ : the training budget used: "pretrain_epochs" (asked), "pretrain_epochs_run", "pretrain_stop"
@@ -107,7 +109,8 @@ class PSSC(SubspaceClusteringBase):
         X = X.astype(np.float64)
         if not np.isfinite(X).all():
             raise InputValueError("X contains NaN or infinite values; remove or impute them first")
-        image_shape = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
+        detect = isinstance(self.image_shape, str)  # "auto"
+        image_shape = None if detect or self.image_shape is None else tuple(int(v) for v in self.image_shape)
         if X.ndim > 2:
             shape = (1, *X.shape[1:]) if X.ndim == 3 else tuple(X.shape[1:])
             if image_shape is not None and image_shape != shape:
@@ -118,6 +121,8 @@ class PSSC(SubspaceClusteringBase):
                           "height, width): pass X.transpose(0, 3, 1, 2) if the last axis holds the channels")
             image_shape = shape
         X = X.reshape(X.shape[0], -1)
+        if detect and image_shape is None:  # rows of pixels read as the images they are
+            image_shape = square_image_shape(X)
         if image_shape is not None and int(np.prod(image_shape)) != X.shape[1]:
             raise InputValueError(f"image_shape={image_shape} must be (channels, height, width) with "
                              f"{X.shape[1]} values in all")
@@ -189,6 +194,7 @@ class PSSC(SubspaceClusteringBase):
 
     def _fit(self, X):
         X, image_shape, device, seed = self._setup(X)
+        self.image_shape_ = image_shape
         check_distinct_rows(X, self.n_clusters)
         timings = {}
         with seeded_torch(seed, device):

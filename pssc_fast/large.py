@@ -38,7 +38,7 @@ from .parallel import is_dask_array
 from .scaling import MinMaxScale, block_extremes, combine_extremes, sample_rows, scaling_from_scan
 from .train import pretrain_stream, resolve_device
 from .spectral import check_cluster_sizes
-from .validation import as_numpy_input, check_distinct_rows, check_real_input, warn_user
+from .validation import as_numpy_input, check_distinct_rows, check_real_input, square_image_shape, warn_user
 
 __all__ = ["LargePSSC", "fit_large", "nearest_anchor_labels", "pretrain_stream"]
 
@@ -172,7 +172,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         else:
             X, image_shape = _as_rows(X), _image_shape_of(X)
         n, d = X.shape
-        self.image_shape_ = self._check_image_shape(image_shape if not chunked else None, d)
+        self.image_shape_ = self._check_image_shape(image_shape if not chunked else None, d,
+                                                     rows=None if chunked else X)
         m = self._anchors_used(n)
         device, seed = self._device_and_seed(m)
         rng = np.random.default_rng(seed)
@@ -253,10 +254,14 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
                 f"the anchors' rows (its reconstructions are little better than the mean row), so its codes "
                 f"carry little to cluster; {self._more_pretraining_advice()}")
 
-    def _check_image_shape(self, inferred, n_features: int):
+    def _check_image_shape(self, inferred, n_features: int, rows=None):
         """The (channels, height, width) X's rows are read as for the contrastive candidate, or None: the
-        ``image_shape`` parameter, else the shape of image-shaped X."""
-        given = None if self.image_shape is None else tuple(int(v) for v in self.image_shape)
+        ``image_shape`` parameter, else the shape of image-shaped X, else with "auto" that of ``rows`` that look
+        like square images (:func:`~pssc_fast.validation.square_image_shape`; not tried on a dask array)."""
+        detect = isinstance(self.image_shape, str)  # "auto"
+        given = None if detect or self.image_shape is None else tuple(int(v) for v in self.image_shape)
+        if detect and inferred is None and rows is not None:
+            inferred = square_image_shape(rows)
         if given is not None and inferred is not None and given != inferred:
             raise InputValueError(f"image_shape={given} disagrees with X's images, {inferred} (channels, height, "
                                   "width); drop image_shape or pass 2-D rows")

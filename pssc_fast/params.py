@@ -256,9 +256,12 @@ PSSC_OWN = (
     Param("hidden_dims", (256, 128), widths(allow_empty=True), "hidden widths of the fully-connected auto-encoder."),
     Param("channels", (15,), widths(), "channels of the convolutional encoder's layers (paper Table II)."),
     Param("kernel_sizes", (3,), widths(), "kernel sizes of the convolutional encoder's layers (paper Table II)."),
-    Param("image_shape", None, widths(length=3, also=(None,)),
+    Param("image_shape", "auto", widths(length=3, also=(None, "auto")),
           "(channels, height, width) to read 2-D input rows as images. Image-shaped X carries its own: "
-          "(n, H, W) is read as one channel, (n, C, H, W) channels first."),
+          "(n, H, W) is read as one channel, (n, C, H, W) channels first. \"auto\" also reads 2-D rows of a "
+          "square number of features (at least 8 x 8) as one-channel square images when neighbouring features "
+          "correlate like pixels (label-free; :func:`pssc_fast.validation.square_image_shape`); None keeps 2-D "
+          "rows as vectors. ``image_shape_`` says what was used."),
     Param("pretrain_epochs", 200, integer(0),
           "pre-training epochs (Adam, mini-batches); it stops earlier when the reconstruction error stops "
           "improving (:mod:`pssc_fast.budget`; not on digits). 0 skips pre-training: fine-tuning then starts from "
@@ -319,8 +322,9 @@ LARGE_OWN = (
             "1e-3 wrecked the MNIST-10k codes in a label-scored comparison that kept this value, see docs/notes.md)."),
     replace(param(PSSC_OWN, "image_shape"),
             doc="(channels, height, width) to read X's rows as images (image-shaped X carries its own, (n, H, W) "
-                "read as one channel): the auto-encoder stays fully-connected, and the contrastive candidate "
-                "(``contrastive_steps``) needs it."),
+                "read as one channel; \"auto\" also recognises rows of square images, as PSSC does, except in a "
+                "dask array; None keeps rows as vectors): the auto-encoder stays fully-connected, and the "
+                "contrastive candidate (``contrastive_steps``) needs it."),
     replace(param(PSSC_OWN, "contrastive_steps"),
             doc="for images (``image_shape``, or image-shaped X; ignored for vectors): train a small convolutional "
                 "encoder for this many steps by contrastive learning on up to 50,000 uniformly drawn rows "

@@ -349,11 +349,13 @@ def test_demo_prints_scores_and_writes_the_affinity(tmp_path, monkeypatch, capsy
 
 @pytest.mark.parametrize("stored, option, shape", [((40, 6), ["--image-shape", "2", "3"], (1, 2, 3)),
                                                    ((40, 6), ["--image-shape", "2", "1", "3"], (2, 1, 3)),
-                                                   ((40, 2, 3), [], (1, 2, 3)), ((40, 6), [], None),
+                                                   ((40, 2, 3), [], (1, 2, 3)), ((40, 6), [], "auto"),
+                                                   ((40, 6), ["--vectors"], None),
                                                    ((40, 2, 3), ["--image-shape", "3", "2"], "disagrees")])
 @pytest.mark.parametrize("path", ["small", "large"])
 def test_image_shape_reaches_both_paths(tmp_path, monkeypatch, capsys, stored, option, shape, path):
-    # (rows with --image-shape, or images stored with their shape: both estimators are told; rows stay rows)
+    # (rows with --image-shape, or images stored with their shape: both estimators are told; other rows go as
+    # "auto", for the estimators to recognise rows of square images, or as vectors with --vectors)
     from types import SimpleNamespace
 
     seen = {}

@@ -178,8 +178,12 @@ def test_pssc_takes_the_contrastive_candidate_for_images_only():
     assert by_cut.normalized_cuts_ == cuts and cuts[by_cut.chosen_] == cuts[lowest]  # 0: the lowest cut wins
     np.testing.assert_array_equal(with_c.candidate_labels_["network"], plain.candidate_labels_["network"])
     assert "contrastive" in with_c.timings_ and "contrastive" not in plain.timings_
-    rows = PSSC(2, contrastive_steps=10, **params).fit(images.reshape(len(images), -1).numpy())
+    flat = images.reshape(len(images), -1).numpy()
+    rows = PSSC(2, contrastive_steps=10, image_shape=None, **params).fit(flat)
     assert set(rows.candidate_labels_) == {"network", "input"}  # vectors: its views are image operations
+    assert rows.image_shape_ is None and with_c.image_shape_ == (1, 12, 12)
+    recognised = PSSC(2, contrastive_steps=10, **params).fit(flat)  # rows of pixels, read as images by "auto"
+    assert recognised.image_shape_ == (1, 12, 12) and recognised.normalized_cuts_ == cuts
     assert PSSC().contrastive_steps == "auto" and min(b[0] for b in contrastive.DEFAULT_BUDGET.values()) > 0
     with pytest.raises(ValueError, match="contrastive_steps"):
         PSSC(2, contrastive_steps=-1, **params).fit(images[:, 0].numpy())
@@ -240,7 +244,8 @@ def test_fit_large_takes_the_contrastive_candidate_for_image_rows(monkeypatch):
     np.testing.assert_array_equal(by_shape.labels_[by_shape.anchor_indices_], by_shape.anchor_labels_)
 
     monkeypatch.setattr(core.affinity, "cluster_best_of", _keep("network"))
-    vectors = LargePSSC(2, **params).fit(rows)
+    vectors = LargePSSC(2, image_shape=None, **params).fit(rows)
+    assert LargePSSC(2, **params).fit(rows).image_shape_ == (1, 12, 12)  # rows of pixels, recognised
     assert vectors.image_shape_ is None and vectors.contrastive_encoder_ is None and vectors.contrastive_steps_ == 0
     assert set(vectors.candidate_labels_) == {"network", "input"}
     kept_network = LargePSSC(2, image_shape=(1, 12, 12), **params).fit(rows)

@@ -320,3 +320,34 @@ def test_battery_cli(case, large, tmp_path_factory):
     assert labels.shape == (len(X),) and 0 <= labels.min() and labels.max() < k
     if len(np.unique(labels)) < k:
         assert any("clusters asked for" in line or "distinct row" in line for line in lines), lines
+
+
+# -- rows of pixels ---------------------------------------------------------------------------------
+
+def test_rows_of_square_images_are_recognised_and_nothing_else():
+    """validation.square_image_shape: digits' rows are 8x8 images; the same rows with their features shuffled,
+    Gaussian noise, a random low-rank mix and rows whose count of features is not a square (or is too small a
+    square) are vectors. PSSC and LargePSSC read them so under image_shape="auto" (the default), not under None."""
+    from pssc_fast.validation import MIN_IMAGE_SIDE, square_image_shape
+
+    X, _ = load_digits()
+    rng = np.random.default_rng(0)
+    assert square_image_shape(X) == (1, 8, 8)
+    assert square_image_shape(X[:, ::-1]) == (1, 8, 8)  # a flipped image is an image
+    for seed in range(3):
+        assert square_image_shape(X[:, np.random.default_rng(seed).permutation(64)]) is None
+    assert square_image_shape(rng.normal(size=(300, 64))) is None
+    assert square_image_shape(rng.normal(size=(300, 5)) @ rng.normal(size=(5, 100))) is None
+    assert square_image_shape(X[:, :63]) is None
+    small = (MIN_IMAGE_SIDE - 1) ** 2
+    blurred = np.cumsum(np.cumsum(rng.normal(size=(300, small)).reshape(300, MIN_IMAGE_SIDE - 1, -1), 1), 2)
+    assert square_image_shape(blurred.reshape(300, -1)) is None  # image-like, but below the smallest side
+    assert square_image_shape(X[:2]) is None  # too few rows to measure a correlation
+
+    assert PSSC(10).prepare(X)[1] == (1, 8, 8)
+    assert PSSC(10, image_shape=None).prepare(X)[1] is None
+    assert PSSC(10).prepare(rng.normal(size=(50, 64)))[1] is None
+    assert LargePSSC(10)._check_image_shape(None, 64, rows=X) == (1, 8, 8)
+    assert LargePSSC(10, image_shape=None)._check_image_shape(None, 64, rows=X) is None
+    with pytest.raises(TypeError, match="image_shape"):
+        PSSC(10, image_shape="pixels").fit(X)
