@@ -63,6 +63,13 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         memory.check_self_expression_fits(n_layer, backend=self.backend, device=device)
         return device, check_seed(self.random_state)
 
+    def _asked_image_shape(self) -> tuple:
+        """(the (channels, height, width) ``image_shape`` gives or None, whether it is "auto": rows that look like
+        square images are to be read as images)."""
+        if isinstance(self.image_shape, str):  # "auto", the only string validate() lets through
+            return None, True
+        return (None if self.image_shape is None else tuple(int(v) for v in self.image_shape)), False
+
     def _contrastive_budget(self, device) -> tuple:
         """(steps, max_epochs or None) the contrastive encoder trains for on ``device``: ``contrastive_steps`` and
         ``contrastive_max_epochs``, each "auto" resolved by :func:`pssc_fast.contrastive.default_budget`."""

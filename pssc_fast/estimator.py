@@ -109,8 +109,7 @@ class PSSC(SubspaceClusteringBase):
         X = X.astype(np.float64)
         if not np.isfinite(X).all():
             raise InputValueError("X contains NaN or infinite values; remove or impute them first")
-        detect = isinstance(self.image_shape, str)  # "auto"
-        image_shape = None if detect or self.image_shape is None else tuple(int(v) for v in self.image_shape)
+        image_shape, detect = self._asked_image_shape()
         if X.ndim > 2:
             shape = (1, *X.shape[1:]) if X.ndim == 3 else tuple(X.shape[1:])
             if image_shape is not None and image_shape != shape:

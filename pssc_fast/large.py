@@ -258,8 +258,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         """The (channels, height, width) X's rows are read as for the contrastive candidate, or None: the
         ``image_shape`` parameter, else the shape of image-shaped X, else with "auto" that of ``rows`` that look
         like square images (:func:`~pssc_fast.validation.square_image_shape`; not tried on a dask array)."""
-        detect = isinstance(self.image_shape, str)  # "auto"
-        given = None if detect or self.image_shape is None else tuple(int(v) for v in self.image_shape)
+        given, detect = self._asked_image_shape()
         if detect and inferred is None and rows is not None:
             inferred = square_image_shape(rows)
         if given is not None and inferred is not None and given != inferred:
