@@ -177,3 +177,26 @@ def block_of(pid, BLOCK: tl.constexpr, size):
     """The indices of block ``pid`` (BLOCK wide) along an axis of ``size`` entries, and their mask."""
     offsets = pid * BLOCK + tl.arange(0, BLOCK)
     return offsets, offsets < size
+
+
+# -- the passes that read and write pairs of n x n tiles -------------------------------------------
+
+def pair_tile(C: torch.Tensor) -> tuple[int, int]:
+    """(tile side, warps) of the kernels that visit C by pairs of mirrored tiles (``tile_pair``).
+
+    These passes are bound by memory and some run in place (dC overwrites the GEMM result it reads), so they
+    have one config and are never autotuned: an autotuner runs a kernel several times on the same buffers.
+    64 x 64 float32 tiles are 256-byte rows, whole memory transactions; float64 halves the side to keep the
+    registers of a tile. Under the interpreter 16, so that modest shapes span several tiles.
+    """
+    if INTERPRET:
+        return 16, 1
+    return (32, 4) if C.dtype == torch.float64 else (64, 4)
+
+
+@triton.jit
+def tile_pair(pid, BLOCK: tl.constexpr, n):
+    """Program ``pid`` of a grid of cdiv(n, BLOCK)^2 as the tile pair (I, J); programs with I > J have nothing
+    to do (the pair (J, I) owns both tiles) and return at once."""
+    tiles = tl.cdiv(n, BLOCK)
+    return pid // tiles, pid % tiles

@@ -4,10 +4,10 @@ The interpreter (tests/test_ops.py on CPU) runs the kernels' Python and never re
 compiler, whose front end rejects things the interpreter accepts (Triton 3.6, for one, refuses a
 float64 accumulator unless ``out_dtype`` says float64). Triton can compile ahead of time for a
 target it is told about, ptxas included, so the kernels are compiled here for sm_90 in a subprocess
-(the test session itself runs the interpreter): every flag combination the launchers use (all eleven of
+(the test session itself runs the interpreter): every flag combination the launchers use (all seven of
 dC's kernel) in float64 and in float32 at full precision ("ieee"), the fused step with bfloat16 operands, and
-every autotuning config of the float32 kernels in TF32, each checked to fit sm_90's shared memory (a config
-that does not would only cost the autotuner a compilation). Column chunks the launchers pass are compiled at
+every autotuning config of the self-expression kernel in TF32, each checked to fit sm_90's shared memory (a
+config that does not would only cost the autotuner a compilation); the tile-pair passes have one config. Column chunks the launchers pass are compiled at
 their smallest (16) in float64 and at their caps in float32, the widest and most register-hungry case.
 """
 from __future__ import annotations
@@ -30,15 +30,17 @@ SCRIPT = textwrap.dedent(
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
+    from triton.runtime.jit import JITFunction
+    import torch
 
     import pssc_fast.ops.triton_backend  # noqa: F401  (registers pssc_fast.kernels in a source checkout)
-    from pssc_fast.kernels import grad_c, laplacian_trace, self_expression
+    from pssc_fast.kernels import grad_c, laplacian_trace, self_expression, utils
 
     SM90_SHARED = 232448  # bytes of shared memory a block may use on sm_90 (H100, H200)
 
     def compile_for_sm90(kernel, ptr, constexprs, config):
         # Capitalised parameters are pointers, the rest 32-bit integers, as the launchers pass them.
-        fn = kernel.fn  # the jit function under @autotune
+        fn = kernel if isinstance(kernel, JITFunction) else kernel.fn  # the jit function under @autotune
         constexprs = {**constexprs, **config.kwargs}
         sig = {name: "constexpr" if name in constexprs else ptr if name.isupper() else "i32" for name in fn.arg_names}
         src = ASTSource(fn=fn, signature=sig, constexprs=constexprs)
@@ -54,11 +56,11 @@ SCRIPT = textwrap.dedent(
     def configs(kernel):
         return [c for c in kernel.configs if getattr(c, "float64", False) == f64]
 
-    # The separate operators' flags and every combination write_grad_c can launch (FUSE_DZ only with the
-    # self-expression term, at least one term): DSC-L2's step (no trace), coef_l2 = 0, a frozen Z, ...
+    # The separate operators' flags and every combination write_grad_c can launch (at least one term):
+    # DSC-L2's step (no trace), coef_l2 = 0, a frozen Z, ...
     se_flags = [(True, False, False), (False, True, False), (True, True, True)]
-    grad_flags = [(se, fuse, trace, l2) for se, fuse in ((False, False), (True, False), (True, True))
-                  for trace in (False, True) for l2 in (False, True) if se or trace or l2]
+    grad_flags = [(se, trace, l2) for se in (False, True) for trace in (False, True) for l2 in (False, True)
+                  if se or trace or l2]
     # (precision, which configs, all flag combinations?): float64 is always "ieee"; in float32 every
     # autotuning config in TF32 (the most shared memory), the flag combinations on the first config
     # in full precision, and bfloat16 operands on the fused step.
@@ -72,14 +74,14 @@ SCRIPT = textwrap.dedent(
             for z, stats, squares in (se_flags if every_flag else se_flags[-1:]):
                 compile_for_sm90(self_expression._se_fwd_kernel, ptr,
                                  dict(HAS_Z=z, STATS=stats, SQUARES=squares, BLOCK_K=se_k, PREC=prec), config)
-        for config in each(laplacian_trace._shat_offdiag_kernel):
-            for two in ((False, True) if every_flag else (True,)):
-                compile_for_sm90(laplacian_trace._shat_offdiag_kernel, ptr, dict(TWO=two, PREC=prec), config)
-        for config in each(grad_c._grad_c_kernel):
-            for se, fuse, trace, l2 in (grad_flags if every_flag else grad_flags[-1:]):
-                compile_for_sm90(grad_c._grad_c_kernel, ptr,
-                                 dict(HAS_SE=se, FUSE_DZ=fuse, HAS_TRACE=trace, HAS_L2=l2, BLOCK_MZ=gc_mz,
-                                      PREC=prec, GROUP=8), config)
+    # The tile-pair passes have one config per dtype (kernels.utils.pair_tile) and no autotuning.
+    block, warps = utils.pair_tile(torch.zeros(1, dtype=torch.float64 if f64 else torch.float32))
+    pair = triton.Config({}, num_warps=warps)
+    compile_for_sm90(laplacian_trace._shat_build_kernel, ptr, dict(BLOCK=block), pair)
+    for prec, _, every_flag in plans:
+        for se, trace, l2 in (grad_flags if every_flag else grad_flags[-1:]):
+            compile_for_sm90(grad_c._grad_c_kernel, ptr,
+                             dict(HAS_SE=se, HAS_TRACE=trace, HAS_L2=l2, BLOCK=block, BLOCK_MZ=gc_mz, PREC=prec), pair)
     print("compiled")
     """
 )

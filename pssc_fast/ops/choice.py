@@ -2,7 +2,7 @@
 
 On CUDA the rule is: the faster of "torch" and "triton" at this n and precision, by the table below, among those
 whose own workspace fits the free memory (the chunked torch backend holds a few row blocks beyond dC; the
-kernels hold only O(n x d)). Off CUDA it is "torch" (the kernels need CUDA). The table is measured, not
+kernels' one n x n temporary, S0_hat in the forward, is freed before dC exists). Off CUDA it is "torch" (the kernels need CUDA). The table is measured, not
 guessed: seconds per fused step (forward + backward of the coupled loss of bench/kernel_bench.py /
 bench/kernel_scaling.py, m = 10, d = 784) on one NVIDIA H200. ``bench/kernel_bench.py`` writes a new one into its
 JSON ("auto_rule") from the run on the GPU; paste it here.
@@ -60,7 +60,7 @@ def step_seconds(backend: str, n: int, precision: str) -> float | None:
 def workspace_bytes(backend: str, n: int, device: torch.device, itemsize: int = 4) -> int:
     """Memory a fused step allocates beyond its inputs and dC: the torch backend's row blocks (a bound: four
     blocks of ``chunked.block_rows`` rows, what its write of dC and its S_hat pass hold at once); 0 for the
-    kernels, whose temporaries are O(n x d)."""
+    kernels, whose one n x n temporary (S0_hat, forward only) never lives beside dC."""
     if backend != "torch":
         return 0
     return 4 * chunked.rows_per_block(n, itemsize, cuda=device.type == "cuda") * n * itemsize

@@ -98,7 +98,11 @@ class Primitives(Protocol):
 
     def shat_offdiag(self, C: torch.Tensor, a: torch.Tensor, Y1: torch.Tensor,
                      Y2: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(S0_hat @ Y1, S0_hat @ Y2) in one pass over C and C^T; ``Y2`` may be None (so is its result)."""
+        """(S0_hat @ Y1, S0_hat @ Y2) from C and C^T; ``Y2`` may be None (so is its result).
+
+        It may hold one n x n temporary (the triton backend's S0_hat) and must free it before returning: the
+        backward's dC is allocated after it, so that a step's peak stays about one n x n.
+        """
         ...
 
     def write_grad_c(self, C: torch.Tensor, *, se: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -108,8 +112,8 @@ class Primitives(Protocol):
 
         ``se`` is ``(dZc, Z)`` or None; ``trace`` the trace's ``TraceGrad`` or None; ``l2`` a 0-d
         tensor (the coefficient of C, i.e. twice the upstream gradient of ||C0||_F^2) or None.
-        Returns ``(dC, dZ)``, either None when not asked for. dC is the only n x n tensor allocated;
-        it is written in one pass.
+        Returns ``(dC, dZ)``, either None when not asked for. dC is the only n x n tensor allocated
+        (the triton backend first writes the trace's GEMM into it, then turns that into dC in place).
         """
         ...
 

@@ -2,9 +2,16 @@
 
 The kernels are what the backend-neutral autograd (``ops.autograd``) runs on, pass by pass::
 
-    forward   se_forward   1 pass over C             -> C0 Z, degrees, ||C0||^2
-              shat_offdiag 1 pass over C and C^T     -> S0_hat X_hat, S0_hat X
-    backward  write_grad_c 1 pass over C, 1 write of dC -> dC (all terms), dZ
+    forward   se_forward   1 pass over C                      -> C0 Z, degrees, ||C0||^2
+              shat_offdiag 1 pass over C and C^T, 1 write of S0_hat, 2 cuBLAS GEMMs (S0_hat freed)
+                                                              -> S0_hat X_hat, S0_hat X
+    backward  write_grad_c 1 cuBLAS GEMM into dC (M = X X_hat^T), 1 pass over C and M, in place
+                                                              -> dC (all terms); dZ by a skinny GEMM
+
+The n x n x d products, two thirds of a step's flops, are cuBLAS's; the kernels fuse what surrounds them
+(|C0|, its transpose, the degrees' scaling, signs, the mirrored trace core, l2, the outer product, the diagonal)
+into single passes, so that the n x n matrices torch would build for them never exist. One n x n buffer lives
+in the forward (S0_hat) and one in the backward (dC), never both: the step's peak is about one n x n.
 
 Only this module imports the kernels, and ``pssc_fast.ops`` imports it only when the triton
 backend is used: importing triton decorates the kernels, and ``triton.jit`` chooses between
