@@ -1,31 +1,34 @@
 #!/usr/bin/env bash
-# Issue 20 on a lent CUDA machine (one H200), in one time-boxed run of at most ~9 minutes (typically ~7); docs/gpu.md says how
-# to launch it. Everything lands in $OUT (default ./gpu_out):
+# Issues 20 and 17 on a lent CUDA machine (one H200), in one time-boxed run of at most ~8 minutes; docs/gpu.md says how
+# to launch it. Two phases:
 #
-#   env.txt                  GPU, driver, CUDA, torch, Triton
-#   tests_cuda.log           tests/test_precision.py on CUDA (float64 oracle per precision, odd shapes),
-#                            autotuned and once per tile config; tests/test_ops.py in 2 shards; side by side
-#   end_to_end_cuda.{log,json}  tests/test_cuda_end_to_end.py: digits and ORL on CUDA (ieee, tf32) vs CPU, same seed
-#   kernel_bench.{json,png,log}  bench/kernel_bench.py at n = 32k, then 4k ... 65k as the budget allows
-#   gpu_end_to_end.{json,log}    fit_large on MNIST-10k, all 10,000 rows as anchors, ieee and tf32, time per stage
-#   summary.txt              issue 20's comparisons and the accuracy checks, as printed at the end
+#   1. alone on the GPU (so that its timings are clean): bench/kernel_bench.py, torch and triton at every
+#      precision, n = 32000 first, then 8k, 16k, 4k as the time budget allows (issue 20's bar and backend="auto"'s table)
+#   2. side by side (timings there share the GPU and 16 CPU cores, so they are upper bounds):
+#      - tests/test_precision.py on CUDA (float64 oracle per precision, odd shapes), autotuned and once per tile
+#        config of the autotuned kernel; tests/test_ops.py in 2 shards
+#      - tests/test_cuda_end_to_end.py: digits and ORL on CUDA (ieee, tf32) vs the CPU, same seed
+#      - PSSC with every default on ORL and COIL20, seeds 0 and 1 (CUDA's contrastive budget; bench/contrastive_check.py)
+#      - fit_large on MNIST-10k with every default (rows read as images), 2000 anchors, seeds 0 and 1 (issue 17's bar)
+#      - fit_large on MNIST-10k, all 10,000 rows as anchors, rows as vectors, auto:tf32 and triton:tf32, time per stage
 #
-# Data: ORL_32x32.mat and MNIST's t10k-*-ubyte.gz in .device_data/, and a faiss-cpu wheel in .whl/ for
-# fit_large (both git-ignored: pass them to the device tool with carry [".device_data", ".whl"]). GPU_ALL_SMALL=1 shrinks every stage to what a CPU runs in a few minutes
-# (interpreter tests, kernel_bench --smoke, a tiny fit_large): how the script itself is checked without a GPU.
+# Everything lands in $OUT (default ./gpu_out) as summary.txt (what to read first) and results.tgz (every log and
+# JSON): the device tool brings back at most 8 files. Data: ORL_32x32.mat, COIL20.mat and MNIST's t10k-*-ubyte.gz in
+# .device_data/, a faiss-cpu wheel in .whl/ (fit_large's nearest anchors), both git-ignored: carry them. GPU_ALL_SMALL=1
+# shrinks every stage to what a CPU runs in a few minutes (interpreter, tiny fits): how the script is checked without a GPU.
 set -u
 export PYTHONUNBUFFERED=1 TRITON_DEFAULT_FP_FUSION=1
 OUT="${OUT:-$PWD/gpu_out}"
-mkdir -p "$OUT"
+RUN="$OUT/run"
+mkdir -p "$RUN"
 SMALL="${GPU_ALL_SMALL:-0}"
 T0=$SECONDS
-SCRATCH="$(mktemp -d)"
 if ls .whl/*.whl >/dev/null 2>&1; then  # optional wheels (faiss-cpu for fit_large), carried in .whl/
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
         && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-export PSSC_DATA_DIR="$PWD/.device_data" PSSC_E2E_OUT="$OUT"
+export PSSC_DATA_DIR="$PWD/.device_data" PSSC_E2E_OUT="$RUN"
 stage() { echo; echo "=== [$((SECONDS - T0))s] $*"; }
 
 stage "environment"
@@ -33,84 +36,79 @@ stage "environment"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1
     python3 -c "import sys, torch, triton; print('python', sys.version.split()[0]); print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available()); print('triton', triton.__version__); torch.cuda.is_available() and print('device', torch.cuda.get_device_name(0))"
     nproc
+    git log -1 --format='library at %h %s' 2>/dev/null
     ls -la .device_data 2>&1
-} > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
+} > "$RUN/env.txt" 2>&1
+cat "$RUN/env.txt"
 
 if [ "$SMALL" = 1 ]; then
-    TEST_BOX=600; E2E_TEST_BOX=600; CONFIGS=""
-    BENCH_ARGS="--smoke"; BENCH_BOX=600
-    E2E_ARGS="--anchors 300 --runs auto:ieee --pretrain-samples 20000 --skip-digits"; E2E_BOX=300
+    BENCH_ARGS="--smoke"; BENCH_BOX=300; TEST_BOX=400; CONFIGS=""; FIT_BOX=400
+    FITS="--tasks digits:0 --steps 20"; E2E_Q="--anchors 300 --runs auto:auto --pretrain-samples 2000 --skip-digits --contrastive-steps 20"
+    E2E_T="--anchors 300 --runs auto:ieee --pretrain-samples 2000 --skip-digits"
 else
-    # the end-to-end test fits digits and ORL on the CPU once and on CUDA twice each (~2 min)
-    TEST_BOX=200; E2E_TEST_BOX=230; CONFIGS="0 1 2 3 4"
-    BENCH_ARGS="--sizes 4000 8000 16000 32000 65536 --time-budget 170"; BENCH_BOX=210
-    E2E_ARGS="--anchors 20000 --runs auto:ieee auto:tf32 triton:tf32 --skip-digits"; E2E_BOX=90
+    BENCH_ARGS="--sizes 32000 8000 16000 4000 --providers torch triton --time-budget 110"; BENCH_BOX=140
+    TEST_BOX=240; CONFIGS="0 1 2 3"; FIT_BOX=330
+    FITS="--tasks orl:0 orl:1 coil20:0 coil20:1"; E2E_Q="--anchors 2000 --runs auto:auto --skip-digits"
+    E2E_T="--anchors 20000 --runs auto:tf32 triton:tf32 --skip-digits"
 fi
 
-stage "tests on CUDA, end-to-end accuracy, kernels compiled for the benchmark alongside"
-# test_precision.py autotuned, and once per tile config (PSSC_TRITON_CONFIG=i: the i-th of each kernel's space,
-# so that a config autotuning rarely picks is still checked); test_ops.py (every flag, dtype and operator) in two
-# shards on the pre-autotuning tile (config 0), which compiles fastest.
+stage "1. kernel benchmark, alone on the GPU"
+timeout "$BENCH_BOX" python3 bench/kernel_bench.py $BENCH_ARGS --out "$RUN" 2>&1 | grep -v Warning | tee "$RUN/kernel_bench.log"
+
+stage "2. tests, end-to-end accuracy, default fits and fit_large, side by side"
 names=(); pids=()
-launch() {  # launch NAME "VAR=value ..." PYTEST-ARGS...
-    local name=$1 vars=$2; shift 2
-    env OMP_NUM_THREADS=2 $vars timeout "$TEST_BOX" python3 -m pytest "$@" -q -p no:cacheprovider -rfEs \
-        > "$SCRATCH/$name.log" 2>&1 &
+launch() {  # launch NAME BOX "VAR=value ..." COMMAND...: runs in the background, output in $RUN/NAME.log
+    local name=$1 box=$2 vars=$3; shift 3
+    env $vars timeout "$box" "$@" > "$RUN/$name.log" 2>&1 &
     names+=("$name"); pids+=($!)
 }
-launch precision_autotuned "" tests/test_precision.py
-for c in $CONFIGS; do launch "precision_config$c" "PSSC_TRITON_CONFIG=$c" tests/test_precision.py; done
+pytest_args="-q -p no:cacheprovider -rfEs"
+launch precision_autotuned "$TEST_BOX" "OMP_NUM_THREADS=1" python3 -m pytest $pytest_args tests/test_precision.py
+for c in $CONFIGS; do
+    launch "precision_config$c" "$TEST_BOX" "OMP_NUM_THREADS=1 PSSC_TRITON_CONFIG=$c" python3 -m pytest $pytest_args tests/test_precision.py
+done
 if [ "$SMALL" != 1 ]; then
-    launch ops_0of2 "PSSC_TRITON_CONFIG=0 PSSC_TEST_SHARD=0/2" tests/test_ops.py
-    launch ops_1of2 "PSSC_TRITON_CONFIG=0 PSSC_TEST_SHARD=1/2" tests/test_ops.py
+    launch ops_0of2 "$TEST_BOX" "OMP_NUM_THREADS=1 PSSC_TRITON_CONFIG=0 PSSC_TEST_SHARD=0/2" python3 -m pytest $pytest_args tests/test_ops.py
+    launch ops_1of2 "$TEST_BOX" "OMP_NUM_THREADS=1 PSSC_TRITON_CONFIG=0 PSSC_TEST_SHARD=1/2" python3 -m pytest $pytest_args tests/test_ops.py
+    launch end_to_end_cuda "$FIT_BOX" "OMP_NUM_THREADS=4" python3 -m pytest tests/test_cuda_end_to_end.py -q -s -p no:cacheprovider -rfEs
 fi
-OMP_NUM_THREADS=8 timeout "$E2E_TEST_BOX" python3 -m pytest tests/test_cuda_end_to_end.py -q -s -p no:cacheprovider -rfEs \
-    > "$OUT/end_to_end_cuda.log" 2>&1 &
-e2e=$!
-warm=()
-if [ "$SMALL" != 1 ]; then
-    # Triton compiles every autotuning config on first use, one at a time: compile them now, one process per
-    # precision (and torch.compile's graphs), so that the timed stage finds them in the on-disk caches.
-    for p in ieee tf32 bf16; do
-        OMP_NUM_THREADS=1 timeout "$TEST_BOX" python3 bench/kernel_bench.py --sizes 1024 --providers triton \
-            --precisions $p --out "$SCRATCH/warm_$p" > "$SCRATCH/warm_$p.log" 2>&1 &
-        warm+=($!)
-    done
-    OMP_NUM_THREADS=2 timeout "$TEST_BOX" python3 bench/kernel_bench.py --sizes 1024 --providers compile \
-        --precisions ieee --out "$SCRATCH/warm_compile" > "$SCRATCH/warm_compile.log" 2>&1 &
-    warm+=($!)
-fi
-: > "$OUT/tests_cuda.log"
+launch pssc_defaults "$FIT_BOX" "OMP_NUM_THREADS=1" python3 bench/contrastive_check.py --data-dir .device_data --jobs 4 $FITS --tag gpu
+for s in 0 1; do
+    launch "fit_large_images_seed$s" "$FIT_BOX" "OMP_NUM_THREADS=2" python3 bench/gpu_end_to_end.py \
+        --data-dir .device_data --out "$RUN/fit_large_images_seed$s" --image-shape auto --seeds $s $E2E_Q
+done
+launch fit_large_timing "$FIT_BOX" "OMP_NUM_THREADS=2" python3 bench/gpu_end_to_end.py --data-dir .device_data \
+    --out "$RUN/fit_large_timing" $E2E_T
 for k in "${!pids[@]}"; do
     if wait "${pids[$k]}"; then status=ok; else status="FAILED (rc=$?; 124 = time box)"; fi
-    { echo "--- ${names[$k]}: $status"; cat "$SCRATCH/${names[$k]}.log"; } >> "$OUT/tests_cuda.log"
-    echo "${names[$k]}: $status: $(tail -n 1 "$SCRATCH/${names[$k]}.log")" | tee -a "$SCRATCH/test_lines"
+    echo "${names[$k]}: $status: $(grep -v '^\s*$' "$RUN/${names[$k]}.log" | tail -n 1)" | tee -a "$RUN/lines.txt"
 done
-grep -E "^(FAILED|ERROR)" "$OUT/tests_cuda.log" | head -n 40 || true
-if wait "$e2e"; then echo "end to end: ok"; else echo "end to end: FAILED (rc=$?)"; fi
-grep -E "ACC|passed|failed|skipped" "$OUT/end_to_end_cuda.log" | tail -n 8
-for w in "${warm[@]}"; do wait "$w" 2>/dev/null; done
-cat "$SCRATCH"/warm_*.log 2>/dev/null | grep -E "error|Error" | head -n 5
-
-stage "kernel benchmark"
-timeout "$BENCH_BOX" python3 bench/kernel_bench.py $BENCH_ARGS --out "$OUT" 2>&1 | grep -v Warning | tee "$OUT/kernel_bench.log"
-
-stage "fit_large on MNIST-10k, time per stage"
-timeout "$E2E_BOX" python3 bench/gpu_end_to_end.py --data-dir .device_data --out "$OUT" $E2E_ARGS 2>&1 \
-    | grep -v Warning | tee "$OUT/gpu_end_to_end.log"
+cp bench/results/contrastive_check_gpu.* "$RUN/" 2>/dev/null
 
 stage "summary"
 {
-    echo "issue 20 (bench/kernel_bench.py):"
-    sed -n '/^issue 20 at/,/^$/p' "$OUT/kernel_bench.log"
-    echo "end to end, ACC on CUDA vs CPU (tests/test_cuda_end_to_end.py):"
-    grep -E "ACC cuda|passed|failed|skipped" "$OUT/end_to_end_cuda.log" | tail -n 6
-    echo "tests on CUDA:"
-    cat "$SCRATCH/test_lines"
-    echo "fit_large (seconds per stage):"
-    grep -E "^mnist10k" "$OUT/gpu_end_to_end.log"
-} | tee "$OUT/summary.txt"
-rm -rf "$SCRATCH"
+    echo "library: $(git log -1 --format='%h' 2>/dev/null); $(grep -m1 device "$RUN/env.txt")"
+    echo "issue 20 (bench/kernel_bench.py, alone on the GPU):"
+    sed -n '/^issue 20 at/,/^$/p' "$RUN/kernel_bench.log"
+    grep -E "^\{'provider'" "$RUN/kernel_bench.log"
+    grep -A1 "STEP_SECONDS" "$RUN/kernel_bench.log"
+    echo "stage 2 (side by side):"
+    cat "$RUN/lines.txt"
+    echo "ACC on CUDA vs CPU (tests/test_cuda_end_to_end.py):"
+    grep -E "ACC cuda" "$RUN/end_to_end_cuda.log" 2>/dev/null
+    echo "PSSC defaults on CUDA (bench/contrastive_check.py):"
+    grep -E '^\{"dataset"' "$RUN/pssc_defaults.log" | python3 -c "
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    print(r['dataset'], r['seed'], 'ACC', round(r['contrastive_acc'], 4), 'chosen', r['contrastive_choice'],
+          'steps', r['contrastive_steps_run'], 'seconds', round(r['seconds']), 'candidates',
+          {k: round(v, 3) for k, v in r['candidates'].items()})"
+    echo "fit_large on MNIST-10k:"
+    grep -hE "^mnist10k" "$RUN"/fit_large_*.log | cut -c1-600
+    grep -hE "Error|error" "$RUN"/*.log | grep -v "^.*warn" | sort | uniq -c | head -n 12
+} > "$OUT/summary.txt" 2>&1
+cat "$OUT/summary.txt"
+tar czf "$OUT/results.tgz" -C "$OUT" run && rm -rf "$RUN"
 ls -la "$OUT"
 echo "total $((SECONDS - T0))s"

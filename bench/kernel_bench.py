@@ -10,12 +10,13 @@ The step is bench/kernel_scaling.py's coupled loss, the n x n part of a PSSC tra
 forward pass and an axpy inside the dC kernel).
 
 Providers (each at a precision: "ieee" = torch "highest", "tf32" = "high", "bf16" = "medium"; cuBLAS gets TF32 for
-both of the last two, the kernels bfloat16 operands for "bf16"):
+both of the last two, the one Triton GEMM kernel, C0 Z, bfloat16 operands for "bf16"):
 
     reference   plain torch, every n x n matrix built (pssc_fast.ops.reference)
     compile     torch.compile of the reference
     torch       the fused chunked-torch step (ops.graph_step, backend="torch")
-    triton      the fused Triton step (ops.graph_step, backend="triton", precision=...)
+    triton      the Triton step (ops.graph_step, backend="triton", precision=...): fused passes over C around
+                cuBLAS's n x n x d GEMMs (kernels/)
 
 Modes: "forward" (the loss, graph built), "backward" (loss.backward on a kept graph), "full" (both).
 Memory: peak bytes beyond the inputs during one full step, in units of one n x n float32 matrix.
@@ -180,14 +181,16 @@ def environment(device) -> dict:
 
 
 def kernel_configs() -> dict:
-    """The autotuned configs the kernels ran with last (the largest size's)."""
+    """The config the autotuned kernel ran with last (the largest size's), and the tile-pair passes' one config."""
     try:
-        from pssc_fast.kernels import grad_c, laplacian_trace, self_expression, utils
+        import torch
+
+        from pssc_fast.kernels import self_expression, utils
     except Exception:
         return {}
-    kernels = {"se_forward": self_expression._se_fwd_kernel, "shat_offdiag": laplacian_trace._shat_offdiag_kernel,
-               "grad_c": grad_c._grad_c_kernel}
-    return {name: utils.best_config(k) for name, k in kernels.items()}
+    block, warps = utils.pair_tile(torch.zeros(1))
+    pair = {"BLOCK": block, "num_warps": warps}
+    return {"se_forward": utils.best_config(self_expression._se_fwd_kernel), "shat_build": pair, "grad_c": pair}
 
 
 def auto_rule(results) -> dict:
