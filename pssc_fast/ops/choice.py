@@ -2,15 +2,14 @@
 
 On CUDA the rule is: the faster of "torch" and "triton" at this n and precision, by the table below, among those
 whose own workspace fits the free memory (the chunked torch backend holds a few row blocks beyond dC; the
-kernels' one n x n temporary, S0_hat in the forward, is freed before dC exists). Off CUDA it is "torch" (the kernels need CUDA). The table is measured, not
-guessed: seconds per fused step (forward + backward of the coupled loss of bench/kernel_bench.py /
+kernels' one n x n temporary, S0_hat in the forward, is freed before dC exists). Off CUDA it is "torch" (the
+kernels need CUDA). The table is measured, not guessed: seconds per fused step (forward + backward of the coupled loss of bench/kernel_bench.py /
 bench/kernel_scaling.py, m = 10, d = 784) on one NVIDIA H200. ``bench/kernel_bench.py`` writes a new one into its
 JSON ("auto_rule") from the run on the GPU; paste it here.
 
-Source of the numbers now in it: bench/results/cuda_h200/2026-12-04/kernel_bench.json ("auto_rule"), the kernels
-with tensor-core tiles and autotuning, n = 4000, 8000 and 32000 (16000 and 65536 did not fit the run's time budget;
-beyond the table a step scales as n^2). Triton is faster up to about 8000-16000 rows at every precision, the
-chunked torch step (cuBLAS) from there on.
+Source of the numbers now in it: bench/results/cuda_h200/2026-12-04-split/kernel_bench.json ("auto_rule"), the Triton
+step with cuBLAS's GEMMs inside fused tile-pair passes, n = 4000 to 32000 (beyond the table a step scales as n^2).
+Triton is the faster step at every size and precision measured: 2.5x at n = 32000 in TF32, 1.3x in ieee.
 """
 from __future__ import annotations
 
@@ -24,12 +23,12 @@ from . import chunked
 
 #: precision -> backend -> {n: seconds per fused step}; see the module docstring for the source.
 STEP_SECONDS = {
-    "ieee": {"torch": {4000: 0.00586, 8000: 0.01223, 32000: 0.15753},
-             "triton": {4000: 0.00441, 8000: 0.0155, 32000: 0.23046}},
-    "tf32": {"torch": {4000: 0.0063, 8000: 0.01112, 32000: 0.07519},
-             "triton": {4000: 0.00265, 8000: 0.00946, 32000: 0.12809}},
-    "bf16": {"torch": {4000: 0.00627, 8000: 0.00905, 32000: 0.07532},
-             "triton": {4000: 0.00261, 8000: 0.00708, 32000: 0.0993}},
+    "ieee": {"torch": {4000: 0.00896, 8000: 0.01231, 16000: 0.04141, 32000: 0.15852},
+             "triton": {4000: 0.00256, 8000: 0.00835, 16000: 0.03173, 32000: 0.12387}},
+    "tf32": {"torch": {4000: 0.00867, 8000: 0.01044, 16000: 0.01752, 32000: 0.07569},
+             "triton": {4000: 0.00257, 8000: 0.00266, 16000: 0.008, 32000: 0.03021}},
+    "bf16": {"torch": {4000: 0.00744, 8000: 0.01058, 16000: 0.0175, 32000: 0.07573},
+             "triton": {4000: 0.003, 8000: 0.00255, 16000: 0.00863, 32000: 0.03273}},
 }
 
 
