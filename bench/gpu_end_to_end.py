@@ -33,8 +33,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--contrastive-steps", type=int, default=None, help="fit_large's (default: its own, 'auto')")
     parser.add_argument("--image-shape", choices=["none", "auto"], default="none",
-                        help="'none': rows as vectors (times the n x n layer alone); 'auto': fit_large's default, which "
-                             "reads MNIST's rows as images and adds the contrastive stage (issue 17's quality run)")
+                        help="'none': rows as vectors (times the n x n layer alone); 'auto': fit_large's default, "
+                             "which reads MNIST's rows as images and adds the contrastive stage (issue 17's quality "
+                             "run)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

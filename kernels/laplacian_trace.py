@@ -6,11 +6,11 @@ and its mirror S0_hat_JI = S0_hat_IJ^T (S_hat without its diagonal, which the sh
 vector without cancellation; pssc_fast.ops.autograd); then two vendor GEMMs give S0_hat X_hat and
 S0_hat X (which backward needs), and S0_hat is freed.
 
-Why a matrix and a GEMM, not S0_hat rebuilt in the tiles of a fused product: the product is 4 n^2 d of
-the step's ~6 n^2 d flops, and a kernel that rebuilds S from C inside the product's K-loop gives its tensor
-cores short products between elementwise work: on an H200 that forward took 102 ms at n = 32000, d = 784 in
-TF32, against 33 ms for the chunked torch step's GEMMs (bench/results/cuda_h200/2026-12-04). S0_hat costs one n x n buffer, but only during the forward: the
-backward's one n x n tensor (dC) is allocated after it is freed, so the step's peak stays ~1 n x n.
+Why a matrix and a GEMM, not S0_hat rebuilt in the tiles of a fused product: the product is 4 n^2 d of the step's ~6
+n^2 d flops, and a kernel that rebuilds S from C inside the product's K-loop gives its tensor cores short products
+between elementwise work: on an H200 that forward took 102 ms at n = 32000, d = 784 in TF32, against 33 ms for the
+chunked torch step's forward (bench/results/cuda_h200/2026-12-04); this one takes 16.5 ms (2026-12-04-split/). S0_hat costs one n x n buffer, but only during the
+forward: the backward's one n x n tensor (dC) is allocated after it is freed, so the step's peak stays ~1 n x n.
 Backward: dX = gT (X_hat - S_hat X_hat), dX_hat = gT (X - S_hat X), O(n) vectors rho and g, and the
 one dC pass of ``grad_c`` (docs/DESIGN.md section 4).
 """

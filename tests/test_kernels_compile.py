@@ -7,8 +7,9 @@ target it is told about, ptxas included, so the kernels are compiled here for sm
 (the test session itself runs the interpreter): every flag combination the launchers use (all seven of
 dC's kernel) in float64 and in float32 at full precision ("ieee"), the fused step with bfloat16 operands, and
 every autotuning config of the self-expression kernel in TF32, each checked to fit sm_90's shared memory (a
-config that does not would only cost the autotuner a compilation); the tile-pair passes have one config. Column chunks the launchers pass are compiled at
-their smallest (16) in float64 and at their caps in float32, the widest and most register-hungry case.
+config that does not would only cost the autotuner a compilation); the tile-pair passes have one config.
+Column chunks the launchers pass are compiled at their smallest (16) in float64 and at their caps in float32,
+the widest and most register-hungry case.
 """
 from __future__ import annotations
 

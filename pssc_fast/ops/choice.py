@@ -1,15 +1,15 @@
 """``backend="auto"``: which fused backend runs a training step of n rows, from a measured table.
 
 On CUDA the rule is: the faster of "torch" and "triton" at this n and precision, by the table below, among those
-whose own workspace fits the free memory (the chunked torch backend holds a few row blocks beyond dC; the
-kernels' one n x n temporary, S0_hat in the forward, is freed before dC exists). Off CUDA it is "torch" (the
-kernels need CUDA). The table is measured, not guessed: seconds per fused step (forward + backward of the coupled loss of bench/kernel_bench.py /
-bench/kernel_scaling.py, m = 10, d = 784) on one NVIDIA H200. ``bench/kernel_bench.py`` writes a new one into its
-JSON ("auto_rule") from the run on the GPU; paste it here.
+whose own workspace fits the free memory (the chunked torch backend holds a few row blocks beyond dC; the kernels'
+one n x n temporary, S0_hat in the forward, is freed before dC exists). Off CUDA it is "torch" (the kernels need
+CUDA). The table is measured, not guessed: seconds per fused step (forward + backward of the coupled loss of
+bench/kernel_bench.py / bench/kernel_scaling.py, m = 10, d = 784) on one NVIDIA H200. ``bench/kernel_bench.py``
+writes a new one into its JSON ("auto_rule") from the run on the GPU; paste it here.
 
-Source of the numbers now in it: bench/results/cuda_h200/2026-12-04-split/kernel_bench.json ("auto_rule"), the Triton
-step with cuBLAS's GEMMs inside fused tile-pair passes, n = 4000 to 32000 (beyond the table a step scales as n^2).
-Triton is the faster step at every size and precision measured: 2.5x at n = 32000 in TF32, 1.3x in ieee.
+Source of the numbers now in it: bench/results/cuda_h200/2026-12-04-split/kernel_bench.json ("auto_rule"), the
+Triton step with cuBLAS's GEMMs inside fused tile-pair passes, n = 4000 to 32000 (beyond the table a step scales as
+n^2). Triton is the faster step at every size and precision measured: 2.5x at n = 32000 in TF32, 1.3x in ieee.
 """
 from __future__ import annotations
 
