@@ -5,9 +5,8 @@ Bar: |ACC(cuda) - ACC(cpu)| within the seed spread of the defaults: 3 standard d
 0.02 (digits 0.916 +- 0.018, bench/results/contrastive_check_digits_images_auto.md; ORL 0.731 +- 0.013,
 bench/results/quality.json). Both fits take seed 0 and the CPU's contrastive budget (the default budget
 depends on the device: CUDA's trains the encoder 5x longer), so that only the device, the backend and the
-precision differ. The ACC
-values go to $PSSC_E2E_OUT/end_to_end_cuda.json when the variable is set. ORL needs ORL_32x32.mat in
-$PSSC_DATA_DIR (default ../shared/data, then .device_data); without it only digits runs.
+precision differ. The ACC values go to $PSSC_E2E_OUT/end_to_end_cuda.json when the variable is set. ORL needs
+ORL_32x32.mat in $PSSC_DATA_DIR (default ../shared/data, then .device_data); without it only digits runs.
 """
 from __future__ import annotations
 
