@@ -16,8 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "DEFAULT_BUDGET", "default_budget", "planned_steps",
-           "train_encoder", "encode", "contrastive_features"]
+__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "supcon", "confident_groups", "DEFAULT_BUDGET",
+           "default_budget", "planned_steps", "train_encoder", "refine_encoder", "encode", "contrastive_features"]
 
 #: Largest rotation (radians), relative scale change and shift (fraction of the image's half-width) of a view.
 MAX_ROTATION = math.radians(15)
@@ -37,6 +37,10 @@ MAX_SIDE = 64
 #: 7 label-scored runs: ORL, COIL20 2 seeds each and MNIST-1k on an H200, MNIST-10k 2 seeds on the CPU
 #: (bench/results/diagnostics/contrastive_budget_{h200,mnist10k_cpu}.md): labels informed it.
 DEFAULT_BUDGET = {"cpu": (2000, 700), "cuda": (10000, None)}
+#: :func:`refine_encoder`'s confident share of each cluster, and the offset of its generator's seed from the
+#: encoder's (so that its batches and views are not the first steps' again).
+PSEUDO_KEEP = 0.5
+PSEUDO_SEED_OFFSET = 10_000
 
 
 class ContrastiveEncoder(nn.Module):
@@ -129,15 +133,23 @@ def train_encoder(images: torch.Tensor, *, steps: int, seed: int, max_epochs: in
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         model = ContrastiveEncoder(images.shape[1]).to(images.device)
+    return _train_on_views(model, images, steps, generator, bs, lr,
+                           lambda z, batch: nt_xent(z, temperature), on_step)
+
+
+def _train_on_views(model, images, steps: int, generator, batch_size: int, lr: float, loss_of, on_step=None):
+    """``steps`` Adam steps of ``model`` on two views of each image of shuffled batches of ``images`` (already
+    shrunk); ``loss_of(projections, batch indices)`` is the loss. Returns the model in eval mode."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
-    step = 0
+    n, step = images.shape[0], 0
     while step < steps:
         order = torch.randperm(n, generator=generator)
-        for start in range(0, n - bs + 1, bs):  # the last partial batch waits for the next pass
-            batch = images[order[start:start + bs].to(images.device)]
+        for start in range(0, n - batch_size + 1, batch_size):  # the last partial batch waits for the next pass
+            idx = order[start:start + batch_size]
+            batch = images[idx.to(images.device)]
             views = torch.cat([augment(batch, generator), augment(batch, generator)])
-            loss = nt_xent(model.head(model(views)), temperature)
+            loss = loss_of(model.head(model(views)), idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -147,6 +159,33 @@ def train_encoder(images: torch.Tensor, *, steps: int, seed: int, max_epochs: in
             if step == steps:
                 break
     return model.eval()
+
+
+def supcon(z: torch.Tensor, groups: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The supervised contrastive loss (Khosla et al., 2020) for 2b projections z, rows i and i + b two views of
+    one image: every other row of the same group is a positive of a row. ``groups`` (b,) are the images' groups;
+    an image alone in its group (a unique id) has only its own other view, which is :func:`nt_xent`'s loss."""
+    b = z.shape[0] // 2
+    z = F.normalize(z, dim=1)
+    eye = torch.eye(2 * b, dtype=torch.bool, device=z.device)
+    log_prob = (z @ z.T / temperature).masked_fill(eye, float("-inf")).log_softmax(dim=1).masked_fill(eye, 0.0)
+    g = torch.cat([groups, groups]).to(z.device)
+    positive = (g[:, None] == g[None, :]) & ~eye
+    return -((log_prob * positive).sum(1) / positive.sum(1)).mean()
+
+
+def confident_groups(features: torch.Tensor, labels, keep: float) -> torch.Tensor:
+    """(n,) int64 groups for :func:`supcon`: the cluster of each image among the ``keep`` fraction of its cluster
+    whose unit features lie closest (cosine) to the cluster's mean direction, a unique negative id for the others."""
+    labels = torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+    features = F.normalize(features.double().cpu(), dim=1)
+    groups = -1 - torch.arange(len(labels))
+    for k in torch.unique(labels):
+        members = torch.nonzero(labels == k).flatten()
+        closeness = features[members] @ F.normalize(features[members].mean(0), dim=0)
+        top = members[torch.argsort(closeness, descending=True)[:max(1, round(keep * len(members)))]]
+        groups[top] = int(k)
+    return groups
 
 
 @torch.no_grad()
@@ -163,10 +202,31 @@ def encode(model: ContrastiveEncoder, images: torch.Tensor) -> torch.Tensor:
     return F.normalize(_raw_features(model, images).float(), dim=1)
 
 
+def refine_encoder(model: ContrastiveEncoder, images: torch.Tensor, labels, *, steps: int, seed: int,
+                   keep: float = PSEUDO_KEEP, batch_size: int = 256, temperature: float = 0.5,
+                   lr: float = 1e-3) -> ContrastiveEncoder:
+    """Pseudo-supervision of a trained encoder: ``steps`` more Adam steps (a fresh optimizer) on ``images`` with
+    :func:`supcon`, the confident images of each cluster of ``labels`` (:func:`confident_groups`, the ``keep``
+    fraction closest to their cluster's mean feature) counted as positives of each other. Returns it in eval mode."""
+    images = _shrunk(images)
+    groups = confident_groups(_raw_features(model, images), labels, keep)
+    generator = torch.Generator().manual_seed(int(seed) + PSEUDO_SEED_OFFSET)
+    return _train_on_views(model, images, int(steps), generator, min(int(batch_size), images.shape[0]), lr,
+                           lambda z, batch: supcon(z, groups[batch], temperature))
+
+
 def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, max_epochs: int | None = None,
-                         batch_size: int = 256, temperature: float = 0.5, lr: float = 1e-3) -> np.ndarray:
+                         batch_size: int = 256, temperature: float = 0.5, lr: float = 1e-3,
+                         pseudo_steps: int = 0, partition=None) -> np.ndarray:
     """:func:`train_encoder` on ``images``, then the (n, 128) unit-length features of the un-augmented images
-    (as :func:`encode`, normalised in float64), float64 numpy."""
+    (as :func:`encode`, normalised in float64), float64 numpy. With ``pseudo_steps`` > 0, ``partition`` (features
+    (n, 128) float64 numpy -> labels) clusters those features and :func:`refine_encoder` trains the encoder on for
+    ``pseudo_steps`` steps with that partition's confident images as positives before the final features."""
     model = train_encoder(images, steps=steps, seed=seed, max_epochs=max_epochs, batch_size=batch_size,
                           temperature=temperature, lr=lr)
-    return F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()
+    features = F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()
+    if pseudo_steps > 0:
+        model = refine_encoder(model, images, partition(features), steps=pseudo_steps, seed=seed,
+                               batch_size=batch_size, temperature=temperature, lr=lr)
+        features = F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()
+    return features

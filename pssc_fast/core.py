@@ -98,6 +98,19 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
             raise InputValueError(f"autoencoder does not match X's rows of {n_features} values: {exc}") from exc
         return model.to(device)
 
+    def _post_processing(self, seed: int) -> dict:
+        """The keyword arguments of :func:`pssc_fast.affinity.cluster_coefficients` these parameters set."""
+        return dict(q=int(self.q), alpha=float(self.alpha), ro=float(self.ro), diag_shift=float(self.diag_shift),
+                    method=self.affinity_method, random_state=seed)
+
+    def _ridge_of(self, features) -> np.ndarray:
+        """The ridge self-expression (:func:`pssc_fast.train.shallow_coefficients`) of feature rows (numpy)."""
+        return shallow_coefficients(torch.as_tensor(features), int(self.n_clusters)).cpu().numpy()
+
+    def _partition(self, C, seed: int) -> np.ndarray:
+        """Labels of coefficients C by the post-processing these parameters set (what the candidates get)."""
+        return affinity.cluster_coefficients(C, int(self.n_clusters), **self._post_processing(seed))
+
     def _finetune_and_cluster(self, model, X: torch.Tensor, seed: int, timings: dict, extra_candidates=None):
         """Fine-tune ``model`` with the self-expression layer on the rows X (float32, scaled, on the device;
         inside :func:`seeded_torch`), then cluster the learned C, and with ``shallow_candidate`` also the rows'
@@ -130,8 +143,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         preferred = "contrastive" if "contrastive" in candidates else None
         chosen, results = affinity.cluster_best_of(
             candidates, int(self.n_clusters), preferred=preferred, tolerance=float(self.contrastive_tolerance),
-            q=int(self.q), alpha=float(self.alpha), ro=float(self.ro), diag_shift=float(self.diag_shift),
-            method=self.affinity_method, random_state=seed)
+            **self._post_processing(seed))
         timings["cluster"] = time.perf_counter() - t0
 
         self.model_ = model.cpu()

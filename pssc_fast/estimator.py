@@ -13,7 +13,7 @@ from .core import SubspaceClusteringBase, seeded_torch
 from .models import ConvAutoEncoder, FCAutoEncoder
 from .params import PSSC_PARAMETERS, InputValueError, check_integer, describe, make_init, validate
 from .scaling import fit_minmax_array
-from .train import pretrain, shallow_coefficients
+from .train import pretrain
 from .validation import as_numpy_input, check_distinct_rows, check_real_input, square_image_shape, warn_user
 
 # One setting apart (paper Table III's ablation): DSC-L2 drops the Laplacian trace and the
@@ -64,6 +64,7 @@ class PSSC(SubspaceClusteringBase):
         "auto"), or None for vectors.
     contrastive_steps_ : the steps the contrastive encoder trained ("auto" and the pass cap resolved; 0 when off or
         for vectors).
+    contrastive_pseudo_steps_ : the pseudo-supervised steps that followed (``contrastive_pseudo``; 0 when none).
     budget_ : the training budget used: "pretrain_epochs" (asked), "pretrain_epochs_run", "pretrain_stop"
         ("plateau", "floor" or None) and "pretrain_why" (in words; :mod:`pssc_fast.budget` has the rule), and
         "finetune_epochs".
@@ -172,15 +173,18 @@ class PSSC(SubspaceClusteringBase):
         (:func:`pssc_fast.contrastive.contrastive_features`, for the budget of :meth:`_contrastive_budget`), or {}
         when off or when X is not images. Sets ``contrastive_steps_``, the steps it ran (0 when off)."""
         steps, max_epochs = self._contrastive_budget(Xt.device)
-        self.contrastive_steps_ = 0
+        self.contrastive_steps_ = self.contrastive_pseudo_steps_ = 0
         if not steps or image_shape is None:  # its views are image operations
             return {}
         from .contrastive import contrastive_features, planned_steps
 
         t0 = time.perf_counter()
-        features = contrastive_features(Xt.reshape(-1, *image_shape), steps=steps, seed=seed, max_epochs=max_epochs)
         self.contrastive_steps_ = planned_steps(Xt.shape[0], steps, max_epochs)
-        C = shallow_coefficients(torch.from_numpy(features), int(self.n_clusters)).cpu().numpy()
+        self.contrastive_pseudo_steps_ = round(float(self.contrastive_pseudo) * self.contrastive_steps_)
+        features = contrastive_features(Xt.reshape(-1, *image_shape), steps=steps, seed=seed, max_epochs=max_epochs,
+                                        pseudo_steps=self.contrastive_pseudo_steps_,
+                                        partition=lambda H: self._partition(self._ridge_of(H), seed))
+        C = self._ridge_of(features)
         timings["contrastive"] = time.perf_counter() - t0
         return {"contrastive": C}
 

@@ -89,6 +89,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     contrastive_encoder_ : the trained :class:`~pssc_fast.contrastive.ContrastiveEncoder` (on CPU) when rows are
         assigned in its feature space (``assign_space_ == "contrastive"``), else None.
     contrastive_steps_ : the steps the contrastive encoder trained ("auto" and the pass cap resolved; 0 when off).
+    contrastive_pseudo_steps_ : the pseudo-supervised steps on the anchors that followed (``contrastive_pseudo``).
     landmark_, landmark_centers_ : with ``labeling="landmark"``, the fitted
         :class:`~pssc_fast.landmark.LandmarkSpectral` and the k-means centres of the rows' embedding.
     pretrain_history_ : mean reconstruction error per 100 pre-training steps.
@@ -277,12 +278,11 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         (``contrastive_encoder_``, kept on the CPU) trains on all rows, or :data:`CONTRASTIVE_ROWS` drawn
         uniformly (seeded) when there are more."""
         self.contrastive_encoder_ = None
-        self.contrastive_steps_ = 0
+        self.contrastive_steps_ = self.contrastive_pseudo_steps_ = 0
         budget, max_epochs = self._contrastive_budget(device)
         if not budget or self.image_shape_ is None:
             return {}, None
-        from .contrastive import encode, planned_steps, train_encoder
-        from .train import shallow_coefficients
+        from .contrastive import encode, planned_steps, refine_encoder, train_encoder
 
         t0 = time.perf_counter()
         if n <= CONTRASTIVE_ROWS:
@@ -300,12 +300,19 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         del images
         anchors = torch.from_numpy(anchor_rows).reshape(-1, *self.image_shape_).to(device)
         features = encode(encoder, anchors).cpu()
-        C = shallow_coefficients(features.double(), int(self.n_clusters)).cpu().numpy()
+        self.contrastive_steps_ = planned_steps(len(sample), budget, max_epochs)
+        self.contrastive_pseudo_steps_ = round(float(self.contrastive_pseudo) * self.contrastive_steps_)
+        if self.contrastive_pseudo_steps_:
+            # pseudo-supervision on the anchors, the rows whose partition exists
+            labels = self._partition(self._ridge_of(features.double()), seed)
+            encoder = refine_encoder(encoder, anchors, labels, steps=self.contrastive_pseudo_steps_, seed=seed)
+            features = encode(encoder, anchors).cpu()
+        C = self._ridge_of(features.double())
         self.contrastive_encoder_ = encoder.cpu()
         timings["contrastive"] = time.perf_counter() - t0
-        self.contrastive_steps_ = planned_steps(len(sample), budget, max_epochs)
         say(f"contrastive features: {self.contrastive_steps_} steps on {len(sample):,} rows, "
-            f"{timings['contrastive']:.1f} s", bool(self.verbose))
+            f"{self.contrastive_pseudo_steps_} pseudo-supervised on the anchors, {timings['contrastive']:.1f} s",
+            bool(self.verbose))
         return {"contrastive": C}, features.numpy()
 
     # -- out of sample ----------------------------------------------------------------------

@@ -287,6 +287,15 @@ PSSC_OWN = (
           "10000 passes than after 700 (2 seeds). Labels informed the CPU's cap too: on ORL the candidate alone "
           "scored 0.752 at 700 passes against 0.720 at 2000, and the defaults 0.731 against 0.720 (3 seeds; "
           "bench/results/contrastive_check_orl_700.md, docs/notes.md)."),
+    Param("contrastive_pseudo", 0.0, number(low=0.0),
+          "pseudo-supervision of the contrastive encoder, in extra steps as a fraction of ``contrastive_steps`` (as "
+          "capped): the features' own partition (ridge self-expression, the post-processing below) names the half of "
+          "each cluster closest to its mean feature confident, and the encoder trains on for these steps with the "
+          "confident images of a cluster as positives of each other (supervised contrastive loss; "
+          ":func:`pssc_fast.contrastive.refine_encoder`) - the paper's pseudo-supervision, moved to the features. "
+          "Off (0) by default: against the same extra steps of plain contrastive training it helped ORL, MNIST-1k "
+          "and digits' seed 0 and hurt digits' seed 1 and COIL20 (label-scored; "
+          "bench/diagnostics/contrastive_pseudo.py, docs/notes.md). ``contrastive_pseudo_steps_`` is what a fit ran."),
     Param("contrastive_tolerance", 0.25, number(low=0.0),
           "the contrastive candidate is kept while its normalized cut is at most (1 + this) times the lowest "
           "candidate's (0: the lowest cut wins, the contrastive one on ties). 0.25 is about the spread of that cut over "
@@ -332,6 +341,12 @@ LARGE_OWN = (
                 "a third candidate (\"contrastive\"); when the normalized cut keeps it, rows are assigned to anchors "
                 "in its feature space. 0 leaves it out."),
     param(PSSC_OWN, "contrastive_max_epochs"),
+    replace(param(PSSC_OWN, "contrastive_pseudo"),
+            doc="pseudo-supervision of the contrastive encoder on the anchors, in extra steps as a fraction of "
+                "``contrastive_steps`` (as capped): the anchors' partition by their features names the half of each "
+                "cluster closest to its mean feature confident, and the encoder trains on the anchor images for "
+                "these steps with a cluster's confident images as positives of each other "
+                "(:func:`pssc_fast.contrastive.refine_encoder`); 0 leaves it out."),
     param(PSSC_OWN, "contrastive_tolerance"),
     Param("labeling", "anchors", OneOf(("anchors", "landmark")),
           "\"anchors\" (paper Algorithm 3): each row takes its nearest anchor's label (or the vote of "

@@ -6,7 +6,7 @@ import torch
 
 import pssc_fast.contrastive as contrastive
 from pssc_fast import LargePSSC, PSSC
-from pssc_fast.contrastive import augment, contrastive_features, nt_xent
+from pssc_fast.contrastive import augment, confident_groups, contrastive_features, nt_xent, supcon
 from pssc_fast.params import PSSC_DEFAULTS
 
 
@@ -33,6 +33,62 @@ def test_nt_xent_matches_a_float64_reference(b, d, temperature):
     z = torch.randn(2 * b, d, generator=torch.Generator().manual_seed(b), dtype=torch.float64)
     got = float(nt_xent(z, temperature))
     assert got == pytest.approx(_nt_xent_reference(z.numpy(), temperature), rel=1e-12)
+
+
+def _supcon_reference(z: np.ndarray, groups: np.ndarray, temperature: float) -> float:
+    """The supervised contrastive loss written out with loops in float64: rows i and i + b are views of image i."""
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    m = z.shape[0]
+    g = np.concatenate([groups, groups])
+    total = 0.0
+    for i in range(m):
+        others = [k for k in range(m) if k != i]
+        log_norm = np.log(np.sum([np.exp(z[i] @ z[k] / temperature) for k in others]))
+        positives = [k for k in others if g[k] == g[i]]
+        total += np.mean([log_norm - z[i] @ z[p] / temperature for p in positives])
+    return total / m
+
+
+@pytest.mark.parametrize("b,d,temperature", [(5, 7, 0.5), (6, 3, 0.1), (9, 33, 1.0)])
+def test_supcon_matches_a_float64_reference_and_is_nt_xent_without_shared_groups(b, d, temperature):
+    gen = torch.Generator().manual_seed(b)
+    z = torch.randn(2 * b, d, generator=gen, dtype=torch.float64)
+    groups = torch.tensor([0, 1, 0, -4, 1, 2, 2, -8, 0][:b])  # shared groups and images alone in theirs
+    got = float(supcon(z, groups, temperature))
+    assert got == pytest.approx(_supcon_reference(z.numpy(), groups.numpy(), temperature), rel=1e-12)
+    alone = -1 - torch.arange(b)
+    assert float(supcon(z, alone, temperature)) == pytest.approx(float(nt_xent(z, temperature)), rel=1e-12)
+
+
+def test_confident_groups_keep_the_share_of_each_cluster_closest_to_its_mean():
+    # cluster 0: four directions around the x axis, cluster 1: three around the y axis (features not unit length)
+    angles = np.array([0.0, 0.3, -0.05, -0.6, np.pi / 2 + 0.02, np.pi / 2 - 0.5, np.pi / 2 + 0.1])
+    scales = np.array([1.0, 2.0, 0.5, 3.0, 1.0, 4.0, 0.2])
+    features = torch.from_numpy(np.stack([np.cos(angles), np.sin(angles)], 1) * scales[:, None])
+    labels = np.array([0, 0, 0, 0, 1, 1, 1])
+    groups = confident_groups(features, labels, keep=0.5)
+    # mean directions: cluster 0 about -0.09 rad, cluster 1 about pi/2 - 0.13; two of each kept
+    assert groups.tolist()[:4] == [0, -2, 0, -4] and groups.tolist()[4:] == [1, -6, 1]
+    assert confident_groups(features, labels, keep=1.0).tolist() == labels.tolist()
+    assert (confident_groups(features, labels, keep=0.0) >= 0).sum() == 2  # at least one per cluster
+
+
+def test_pseudo_supervision_trains_on_from_the_features_partition():
+    images, y = _bars()
+    partitions = []
+
+    def partition(features):
+        partitions.append(features.copy())
+        return y
+
+    plain = contrastive_features(images, steps=4, seed=0)
+    refined = contrastive_features(images, steps=4, seed=0, pseudo_steps=3, partition=partition)
+    again = contrastive_features(images, steps=4, seed=0, pseudo_steps=3, partition=partition)
+    np.testing.assert_array_equal(partitions[0], plain)  # the partition sees the trained encoder's features
+    np.testing.assert_array_equal(refined, again)  # seeded
+    assert not np.allclose(refined, plain)
+    np.testing.assert_allclose(np.linalg.norm(refined, axis=1), 1.0, rtol=1e-12)
+    assert len(partitions) == 2
 
 
 def test_views_are_seeded_and_the_identity_without_perturbation(monkeypatch):
@@ -161,7 +217,7 @@ def test_auto_budget_follows_the_device_and_explicit_values_win(monkeypatch):
         PSSC(2, contrastive_steps="many").fit(images[:, 0].numpy())
 
 
-def test_pssc_takes_the_contrastive_candidate_for_images_only():
+def test_pssc_takes_the_contrastive_candidate_for_images_only(monkeypatch):
     # (vectors: no candidate; images: a third one, the network's and the input's unchanged)
     images, y = _bars()
     params = dict(pretrain_epochs=3, epochs=3, random_state=0)
@@ -178,6 +234,17 @@ def test_pssc_takes_the_contrastive_candidate_for_images_only():
     assert by_cut.normalized_cuts_ == cuts and cuts[by_cut.chosen_] == cuts[lowest]  # 0: the lowest cut wins
     np.testing.assert_array_equal(with_c.candidate_labels_["network"], plain.candidate_labels_["network"])
     assert "contrastive" in with_c.timings_ and "contrastive" not in plain.timings_
+    # pseudo-supervision: off by default, half the contrastive steps again with contrastive_pseudo=0.5
+    assert with_c.contrastive_pseudo_steps_ == 0 and plain.contrastive_pseudo_steps_ == 0
+    refined = []
+    real_refine = contrastive.refine_encoder
+    monkeypatch.setattr(contrastive, "refine_encoder",
+                        lambda *a, **kw: refined.append(kw["steps"]) or real_refine(*a, **kw))
+    again = PSSC(2, contrastive_steps=10, **params).fit(images[:, 0].numpy())
+    pseudo = PSSC(2, contrastive_steps=10, contrastive_pseudo=0.5, **params).fit(images[:, 0].numpy())
+    assert refined == [5] and again.normalized_cuts_ == cuts
+    assert pseudo.contrastive_pseudo_steps_ == 5 and pseudo.contrastive_steps_ == 10
+    assert set(pseudo.candidate_labels_) == {"network", "input", "contrastive"}
     flat = images.reshape(len(images), -1).numpy()
     rows = PSSC(2, contrastive_steps=10, image_shape=None, **params).fit(flat)
     assert set(rows.candidate_labels_) == {"network", "input"}  # vectors: its views are image operations
@@ -237,6 +304,10 @@ def test_fit_large_takes_the_contrastive_candidate_for_image_rows(monkeypatch):
     assert by_shape.chosen_ == by_shape.assign_space_ == "contrastive" and by_shape.image_shape_ == (1, 12, 12)
     assert set(by_shape.candidate_labels_) == {"network", "input", "contrastive"}
     assert "contrastive" in by_shape.timings_ and by_shape.contrastive_steps_ == 10
+    assert by_shape.contrastive_pseudo_steps_ == 0
+    pseudo = LargePSSC(2, image_shape=(1, 12, 12), contrastive_pseudo=0.5, **params).fit(rows)
+    assert pseudo.contrastive_pseudo_steps_ == 5 and pseudo.chosen_ == "contrastive"
+    np.testing.assert_array_equal(pseudo.predict(rows), pseudo.labels_)
     np.testing.assert_array_equal(by_shape.labels_, by_images.labels_)
     np.testing.assert_array_equal(by_shape.predict(rows), by_shape.labels_)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(by_shape)).predict(rows[:7]), by_shape.labels_[:7])
