@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from provenance import provenance  # noqa: E402
 from quality import load  # noqa: E402
 
-def run_task(name: str, seed: int, data_dir: Path, steps, max_epochs="auto") -> dict:
+def run_task(name: str, seed: int, data_dir: Path, steps, max_epochs="auto", pseudo=None) -> dict:
     import torch
 
     from pssc_fast import PSSC
@@ -39,13 +39,15 @@ def run_task(name: str, seed: int, data_dir: Path, steps, max_epochs="auto") -> 
     X = X.reshape(-1, *(shape or (1, 8, 8)))  # digits as 8x8 images: the contrastive encoder needs images
     K = int(len(np.unique(y)))
     t0 = time.perf_counter()
-    est = PSSC(K, random_state=seed, contrastive_steps=steps, contrastive_max_epochs=max_epochs).fit(X)
+    extra = {} if pseudo is None else {"contrastive_pseudo": pseudo}
+    est = PSSC(K, random_state=seed, contrastive_steps=steps, contrastive_max_epochs=max_epochs, **extra).fit(X)
     cuts = est.normalized_cuts_
     default = min(("network", "input"), key=cuts.get)
     row = {"dataset": name, "seed": seed, "candidates": {c: acc(y, l) for c, l in est.candidate_labels_.items()},
            "cuts": cuts, "default_choice": default, "default_acc": acc(y, est.candidate_labels_[default]),
            "contrastive_choice": est.chosen_, "contrastive_acc": acc(y, est.labels_),
            "contrastive_seconds": est.timings_["contrastive"], "contrastive_steps_run": est.contrastive_steps_,
+           "contrastive_pseudo_steps_run": est.contrastive_pseudo_steps_,
            "seconds": time.perf_counter() - t0}
     print(json.dumps(row), flush=True)
     return row
@@ -61,6 +63,7 @@ def main(argv=None) -> int:
                     help="run these (dataset, seed) pairs instead of every dataset x seed, in this order")
     ap.add_argument("--tag", default="")
     ap.add_argument("--steps", type=int, default=None, help="contrastive_steps (default: PSSC's default)")
+    ap.add_argument("--pseudo", type=float, default=None, help="contrastive_pseudo (default: PSSC's default)")
     ap.add_argument("--max-epochs", default="auto",
                     help="contrastive_max_epochs: an integer, 'none' for no cap, or 'auto' (PSSC's default)")
     args = ap.parse_args(argv)
@@ -77,7 +80,8 @@ def main(argv=None) -> int:
         args.datasets = list(dict.fromkeys(name for name, _ in tasks))
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         runs = list(pool.map(run_task, *zip(*tasks), [args.data_dir] * len(tasks), [args.steps] * len(tasks),
-                              [args.max_epochs] * len(tasks)))
+                              [args.max_epochs] * len(tasks), [args.pseudo] * len(tasks)))
+    pseudo_shown = "default" if args.pseudo is None else args.pseudo
     lines = ["| dataset | defaults (network / input by cut) | with the contrastive candidate | contrastive candidate alone | "
              "contrastive kept | seconds of the contrastive stage |", "|---|---|---|---|---|---|"]
     for name in args.datasets:
@@ -88,7 +92,7 @@ def main(argv=None) -> int:
                      f"{sum(r['contrastive_choice'] == 'contrastive' for r in sel)} of {len(sel)} | "
                      f"{np.mean([r['contrastive_seconds'] for r in sel]):.0f} |")
     lines.append(f"\nACC mean ± std over the seeds run ({', '.join(f'{n}:{s}' for n, s in tasks)}), contrastive_steps={args.steps}, "
-                 f"contrastive_max_epochs={args.max_epochs}; "
+                 f"contrastive_max_epochs={args.max_epochs}, contrastive_pseudo={pseudo_shown}; "
                  f"`python {' '.join(sys.argv)}` at {started['git_commit']}, one thread per process.")
     stem = ROOT / "bench" / "results" / ("contrastive_check" + (f"_{args.tag}" if args.tag else ""))
     stem.with_suffix(".json").write_text(json.dumps({"provenance": started, "steps": args.steps,
