@@ -222,11 +222,12 @@ def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, max_epo
     (as :func:`encode`, normalised in float64), float64 numpy. With ``pseudo_steps`` > 0, ``partition`` (features
     (n, 128) float64 numpy -> labels) clusters those features and :func:`refine_encoder` trains the encoder on for
     ``pseudo_steps`` steps with that partition's confident images as positives before the final features."""
+    def unit_features(model):
+        return F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()
+
     model = train_encoder(images, steps=steps, seed=seed, max_epochs=max_epochs, batch_size=batch_size,
                           temperature=temperature, lr=lr)
-    features = F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()
     if pseudo_steps > 0:
-        model = refine_encoder(model, images, partition(features), steps=pseudo_steps, seed=seed,
+        model = refine_encoder(model, images, partition(unit_features(model)), steps=pseudo_steps, seed=seed,
                                batch_size=batch_size, temperature=temperature, lr=lr)
-        features = F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()
-    return features
+    return unit_features(model)
