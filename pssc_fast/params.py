@@ -293,9 +293,10 @@ PSSC_OWN = (
           "each cluster closest to its mean feature confident, and the encoder trains on for these steps with the "
           "confident images of a cluster as positives of each other (supervised contrastive loss; "
           ":func:`pssc_fast.contrastive.refine_encoder`) - the paper's pseudo-supervision, moved to the features. "
-          "Off (0) by default: against the same extra steps of plain contrastive training it helped ORL, MNIST-1k "
-          "and digits' seed 0 and hurt digits' seed 1 and COIL20 (label-scored; "
-          "bench/diagnostics/contrastive_pseudo.py, docs/notes.md). ``contrastive_pseudo_steps_`` is what a fit ran."),
+          "Off (0) by default: against the same extra steps of plain contrastive training it helped 6 of 8 runs "
+          "(ORL, MNIST-1k, COIL20 and digits, 2 seeds each), but full fits on digits fell in 2 of 3 seeds "
+          "(label-scored; bench/diagnostics/contrastive_pseudo.py, docs/notes.md). ``contrastive_pseudo_steps_`` is "
+          "what a fit ran."),
     Param("contrastive_tolerance", 0.25, number(low=0.0),
           "the contrastive candidate is kept while its normalized cut is at most (1 + this) times the lowest "
           "candidate's (0: the lowest cut wins, the contrastive one on ties). 0.25 is about the spread of that cut over "
