@@ -294,9 +294,10 @@ PSSC_OWN = (
           "confident images of a cluster as positives of each other (supervised contrastive loss; "
           ":func:`pssc_fast.contrastive.refine_encoder`) - the paper's pseudo-supervision, moved to the features. "
           "Off (0) by default: against the same extra steps of plain contrastive training it helped 6 of 8 runs "
-          "(ORL, MNIST-1k, COIL20 and digits, 2 seeds each), but full fits on digits fell in 2 of 3 seeds "
-          "(label-scored; bench/diagnostics/contrastive_pseudo.py, docs/notes.md). ``contrastive_pseudo_steps_`` is "
-          "what a fit ran."),
+          "(ORL, MNIST-1k, COIL20 and digits, 2 seeds each); in full fits ORL rose from 0.735 to 0.778 but digits fell "
+          "from 0.916 to 0.907, and COIL20 and MNIST-1k are not measured (label-scored; "
+          "bench/diagnostics/contrastive_pseudo.py, bench/results/contrastive_check_pseudo.md, docs/notes.md). "
+          "``contrastive_pseudo_steps_`` is what a fit ran."),
     Param("contrastive_tolerance", 0.25, number(low=0.0),
           "the contrastive candidate is kept while its normalized cut is at most (1 + this) times the lowest "
           "candidate's (0: the lowest cut wins, the contrastive one on ties). 0.25 is about the spread of that cut over "
