@@ -183,8 +183,6 @@ def environment(device) -> dict:
 def kernel_configs() -> dict:
     """The config the autotuned kernel ran with last (the largest size's), and the tile-pair passes' one config."""
     try:
-        import torch
-
         from pssc_fast.kernels import self_expression, utils
     except Exception:
         return {}
