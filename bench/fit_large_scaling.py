@@ -152,6 +152,8 @@ def part_mnist(args):
                   image_shape=None if args.rows_only else (1, 28, 28))
     if args.contrastive_steps is not None:
         common["contrastive_steps"] = args.contrastive_steps
+    if args.contrastive_pseudo is not None:
+        common["contrastive_pseudo"] = args.contrastive_pseudo
     runs = []
     previous = RESULTS / ("fit_large_mnist" + (f"_{args.tag}" if args.tag else "") + ".json")
     if args.append and previous.exists():  # add seeds to an earlier run with the same settings
@@ -257,9 +259,10 @@ def _mnist_report(args, runs):
                  + f", {args.epochs} fine-tuning steps")
     defaults = _large_defaults()
     steps = defaults["contrastive_steps"] if args.contrastive_steps is None else args.contrastive_steps
+    pseudo = defaults["contrastive_pseudo"] if args.contrastive_pseudo is None else args.contrastive_pseudo
     payload = {"part": "mnist", "machine": _machine(), "settings": {
         "pretrain_samples": args.pretrain_samples, "pretrain_noise": args.pretrain_noise, "epochs": args.epochs,
-        "rows_only": args.rows_only, "contrastive_steps": steps,
+        "rows_only": args.rows_only, "contrastive_steps": steps, "contrastive_pseudo": pseudo,
         "anchors": args.anchors,
         "seeds": [r["seed"] for r in runs], "autoencoder": "784-500-500-2000-10", "scaling": "X/255 (= fit_large's min-max)",
         "finetune_lr": defaults["lr"], "head_lr": defaults["head_lr"]},
@@ -487,6 +490,7 @@ def main(argv=None):
     p.add_argument("--rows-only", action="store_true",
                    help="mnist: do not tell LargePSSC the rows are 28x28 images (no contrastive candidate)")
     p.add_argument("--contrastive-steps", type=int, default=None, help="mnist: LargePSSC's contrastive_steps")
+    p.add_argument("--contrastive-pseudo", type=float, default=None, help="mnist: LargePSSC's contrastive_pseudo")
     p.add_argument("--sizes", type=int, nargs="+", default=[70_000, 200_000, 1_000_000])
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--workdir", default=None, help="synthetic: folder for the memmap (kept when given)")
