@@ -234,17 +234,18 @@ def test_pssc_takes_the_contrastive_candidate_for_images_only(monkeypatch):
     assert by_cut.normalized_cuts_ == cuts and cuts[by_cut.chosen_] == cuts[lowest]  # 0: the lowest cut wins
     np.testing.assert_array_equal(with_c.candidate_labels_["network"], plain.candidate_labels_["network"])
     assert "contrastive" in with_c.timings_ and "contrastive" not in plain.timings_
-    # pseudo-supervision: off by default, half the contrastive steps again with contrastive_pseudo=0.5
-    assert with_c.contrastive_pseudo_steps_ == 0 and plain.contrastive_pseudo_steps_ == 0
+    # pseudo-supervision: on by default (half the contrastive steps again, none without the candidate); 0 is off
+    assert PSSC_DEFAULTS["contrastive_pseudo"] == 0.5
+    assert with_c.contrastive_pseudo_steps_ == 5 and plain.contrastive_pseudo_steps_ == 0
     refined = []
     real_refine = contrastive.refine_encoder
     monkeypatch.setattr(contrastive, "refine_encoder",
                         lambda *a, **kw: refined.append(kw["steps"]) or real_refine(*a, **kw))
     again = PSSC(2, contrastive_steps=10, **params).fit(images[:, 0].numpy())
-    pseudo = PSSC(2, contrastive_steps=10, contrastive_pseudo=0.5, **params).fit(images[:, 0].numpy())
-    assert refined == [5] and again.normalized_cuts_ == cuts
-    assert pseudo.contrastive_pseudo_steps_ == 5 and pseudo.contrastive_steps_ == 10
-    assert set(pseudo.candidate_labels_) == {"network", "input", "contrastive"}
+    off = PSSC(2, contrastive_steps=10, contrastive_pseudo=0.0, **params).fit(images[:, 0].numpy())
+    assert refined == [5] and again.normalized_cuts_ == cuts  # only the default fit refined, as before
+    assert off.contrastive_pseudo_steps_ == 0 and off.contrastive_steps_ == 10
+    assert set(off.candidate_labels_) == {"network", "input", "contrastive"}
     flat = images.reshape(len(images), -1).numpy()
     rows = PSSC(2, contrastive_steps=10, image_shape=None, **params).fit(flat)
     assert set(rows.candidate_labels_) == {"network", "input"}  # vectors: its views are image operations
@@ -304,10 +305,10 @@ def test_fit_large_takes_the_contrastive_candidate_for_image_rows(monkeypatch):
     assert by_shape.chosen_ == by_shape.assign_space_ == "contrastive" and by_shape.image_shape_ == (1, 12, 12)
     assert set(by_shape.candidate_labels_) == {"network", "input", "contrastive"}
     assert "contrastive" in by_shape.timings_ and by_shape.contrastive_steps_ == 10
-    assert by_shape.contrastive_pseudo_steps_ == 0
-    pseudo = LargePSSC(2, image_shape=(1, 12, 12), contrastive_pseudo=0.5, **params).fit(rows)
-    assert pseudo.contrastive_pseudo_steps_ == 5 and pseudo.chosen_ == "contrastive"
-    np.testing.assert_array_equal(pseudo.predict(rows), pseudo.labels_)
+    assert by_shape.contrastive_pseudo_steps_ == 5  # pseudo-supervision on the anchors, by default
+    off = LargePSSC(2, image_shape=(1, 12, 12), contrastive_pseudo=0.0, **params).fit(rows)
+    assert off.contrastive_pseudo_steps_ == 0 and off.chosen_ == "contrastive"
+    np.testing.assert_array_equal(off.predict(rows), off.labels_)
     np.testing.assert_array_equal(by_shape.labels_, by_images.labels_)
     np.testing.assert_array_equal(by_shape.predict(rows), by_shape.labels_)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(by_shape)).predict(rows[:7]), by_shape.labels_[:7])

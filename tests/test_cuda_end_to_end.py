@@ -2,8 +2,8 @@
 same seed. CUDA only (skipped without it; bench/gpu_all.sh runs it on the GPU machine).
 
 Bar: |ACC(cuda) - ACC(cpu)| within the seed spread of the defaults: 3 standard deviations over 3 seeds, at least
-0.02 (digits 0.916 +- 0.018, bench/results/contrastive_check_digits_images_auto.md; ORL 0.731 +- 0.013,
-bench/results/quality.json). Both fits take seed 0 and the CPU's contrastive budget (the default budget
+0.02 (digits 0.907 +- 0.022, ORL 0.778 +- 0.014 with contrastive_pseudo=0.5, the default:
+bench/results/contrastive_check_pseudo.md). Both fits take seed 0 and the CPU's contrastive budget (the default budget
 depends on the device: CUDA's trains the encoder 5x longer), so that only the device, the backend and the
 precision differ. The ACC values go to $PSSC_E2E_OUT/end_to_end_cuda.json when the variable is set. ORL needs
 ORL_32x32.mat in $PSSC_DATA_DIR (default ../shared/data, then .device_data); without it only digits runs.
@@ -22,7 +22,7 @@ import torch
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 ROOT = Path(__file__).resolve().parents[1]
-SPREAD = {"digits": max(3 * 0.018, 0.02), "orl": max(3 * 0.013, 0.02)}
+SPREAD = {"digits": max(3 * 0.022, 0.02), "orl": max(3 * 0.014, 0.02)}
 _CPU: dict = {}
 _RESULTS: dict = {}
 
