@@ -1,0 +1,75 @@
+"""Diagnostic: does the contrastive encoder lose what it needs by pooling its last map to one vector?
+
+The encoder ends in global average pooling: 128 channels, no layout. Faces (ORL) differ by where things are as much as
+by what is there, so a 2 x 2 grid of pooled cells (512 features, the projection head widened to match) keeps the
+coarse layout a face or an object has. The encoder trains the library's way (``contrastive_features``: the CPU budget,
+then the default pseudo-supervised steps on its own partition, same seeds) with either pooling, and the features'
+candidate is scored (ridge self-expression, default post-processing). Labels only score; one JSON line to --out.
+
+    python bench/diagnostics/contrastive_pooling.py orl --seed 0 --grid 2
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
+import _rows  # noqa: E402
+
+from pssc_fast import contrastive  # noqa: E402
+from pssc_fast.affinity import cluster_coefficients, normalized_cut  # noqa: E402
+from pssc_fast.metrics import acc  # noqa: E402
+from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
+from pssc_fast.train import shallow_coefficients  # noqa: E402
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("dataset")
+parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--grid", type=int, default=2, help="cells per side of the last pooling (1: the library's)")
+parser.add_argument("--threads", type=int, default=1)
+parser.add_argument("--out", default=None)
+args = parser.parse_args()
+torch.set_num_threads(args.threads)
+_rows.DATA = Path(os.environ.get("PSSC_DATA_DIR", _rows.DATA))
+images, y, K = _rows.image_set(args.dataset)
+
+
+class GridEncoder(contrastive.ContrastiveEncoder):
+    """The library's encoder with its last pooling to a grid x grid map, flattened."""
+
+    def __init__(self, in_channels: int = 1, width: int = 32, out_dim: int = 64):
+        super().__init__(in_channels, width, out_dim)
+        layers = list(self.features)[:-2]
+        c = 4 * width * args.grid ** 2
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(args.grid), nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(c, c), nn.ReLU(), nn.Linear(c, out_dim))
+
+
+contrastive.ContrastiveEncoder = GridEncoder
+
+
+def cluster(H):
+    labels, A = cluster_coefficients(shallow_coefficients(torch.as_tensor(H), K).numpy(), K, random_state=args.seed,
+                                     return_affinity=True)
+    return labels, float(normalized_cut(A, labels))
+
+
+t0 = time.time()
+steps, max_epochs = contrastive.default_budget("cpu")
+pseudo = round(PSSC_DEFAULTS["contrastive_pseudo"] * contrastive.planned_steps(len(images), steps, max_epochs))
+H = contrastive.contrastive_features(images, steps=steps, seed=args.seed, max_epochs=max_epochs, pseudo_steps=pseudo,
+                                     partition=lambda U: cluster(U)[0])
+labels, cut = cluster(H)
+record = {"dataset": args.dataset, "seed": args.seed, "grid": args.grid, "features": int(H.shape[1]),
+          "pseudo_steps": pseudo, "acc": float(acc(y, labels)), "cut": cut, "seconds": time.time() - t0}
+print(json.dumps(record), flush=True)
+if args.out:
+    with open(args.out, "a") as f:
+        f.write(json.dumps(record) + "\n")

@@ -1,0 +1,103 @@
+"""Diagnostic: pseudo-supervision from confident_selection.py's rules, trained in full.
+
+From the base encoder confident_selection.py cached (the library's CPU budget, same seed), one copy per rule trains the
+default pseudo-supervised steps (``refine_encoder``'s loss, batches and views: only the confident set differs) and
+its features' candidate is scored (ridge self-expression, default post-processing):
+
+    mean    the default: the half of each cluster closest to its mean feature
+    agree   those of them that the input's own partition (ridge self-expression of the unit pixel rows) also puts
+            in the matching cluster (Hungarian matching on the two partitions' overlap)
+    over    the half of each cluster of a partition into twice as many clusters (the same ridge coefficients,
+            2K clusters): finer groups are purer, and a cluster that merges two classes is split, so that the
+            refinement pushes its parts apart instead of together (overclustering, as IIC's auxiliary heads)
+    all     every image of each cluster (keep = 1): the most coverage, the least purity
+
+Labels only score. One JSON line per run to --out.
+"""
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.optimize import linear_sum_assignment
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
+import _rows  # noqa: E402
+
+from pssc_fast import contrastive  # noqa: E402
+from pssc_fast.affinity import cluster_coefficients, normalized_cut  # noqa: E402
+from pssc_fast.metrics import acc, purity  # noqa: E402
+from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
+from pssc_fast.train import shallow_coefficients  # noqa: E402
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("dataset")
+parser.add_argument("--seed", type=int, default=0)
+parser.add_argument("--rules", nargs="+", default=["mean", "over"])
+parser.add_argument("--cache", default="/tmp/enc")
+parser.add_argument("--threads", type=int, default=1)
+parser.add_argument("--out", default=None)
+args = parser.parse_args()
+torch.set_num_threads(args.threads)
+_rows.DATA = Path(os.environ.get("PSSC_DATA_DIR", _rows.DATA))
+images, y, K = _rows.image_set(args.dataset)
+
+t0 = time.time()
+steps = contrastive.planned_steps(len(images), *contrastive.default_budget("cpu"))
+pseudo = round(PSSC_DEFAULTS["contrastive_pseudo"] * steps)
+base = contrastive.ContrastiveEncoder(images.shape[1])
+base.load_state_dict(torch.load(Path(args.cache) / f"{args.dataset}_{args.seed}.pt"))
+base.eval()
+
+
+def features(model):
+    return F.normalize(contrastive._raw_features(model, images).double(), dim=1)
+
+
+def cluster(U, k=K):
+    labels, A = cluster_coefficients(shallow_coefficients(torch.as_tensor(U), K).numpy(), k, random_state=args.seed,
+                                     return_affinity=True)
+    return labels, float(normalized_cut(A, labels))
+
+
+H = features(base)
+labels, _ = cluster(H.numpy())
+fine, _ = cluster(H.numpy(), 2 * K)
+mean_groups = contrastive.confident_groups(H, labels, contrastive.PSEUDO_KEEP)
+input_labels, _ = cluster(F.normalize(images.flatten(1).double(), dim=1).numpy())
+overlap = np.zeros((K, K))
+np.add.at(overlap, (labels, input_labels), 1)
+rows, cols = linear_sum_assignment(-overlap)
+matched = np.full(K, -1)
+matched[cols] = rows
+agree = torch.from_numpy(matched[input_labels] == labels)
+groups = {"mean": mean_groups, "agree": torch.where(agree, mean_groups, -1 - torch.arange(len(labels))),
+          "over": contrastive.confident_groups(H, fine, contrastive.PSEUDO_KEEP),
+          "all": torch.as_tensor(labels, dtype=torch.int64)}
+
+record = {"dataset": args.dataset, "seed": args.seed, "steps": steps, "pseudo_steps": pseudo,
+          "base": float(acc(y, labels))}
+shrunk = contrastive._shrunk(images)
+for rule in args.rules:
+    g = groups[rule]
+    mask = (g >= 0).numpy()
+    generator = torch.Generator().manual_seed(args.seed + contrastive.PSEUDO_SEED_OFFSET)
+    model = contrastive._train_on_views(copy.deepcopy(base), shrunk, pseudo, generator, min(256, len(images)), 1e-3,
+                                        lambda z, batch: contrastive.supcon(z, g[batch], 0.5))
+    final, cut = cluster(features(model).numpy())
+    record[rule] = {"acc": float(acc(y, final)), "cut": cut, "confident_purity": float(purity(y[mask], g.numpy()[mask])),
+                    "coverage": float(mask.mean())}
+    print(json.dumps({rule: record[rule]}), flush=True)
+record["seconds"] = time.time() - t0
+print(json.dumps(record), flush=True)
+if args.out:
+    with open(args.out, "a") as f:
+        f.write(json.dumps(record) + "\n")
