@@ -11,6 +11,9 @@ its features' candidate is scored (ridge self-expression, default post-processin
             2K clusters): finer groups are purer, and a cluster that merges two classes is split, so that the
             refinement pushes its parts apart instead of together (overclustering, as IIC's auxiliary heads)
     all     every image of each cluster (keep = 1): the most coverage, the least purity
+    swa     the default's groups, the features read from the mean of the weights (and batch-norm statistics) over
+            the second half of the steps, every 10th step (stochastic weight averaging, Izmailov et al., 2018):
+            the candidate's ACC moves by points between nearby steps, and an average of the weights should not
 
 Labels only score. One JSON line per run to --out.
 """
@@ -82,6 +85,7 @@ agree = torch.from_numpy(matched[input_labels] == labels)
 groups = {"mean": mean_groups, "agree": torch.where(agree, mean_groups, -1 - torch.arange(len(labels))),
           "over": contrastive.confident_groups(H, fine, contrastive.PSEUDO_KEEP),
           "all": torch.as_tensor(labels, dtype=torch.int64)}
+groups["swa"] = groups["mean"]
 
 record = {"dataset": args.dataset, "seed": args.seed, "steps": steps, "pseudo_steps": pseudo,
           "base": float(acc(y, labels))}
@@ -90,8 +94,17 @@ for rule in args.rules:
     g = groups[rule]
     mask = (g >= 0).numpy()
     generator = torch.Generator().manual_seed(args.seed + contrastive.PSEUDO_SEED_OFFSET)
-    model = contrastive._train_on_views(copy.deepcopy(base), shrunk, pseudo, generator, min(256, len(images)), 1e-3,
-                                        lambda z, batch: contrastive.supcon(z, g[batch], 0.5))
+    model = copy.deepcopy(base)
+    averaged = torch.optim.swa_utils.AveragedModel(model, use_buffers=True)
+
+    def on_step(step, m):
+        if rule == "swa" and step > pseudo // 2 and step % 10 == 0:
+            averaged.update_parameters(m)
+
+    model = contrastive._train_on_views(model, shrunk, pseudo, generator, min(256, len(images)), 1e-3,
+                                        lambda z, batch: contrastive.supcon(z, g[batch], 0.5), on_step)
+    if rule == "swa":
+        model = averaged.module.eval()
     final, cut = cluster(features(model).numpy())
     record[rule] = {"acc": float(acc(y, final)), "cut": cut, "confident_purity": float(purity(y[mask], g.numpy()[mask])),
                     "coverage": float(mask.mean())}
