@@ -68,3 +68,75 @@ def cached_contrastive_features():
 
         cases.append((name, "enc:" + tag, features))
     return cases
+
+
+def image_diagnostic(description: str, add_arguments=None):
+    """(args, images, labels, number of clusters) for a contrastive diagnostic on one set (:func:`image_set`): the
+    command line such scripts share (dataset, --seed, --threads, --out; ``add_arguments(parser)`` adds a script's own),
+    torch's threads set, data read from $PSSC_DATA_DIR when set."""
+    import argparse
+    import os
+
+    global DATA
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("dataset", help="orl, coil20, mnist1k or digits")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None, help="a JSON-lines file the run's record is appended to")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    DATA = Path(os.environ.get("PSSC_DATA_DIR", DATA))
+    return (args, *image_set(args.dataset))
+
+
+def cluster_features(H, n_clusters: int, seed: int, k: int | None = None):
+    """(labels, normalized cut) of feature rows H as the estimators cluster a candidate: ridge self-expression of the
+    unit rows (ridge set for ``n_clusters``), the default post-processing into ``k`` (default ``n_clusters``) clusters."""
+    from pssc_fast.affinity import cluster_coefficients, normalized_cut
+    from pssc_fast.train import shallow_coefficients
+
+    C = shallow_coefficients(torch.as_tensor(np.asarray(H)), n_clusters).numpy()
+    labels, A = cluster_coefficients(C, k or n_clusters, random_state=seed, return_affinity=True)
+    return labels, float(normalized_cut(A, labels))
+
+
+def write_record(path, record: dict) -> None:
+    """Print ``record`` as one JSON line and append it to ``path`` when given."""
+    import json
+
+    print(json.dumps(record), flush=True)
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def base_encoder(dataset: str, seed: int, images, cache: str = "/tmp/enc"):
+    """The contrastive encoder ``train_encoder`` gives ``images`` for the CPU budget and ``seed``, in eval mode: loaded
+    from ``cache`` (dataset_seed.pt) when there, else trained and saved there."""
+    from pssc_fast import contrastive
+
+    path = Path(cache) / f"{dataset}_{seed}.pt"
+    if path.exists():
+        model = contrastive.ContrastiveEncoder(images.shape[1])
+        model.load_state_dict(torch.load(path))
+        return model.eval()
+    steps = contrastive.planned_steps(len(images), *contrastive.default_budget("cpu"))
+    model = contrastive.train_encoder(images, steps=steps, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return model
+
+
+def agreeing(labels, other, n_clusters: int):
+    """Boolean mask of the rows whose cluster in ``other`` is matched to their cluster in ``labels`` (the Hungarian
+    method on the two partitions' overlap)."""
+    from scipy.optimize import linear_sum_assignment
+
+    overlap = np.zeros((n_clusters, n_clusters))
+    np.add.at(overlap, (labels, other), 1)
+    rows, cols = linear_sum_assignment(-overlap)
+    matched = np.full(n_clusters, -1)
+    matched[cols] = rows
+    return matched[other] == labels

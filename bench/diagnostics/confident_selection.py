@@ -15,16 +15,12 @@ matching on them) and coverage are printed:
 
 Labels only score. One JSON line per run to --out.
 """
-import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -32,38 +28,21 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import contrastive  # noqa: E402
-from pssc_fast.affinity import cluster_coefficients  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
-from pssc_fast.train import shallow_coefficients  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("dataset")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--k", type=int, default=3)
-parser.add_argument("--cache", default="/tmp/enc")
-parser.add_argument("--threads", type=int, default=1)
-parser.add_argument("--out", default=None)
-args = parser.parse_args()
-torch.set_num_threads(args.threads)
-_rows.DATA = Path(os.environ.get("PSSC_DATA_DIR", _rows.DATA))
-images, y, K = _rows.image_set(args.dataset)
 
-path = Path(args.cache) / f"{args.dataset}_{args.seed}.pt"
-if path.exists():
-    model = contrastive.ContrastiveEncoder(images.shape[1])
-    model.load_state_dict(torch.load(path))
-    model.eval()
-else:
-    steps = contrastive.planned_steps(len(images), *contrastive.default_budget("cpu"))
-    model = contrastive.train_encoder(images, steps=steps, seed=args.seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), path)
+def add_arguments(parser):
+    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--cache", default="/tmp/enc")
 
+
+args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], add_arguments)
+model = _rows.base_encoder(args.dataset, args.seed, images, args.cache)
 H = F.normalize(contrastive._raw_features(model, images).double(), dim=1)
 
 
 def partition(U):
-    return cluster_coefficients(shallow_coefficients(torch.as_tensor(U), K).numpy(), K, random_state=args.seed)
+    return _rows.cluster_features(U, K, args.seed)[0]
 
 
 labels = partition(H.numpy())
@@ -85,18 +64,11 @@ for c in np.unique(labels):
 
 # agree: the input partition's clusters matched to the features' by overlap
 input_labels = partition(F.normalize(images.flatten(1).double(), dim=1).numpy())
-overlap = np.zeros((K, K))
-np.add.at(overlap, (labels, input_labels), 1)
-rows, cols = linear_sum_assignment(-overlap)
-match = dict(zip(cols, rows))
-agree_mask = mean_mask & (np.array([match.get(c, -1) for c in input_labels]) == labels)
+agree_mask = mean_mask & _rows.agreeing(labels, input_labels, K)
 
 record = {"dataset": args.dataset, "seed": args.seed, "k": args.k, "acc": float(acc(y, labels)),
           "input_acc": float(acc(y, input_labels))}
 for name, mask in (("mean", mean_mask), ("knn", knn_mask), ("agree", agree_mask)):
     record[name] = {"precision": float(acc(y[mask], labels[mask])), "coverage": float(mask.mean()),
                     "clusters": int(len(np.unique(labels[mask])))}
-print(json.dumps(record), flush=True)
-if args.out:
-    with open(args.out, "a") as f:
-        f.write(json.dumps(record) + "\n")
+_rows.write_record(args.out, record)

@@ -8,14 +8,10 @@ candidate is scored (ridge self-expression, default post-processing). Labels onl
 
     python bench/diagnostics/contrastive_pooling.py orl --seed 0 --grid 2
 """
-import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
-import torch
 import torch.nn as nn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,21 +20,11 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import contrastive  # noqa: E402
-from pssc_fast.affinity import cluster_coefficients, normalized_cut  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
 from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
-from pssc_fast.train import shallow_coefficients  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("dataset")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--grid", type=int, default=2, help="cells per side of the last pooling (1: the library's)")
-parser.add_argument("--threads", type=int, default=1)
-parser.add_argument("--out", default=None)
-args = parser.parse_args()
-torch.set_num_threads(args.threads)
-_rows.DATA = Path(os.environ.get("PSSC_DATA_DIR", _rows.DATA))
-images, y, K = _rows.image_set(args.dataset)
+args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], lambda parser: parser.add_argument(
+    "--grid", type=int, default=2, help="cells per side of the last pooling (1: the library's)"))
 
 
 class GridEncoder(contrastive.ContrastiveEncoder):
@@ -56,9 +42,7 @@ contrastive.ContrastiveEncoder = GridEncoder
 
 
 def cluster(H):
-    labels, A = cluster_coefficients(shallow_coefficients(torch.as_tensor(H), K).numpy(), K, random_state=args.seed,
-                                     return_affinity=True)
-    return labels, float(normalized_cut(A, labels))
+    return _rows.cluster_features(H, K, args.seed)
 
 
 t0 = time.time()
@@ -69,7 +53,4 @@ H = contrastive.contrastive_features(images, steps=steps, seed=args.seed, max_ep
 labels, cut = cluster(H)
 record = {"dataset": args.dataset, "seed": args.seed, "grid": args.grid, "features": int(H.shape[1]),
           "pseudo_steps": pseudo, "acc": float(acc(y, labels)), "cut": cut, "seconds": time.time() - t0}
-print(json.dumps(record), flush=True)
-if args.out:
-    with open(args.out, "a") as f:
-        f.write(json.dumps(record) + "\n")
+_rows.write_record(args.out, record)

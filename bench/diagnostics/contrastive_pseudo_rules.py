@@ -1,8 +1,8 @@
 """Diagnostic: pseudo-supervision from confident_selection.py's rules, trained in full.
 
-From the base encoder confident_selection.py cached (the library's CPU budget, same seed), one copy per rule trains the
-default pseudo-supervised steps (``refine_encoder``'s loss, batches and views: only the confident set differs) and
-its features' candidate is scored (ridge self-expression, default post-processing):
+From the base encoder of the library's CPU budget and the seed (cached in --cache, trained there when missing), one
+copy per rule trains the default pseudo-supervised steps (``refine_encoder``'s loss, batches and views: only the
+confident set differs) and its features' candidate is scored (ridge self-expression, default post-processing):
 
     mean    the default: the half of each cluster closest to its mean feature
     agree   those of them that the input's own partition (ridge self-expression of the unit pixel rows) also puts
@@ -17,18 +17,14 @@ its features' candidate is scored (ridge self-expression, default post-processin
 
 Labels only score. One JSON line per run to --out.
 """
-import argparse
 import copy
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -36,29 +32,20 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import contrastive  # noqa: E402
-from pssc_fast.affinity import cluster_coefficients, normalized_cut  # noqa: E402
 from pssc_fast.metrics import acc, purity  # noqa: E402
 from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
-from pssc_fast.train import shallow_coefficients  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("dataset")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--rules", nargs="+", default=["mean", "over"])
-parser.add_argument("--cache", default="/tmp/enc")
-parser.add_argument("--threads", type=int, default=1)
-parser.add_argument("--out", default=None)
-args = parser.parse_args()
-torch.set_num_threads(args.threads)
-_rows.DATA = Path(os.environ.get("PSSC_DATA_DIR", _rows.DATA))
-images, y, K = _rows.image_set(args.dataset)
 
+def add_arguments(parser):
+    parser.add_argument("--rules", nargs="+", default=["mean", "over"])
+    parser.add_argument("--cache", default="/tmp/enc")
+
+
+args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], add_arguments)
 t0 = time.time()
 steps = contrastive.planned_steps(len(images), *contrastive.default_budget("cpu"))
 pseudo = round(PSSC_DEFAULTS["contrastive_pseudo"] * steps)
-base = contrastive.ContrastiveEncoder(images.shape[1])
-base.load_state_dict(torch.load(Path(args.cache) / f"{args.dataset}_{args.seed}.pt"))
-base.eval()
+base = _rows.base_encoder(args.dataset, args.seed, images, args.cache)
 
 
 def features(model):
@@ -66,9 +53,7 @@ def features(model):
 
 
 def cluster(U, k=K):
-    labels, A = cluster_coefficients(shallow_coefficients(torch.as_tensor(U), K).numpy(), k, random_state=args.seed,
-                                     return_affinity=True)
-    return labels, float(normalized_cut(A, labels))
+    return _rows.cluster_features(U, K, args.seed, k)
 
 
 H = features(base)
@@ -76,12 +61,7 @@ labels, _ = cluster(H.numpy())
 fine, _ = cluster(H.numpy(), 2 * K)
 mean_groups = contrastive.confident_groups(H, labels, contrastive.PSEUDO_KEEP)
 input_labels, _ = cluster(F.normalize(images.flatten(1).double(), dim=1).numpy())
-overlap = np.zeros((K, K))
-np.add.at(overlap, (labels, input_labels), 1)
-rows, cols = linear_sum_assignment(-overlap)
-matched = np.full(K, -1)
-matched[cols] = rows
-agree = torch.from_numpy(matched[input_labels] == labels)
+agree = torch.from_numpy(_rows.agreeing(labels, input_labels, K))
 groups = {"mean": mean_groups, "agree": torch.where(agree, mean_groups, -1 - torch.arange(len(labels))),
           "over": contrastive.confident_groups(H, fine, contrastive.PSEUDO_KEEP),
           "all": torch.as_tensor(labels, dtype=torch.int64)}
@@ -110,7 +90,4 @@ for rule in args.rules:
                     "coverage": float(mask.mean())}
     print(json.dumps({rule: record[rule]}), flush=True)
 record["seconds"] = time.time() - t0
-print(json.dumps(record), flush=True)
-if args.out:
-    with open(args.out, "a") as f:
-        f.write(json.dumps(record) + "\n")
+_rows.write_record(args.out, record)

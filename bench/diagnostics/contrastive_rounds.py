@@ -20,10 +20,8 @@ Labels only score. One JSON line per run to --out.
 
     python bench/diagnostics/contrastive_rounds.py orl --seed 0 --out bench/results/diagnostics/contrastive_rounds.jsonl
 """
-import argparse
 import copy
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -38,29 +36,17 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import contrastive  # noqa: E402
-from pssc_fast.affinity import cluster_coefficients, normalized_cut  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
 from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
-from pssc_fast.train import shallow_coefficients  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("dataset", help="orl, coil20, mnist1k or digits")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--views", type=int, default=8, help="random views averaged for the tta read-out")
-parser.add_argument("--threads", type=int, default=1)
-parser.add_argument("--out", default=None)
-args = parser.parse_args()
-torch.set_num_threads(args.threads)
-_rows.DATA = Path(os.environ.get("PSSC_DATA_DIR", _rows.DATA))
-images, y, K = _rows.image_set(args.dataset)
+args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], lambda parser: parser.add_argument(
+    "--views", type=int, default=8, help="random views averaged for the tta read-out"))
 U_input = F.normalize(images.flatten(1).double(), dim=1)
 
 
 def cluster(H):
     """(labels, normalized cut) of feature rows H as the estimators cluster a candidate."""
-    C = shallow_coefficients(torch.as_tensor(H), K).numpy()
-    labels, A = cluster_coefficients(C, K, random_state=args.seed, return_affinity=True)
-    return labels, float(normalized_cut(A, labels))
+    return _rows.cluster_features(H, K, args.seed)
 
 
 def plain(model):
@@ -109,7 +95,4 @@ two = contrastive.refine_encoder(half, images, mid_labels, steps=pseudo - pseudo
 record["two"] = read_outs(two)
 print(json.dumps({"two_mid": record["two_mid"], "two": record["two"]}), flush=True)
 record["seconds"] = time.time() - t0
-print(json.dumps(record), flush=True)
-if args.out:
-    with open(args.out, "a") as f:
-        f.write(json.dumps(record) + "\n")
+_rows.write_record(args.out, record)

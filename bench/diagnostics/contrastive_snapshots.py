@@ -17,9 +17,7 @@ Labels only score. One JSON line per run to --out.
 
     python bench/diagnostics/contrastive_snapshots.py orl --seed 0 --out bench/results/diagnostics/contrastive_snapshots.jsonl
 """
-import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -39,16 +37,8 @@ from pssc_fast.metrics import acc  # noqa: E402
 from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
 from pssc_fast.train import shallow_coefficients  # noqa: E402
 
-parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("dataset", help="orl, coil20, mnist1k or digits")
-parser.add_argument("--seed", type=int, default=0)
-parser.add_argument("--snapshots", type=int, default=4)
-parser.add_argument("--threads", type=int, default=1)
-parser.add_argument("--out", default=None)
-args = parser.parse_args()
-torch.set_num_threads(args.threads)
-_rows.DATA = Path(os.environ.get("PSSC_DATA_DIR", _rows.DATA))
-images, y, K = _rows.image_set(args.dataset)
+args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], lambda parser: parser.add_argument(
+    "--snapshots", type=int, default=4))
 
 
 def features(model):
@@ -95,7 +85,4 @@ record["last"] = record["each"][-1]
 record["concat"] = score(ridge(np.concatenate(snapshots, 1) / np.sqrt(len(snapshots))))[0]
 record["mean_c"] = score(np.mean(Cs, 0))[0]
 record["seconds"] = time.time() - t0
-print(json.dumps(record), flush=True)
-if args.out:
-    with open(args.out, "a") as f:
-        f.write(json.dumps(record) + "\n")
+_rows.write_record(args.out, record)
