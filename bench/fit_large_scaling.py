@@ -180,7 +180,7 @@ def part_mnist(args):
             t["pretrain"] = pre_s
             # said now: the landmark fit below repeats every stage (contrastive included), and a silent second fit
             # once passed for a hang
-            print(f"  anchors {m}: nearest-anchor labeling ACC {s['acc']:.4f} in {sum(est.timings_.values()):.0f} s; "
+            print(f"  anchors {m}: nearest-anchor labeling ACC {s['acc']:.4f} in {est.timings_['total']:.0f} s; "
                   f"fitting again with labeling='landmark'", flush=True)
             # labeling="landmark": a fit of its own from the same auto-encoder (fine-tuning is seeded and
             # repeats itself exactly; the rows meet the anchors in a space of the labeling's own, see
