@@ -14,6 +14,9 @@ confident set differs) and its features' candidate is scored (ridge self-express
     swa     the default's groups, the features read from the mean of the weights (and batch-norm statistics) over
             the second half of the steps, every 10th step (stochastic weight averaging, Izmailov et al., 2018):
             the candidate's ACC moves by points between nearby steps, and an average of the weights should not
+    nn      the default's groups, and each batch half drawn images, half their nearest neighbours (cosine, base
+            features), each pair positives of each other (NNCLR's idea, Dwibedi et al., 2021): the images no group
+            names learn more than their own other view
 
 Labels only score. One JSON line per run to --out.
 """
@@ -70,6 +73,37 @@ groups["swa"] = groups["mean"]
 record = {"dataset": args.dataset, "seed": args.seed, "steps": steps, "pseudo_steps": pseudo,
           "base": float(acc(y, labels))}
 shrunk = contrastive._shrunk(images)
+groups["nn"] = groups["mean"]
+similarity = H @ H.T
+similarity.fill_diagonal_(-2.0)
+nearest = similarity.argmax(1)
+
+
+def train_nearest(model, g, generator):
+    """``refine_encoder``'s steps (Adam, views, SupCon at temperature 0.5) on batches of b/2 drawn images and their
+    nearest neighbours, a pair's two images positives of each other besides the groups' positives."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    half = min(256, len(images)) // 2
+    position = torch.arange(2 * half)
+    partner = (position + half) % (2 * half)
+    for _ in range(pseudo):
+        first = torch.randperm(len(images), generator=generator)[:half]
+        idx = torch.cat([first, nearest[first]])
+        views = torch.cat([contrastive.augment(shrunk[idx], generator), contrastive.augment(shrunk[idx], generator)])
+        z = F.normalize(model.head(model(views)), dim=1)
+        image, group, slot = torch.cat([idx, idx]), torch.cat([g[idx], g[idx]]), torch.cat([position, position])
+        eye = torch.eye(len(image), dtype=torch.bool)
+        positive = ((image[:, None] == image[None, :]) | ((group[:, None] == group[None, :]) & (group[:, None] >= 0))
+                    | (partner[slot][:, None] == slot[None, :])) & ~eye
+        log_prob = (z @ z.T / 0.5).masked_fill(eye, float("-inf")).log_softmax(dim=1).masked_fill(eye, 0.0)
+        loss = -((log_prob * positive).sum(1) / positive.sum(1)).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
 for rule in args.rules:
     g = groups[rule]
     mask = (g >= 0).numpy()
@@ -81,8 +115,11 @@ for rule in args.rules:
         if rule == "swa" and step > pseudo // 2 and step % 10 == 0:
             averaged.update_parameters(m)
 
-    model = contrastive._train_on_views(model, shrunk, pseudo, generator, min(256, len(images)), 1e-3,
-                                        lambda z, batch: contrastive.supcon(z, g[batch], 0.5), on_step)
+    if rule == "nn":
+        model = train_nearest(model, g, generator)
+    else:
+        model = contrastive._train_on_views(model, shrunk, pseudo, generator, min(256, len(images)), 1e-3,
+                                            lambda z, batch: contrastive.supcon(z, g[batch], 0.5), on_step)
     if rule == "swa":
         model = averaged.module.eval()
     final, cut = cluster(features(model).numpy())
