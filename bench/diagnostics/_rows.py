@@ -94,11 +94,17 @@ def image_diagnostic(description: str, add_arguments=None):
 def cluster_features(H, n_clusters: int, seed: int, k: int | None = None):
     """(labels, normalized cut) of feature rows H as the estimators cluster a candidate: ridge self-expression of the
     unit rows (ridge set for ``n_clusters``), the default post-processing into ``k`` (default ``n_clusters``) clusters."""
-    from pssc_fast.affinity import cluster_coefficients, normalized_cut
     from pssc_fast.train import shallow_coefficients
 
     C = shallow_coefficients(torch.as_tensor(np.asarray(H)), n_clusters).numpy()
-    labels, A = cluster_coefficients(C, k or n_clusters, random_state=seed, return_affinity=True)
+    return cluster_coefficients_cut(C, k or n_clusters, seed)
+
+
+def cluster_coefficients_cut(C, n_clusters: int, seed: int):
+    """(labels, normalized cut on their own affinity) of coefficients C under the default post-processing."""
+    from pssc_fast.affinity import cluster_coefficients, normalized_cut
+
+    labels, A = cluster_coefficients(C, n_clusters, random_state=seed, return_affinity=True)
     return labels, float(normalized_cut(A, labels))
 
 

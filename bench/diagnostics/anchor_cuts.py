@@ -17,7 +17,6 @@ Labels only score: ACC and the sorted cluster sizes of the anchors. One JSON lin
 """
 import argparse
 import copy
-import json
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,9 @@ from sklearn.cluster import KMeans, SpectralClustering
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 
+import _rows  # noqa: E402
 from fit_large_scaling import mnist_autoencoder  # noqa: E402
 
 from pssc_fast.affinity import cluster_coefficients  # noqa: E402
@@ -70,7 +71,4 @@ L = laplacian(A.astype(np.float64), normed=False)
 _, vectors = eigsh(L, k=10, sigma=-1e-6, which="LM")
 record["ratio_cut"] = summary(KMeans(10, n_init=10, random_state=args.seed).fit_predict(vectors))
 record["seconds"] = time.time() - t0
-print(json.dumps(record), flush=True)
-if args.out:
-    with open(args.out, "a") as f:
-        f.write(json.dumps(record) + "\n")
+_rows.write_record(args.out, record)

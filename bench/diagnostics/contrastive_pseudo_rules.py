@@ -67,13 +67,11 @@ input_labels, _ = cluster(F.normalize(images.flatten(1).double(), dim=1).numpy()
 agree = torch.from_numpy(_rows.agreeing(labels, input_labels, K))
 groups = {"mean": mean_groups, "agree": torch.where(agree, mean_groups, -1 - torch.arange(len(labels))),
           "over": contrastive.confident_groups(H, fine, contrastive.PSEUDO_KEEP),
-          "all": torch.as_tensor(labels, dtype=torch.int64)}
-groups["swa"] = groups["mean"]
+          "all": torch.as_tensor(labels, dtype=torch.int64), "swa": mean_groups, "nn": mean_groups}
 
 record = {"dataset": args.dataset, "seed": args.seed, "steps": steps, "pseudo_steps": pseudo,
           "base": float(acc(y, labels))}
 shrunk = contrastive._shrunk(images)
-groups["nn"] = groups["mean"]
 similarity = H @ H.T
 similarity.fill_diagonal_(-2.0)
 nearest = similarity.argmax(1)
@@ -109,19 +107,19 @@ for rule in args.rules:
     mask = (g >= 0).numpy()
     generator = torch.Generator().manual_seed(args.seed + contrastive.PSEUDO_SEED_OFFSET)
     model = copy.deepcopy(base)
-    averaged = torch.optim.swa_utils.AveragedModel(model, use_buffers=True)
-
-    def on_step(step, m):
-        if rule == "swa" and step > pseudo // 2 and step % 10 == 0:
-            averaged.update_parameters(m)
-
     if rule == "nn":
         model = train_nearest(model, g, generator)
     else:
+        averaged = torch.optim.swa_utils.AveragedModel(model, use_buffers=True) if rule == "swa" else None
+
+        def on_step(step, m):
+            if averaged is not None and step > pseudo // 2 and step % 10 == 0:
+                averaged.update_parameters(m)
+
         model = contrastive._train_on_views(model, shrunk, pseudo, generator, min(256, len(images)), 1e-3,
                                             lambda z, batch: contrastive.supcon(z, g[batch], 0.5), on_step)
-    if rule == "swa":
-        model = averaged.module.eval()
+        if averaged is not None:
+            model = averaged.module.eval()
     final, cut = cluster(features(model).numpy())
     record[rule] = {"acc": float(acc(y, final)), "cut": cut, "confident_purity": float(purity(y[mask], g.numpy()[mask])),
                     "coverage": float(mask.mean())}
