@@ -43,6 +43,8 @@ parser.add_argument("--every", type=int, default=250)
 parser.add_argument("--rows", choices=["anchors", "all"], default="anchors",
                     help="what the pseudo-supervised steps train on: the anchors (fit_large's) or all 10,000 images, "
                          "each labelled by its nearest anchor")
+parser.add_argument("--mixed", action="store_true",
+                    help="the loss the mean of NT-Xent and the library's SupCon (contrastive_pseudo_rules.py mixed)")
 parser.add_argument("--cache", default="/tmp/enc")
 parser.add_argument("--out", default=None)
 args = parser.parse_args()
@@ -63,7 +65,7 @@ def evaluate(model, step):
     index = build_index(H[anchors].numpy().astype(np.float32), "flat", 0, None)
     every_row = nearest_anchor_labels(index, H.numpy().astype(np.float32), labels, K)
     _rows.write_record(args.out, {
-        "seed": args.seed, "rows": args.rows, "pseudo_step": step, "acc_anchors": float(acc(y[anchors], labels)),
+        "seed": args.seed, "rows": args.rows, "mixed": args.mixed, "pseudo_step": step, "acc_anchors": float(acc(y[anchors], labels)),
         "acc": float(acc(y, every_row)), "sizes": sorted(np.bincount(labels, minlength=K).tolist()),
         "cut": float(normalized_cut(A, labels)), "classes_cut": float(normalized_cut(A, y[anchors])),
         "seconds": time.time() - t0})
@@ -90,4 +92,7 @@ def scored_train_on_views(model, images_, steps_, generator, batch_size, lr, los
 
 
 contrastive._train_on_views = scored_train_on_views
+if args.mixed:
+    library_supcon = contrastive.supcon
+    contrastive.supcon = lambda z, g, t: (library_supcon(z, g, t) + contrastive.nt_xent(z, t)) / 2
 contrastive.refine_encoder(copy.deepcopy(base), images[trained], trained_labels, steps=steps, seed=args.seed)
