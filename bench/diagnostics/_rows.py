@@ -100,6 +100,22 @@ def cluster_features(H, n_clusters: int, seed: int, k: int | None = None):
     return cluster_coefficients_cut(C, k or n_clusters, seed)
 
 
+def default_candidate(images, n_clusters: int, seed: int):
+    """(labels, normalized cut, pseudo-supervised steps) of the contrastive candidate trained the library's way on
+    ``images`` for ``seed``: ``contrastive_features`` with the CPU budget and the default pseudo-supervised steps on its
+    own partition (:func:`cluster_features`), then clustered by :func:`cluster_features`. Scripts that change the
+    encoder, its views or its training patch ``pssc_fast.contrastive`` before calling this."""
+    from pssc_fast import contrastive
+    from pssc_fast.params import PSSC_DEFAULTS
+
+    steps, max_epochs = contrastive.default_budget("cpu")
+    pseudo = round(PSSC_DEFAULTS["contrastive_pseudo"] * contrastive.planned_steps(len(images), steps, max_epochs))
+    H = contrastive.contrastive_features(images, steps=steps, seed=seed, max_epochs=max_epochs, pseudo_steps=pseudo,
+                                         partition=lambda U: cluster_features(U, n_clusters, seed)[0])
+    labels, cut = cluster_features(H, n_clusters, seed)
+    return labels, cut, pseudo
+
+
 def cluster_coefficients_cut(C, n_clusters: int, seed: int):
     """(labels, normalized cut on their own affinity) of coefficients C under the default post-processing."""
     from pssc_fast.affinity import cluster_coefficients, normalized_cut

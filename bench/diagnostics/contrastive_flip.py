@@ -23,7 +23,6 @@ import _rows  # noqa: E402
 
 from pssc_fast import contrastive  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
-from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
 
 args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], lambda parser: parser.add_argument(
     "--flip", type=float, default=0.5, help="probability that a view is mirrored left to right (0: the library's)"))
@@ -41,16 +40,8 @@ if args.flip > 0:
     contrastive.augment = flipped_augment
 
 
-def cluster(H):
-    return _rows.cluster_features(H, K, args.seed)
-
-
 t0 = time.time()
-steps, max_epochs = contrastive.default_budget("cpu")
-pseudo = round(PSSC_DEFAULTS["contrastive_pseudo"] * contrastive.planned_steps(len(images), steps, max_epochs))
-H = contrastive.contrastive_features(images, steps=steps, seed=args.seed, max_epochs=max_epochs, pseudo_steps=pseudo,
-                                     partition=lambda U: cluster(U)[0])
-labels, cut = cluster(H)
+labels, cut, pseudo = _rows.default_candidate(images, K, args.seed)
 record = {"dataset": args.dataset, "seed": args.seed, "flip": args.flip, "pseudo_steps": pseudo,
           "acc": float(acc(y, labels)), "cut": cut, "seconds": time.time() - t0}
 _rows.write_record(args.out, record)

@@ -21,7 +21,6 @@ import _rows  # noqa: E402
 
 from pssc_fast import contrastive  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
-from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
 
 args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], lambda parser: parser.add_argument(
     "--grid", type=int, default=2, help="cells per side of the last pooling (1: the library's)"))
@@ -41,16 +40,8 @@ class GridEncoder(contrastive.ContrastiveEncoder):
 contrastive.ContrastiveEncoder = GridEncoder
 
 
-def cluster(H):
-    return _rows.cluster_features(H, K, args.seed)
-
-
 t0 = time.time()
-steps, max_epochs = contrastive.default_budget("cpu")
-pseudo = round(PSSC_DEFAULTS["contrastive_pseudo"] * contrastive.planned_steps(len(images), steps, max_epochs))
-H = contrastive.contrastive_features(images, steps=steps, seed=args.seed, max_epochs=max_epochs, pseudo_steps=pseudo,
-                                     partition=lambda U: cluster(U)[0])
-labels, cut = cluster(H)
-record = {"dataset": args.dataset, "seed": args.seed, "grid": args.grid, "features": int(H.shape[1]),
+labels, cut, pseudo = _rows.default_candidate(images, K, args.seed)
+record = {"dataset": args.dataset, "seed": args.seed, "grid": args.grid, "features": GridEncoder().head[0].in_features,
           "pseudo_steps": pseudo, "acc": float(acc(y, labels)), "cut": cut, "seconds": time.time() - t0}
 _rows.write_record(args.out, record)
