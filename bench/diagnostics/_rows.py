@@ -151,6 +151,26 @@ def base_encoder(dataset: str, seed: int, images, cache: str = "/tmp/enc"):
     return model
 
 
+def base_and_pseudo_steps(args, images):
+    """(:func:`base_encoder` for ``args.dataset``, ``args.seed`` and ``args.cache``, the steps it trained, the default
+    pseudo-supervised steps for ``images``), all under the CPU budget: where the refinement diagnostics start from."""
+    from pssc_fast import contrastive
+    from pssc_fast.params import PSSC_DEFAULTS
+
+    steps = contrastive.planned_steps(len(images), *contrastive.default_budget("cpu"))
+    pseudo = round(PSSC_DEFAULTS["contrastive_pseudo"] * steps)
+    return base_encoder(args.dataset, args.seed, images, args.cache), steps, pseudo
+
+
+def unit_features(model, images):
+    """The unit-length float64 (torch) features of ``images`` under an encoder: ``contrastive_features``' read-out."""
+    import torch.nn.functional as F
+
+    from pssc_fast import contrastive
+
+    return F.normalize(contrastive._raw_features(model, images).double(), dim=1)
+
+
 def agreeing(labels, other, n_clusters: int):
     """Boolean mask of the rows whose cluster in ``other`` is matched to their cluster in ``labels`` (the Hungarian
     method on the two partitions' overlap)."""

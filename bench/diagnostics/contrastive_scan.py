@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -30,7 +29,6 @@ import _rows  # noqa: E402
 
 from pssc_fast import contrastive  # noqa: E402
 from pssc_fast.metrics import acc, purity  # noqa: E402
-from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
 
 
 def add_arguments(parser):
@@ -43,13 +41,11 @@ def add_arguments(parser):
 
 args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], add_arguments)
 t0 = time.time()
-steps = contrastive.planned_steps(len(images), *contrastive.default_budget("cpu"))
-pseudo = round(PSSC_DEFAULTS["contrastive_pseudo"] * steps)
-base = _rows.base_encoder(args.dataset, args.seed, images, args.cache)
+base, _, pseudo = _rows.base_and_pseudo_steps(args, images)
 
 
 def features(model):
-    return F.normalize(contrastive._raw_features(model, images).double(), dim=1)
+    return _rows.unit_features(model, images)
 
 
 def sizes(labels):
