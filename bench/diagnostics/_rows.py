@@ -1,5 +1,6 @@
 """What several diagnostics read: a board dataset's rows (bench/quality.py's loader, data from ../shared/data) or,
 with ``codes``, the rows' codes under DSC-Net's released auto-encoder for that set (ORL, COIL20)."""
+import os
 import sys
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("PSSC_DATA_DIR", ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -27,8 +28,14 @@ def rows(name: str, codes: bool = False):
 
 
 def image_set(name: str):
-    """(a board set's images or scikit-learn's 8x8 digits as a float32 (n, 1, side, side) tensor scaled globally to
-    [0, 1], labels, number of clusters): what the contrastive diagnostics train and encode."""
+    """(a board set's images, scikit-learn's 8x8 digits or MNIST-10k (the test file) as a float32 (n, 1, side, side)
+    tensor scaled globally to [0, 1], labels, number of clusters): what the contrastive diagnostics train and encode."""
+    if name == "mnist10k":
+        from pssc_fast.datasets import load_mnist
+
+        X, y = load_mnist(DATA)  # float32, scaled in float32 as fit_large scales it
+        X = (X - X.min()) / (X.max() - X.min())
+        return torch.from_numpy(np.asarray(X).reshape(-1, 1, 28, 28)).float(), y, 10
     if name == "digits":
         from sklearn.datasets import load_digits
 
@@ -73,13 +80,11 @@ def cached_contrastive_features():
 def image_diagnostic(description: str, add_arguments=None):
     """(args, images, labels, number of clusters) for a contrastive diagnostic on one set (:func:`image_set`): the
     command line such scripts share (dataset, --seed, --threads, --out; ``add_arguments(parser)`` adds a script's own),
-    torch's threads set, data read from $PSSC_DATA_DIR when set."""
+    torch's threads set, data read from $PSSC_DATA_DIR when set (:data:`DATA`)."""
     import argparse
-    import os
 
-    global DATA
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("dataset", help="orl, coil20, mnist1k or digits")
+    parser.add_argument("dataset", help="orl, coil20, mnist1k, digits or mnist10k")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="a JSON-lines file the run's record is appended to")
@@ -87,7 +92,6 @@ def image_diagnostic(description: str, add_arguments=None):
         add_arguments(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    DATA = Path(os.environ.get("PSSC_DATA_DIR", DATA))
     return (args, *image_set(args.dataset))
 
 
@@ -101,7 +105,7 @@ def cluster_features(H, n_clusters: int, seed: int, k: int | None = None):
 
 
 def default_candidate(images, n_clusters: int, seed: int):
-    """(labels, normalized cut, pseudo-supervised steps) of the contrastive candidate trained the library's way on
+    """(labels, normalized cut, pseudo-supervised steps, features) of the contrastive candidate trained the library's way on
     ``images`` for ``seed``: ``contrastive_features`` with the CPU budget and the default pseudo-supervised steps on its
     own partition (:func:`cluster_features`), then clustered by :func:`cluster_features`. Scripts that change the
     encoder, its views or its training patch ``pssc_fast.contrastive`` before calling this."""
@@ -113,7 +117,7 @@ def default_candidate(images, n_clusters: int, seed: int):
     H = contrastive.contrastive_features(images, steps=steps, seed=seed, max_epochs=max_epochs, pseudo_steps=pseudo,
                                          partition=lambda U: cluster_features(U, n_clusters, seed)[0])
     labels, cut = cluster_features(H, n_clusters, seed)
-    return labels, cut, pseudo
+    return labels, cut, pseudo, H
 
 
 def cluster_coefficients_cut(C, n_clusters: int, seed: int):
@@ -169,6 +173,26 @@ def unit_features(model, images):
     from pssc_fast import contrastive
 
     return F.normalize(contrastive._raw_features(model, images).double(), dim=1)
+
+
+def seeded_anchors(n: int, seed: int, m: int = 2000) -> np.ndarray:
+    """m of n rows drawn uniformly for ``seed``, sorted: the anchors of the MNIST-10k diagnostics (fit_large's rule,
+    not its draw)."""
+    return np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+
+
+def anchor_partition(H, anchors, n_clusters: int, seed: int):
+    """(the anchors' labels, every row's label by its nearest anchor, the anchors' affinity) of unit feature rows H
+    (float64 numpy) on fit_large's route: ridge self-expression of the anchors' rows, the default post-processing,
+    FAISS nearest-anchor labels."""
+    from pssc_fast.affinity import cluster_coefficients
+    from pssc_fast.nearest import build_index, nearest_anchor_labels
+    from pssc_fast.train import shallow_coefficients
+
+    labels, A = cluster_coefficients(shallow_coefficients(torch.as_tensor(H[anchors]), n_clusters).numpy(), n_clusters,
+                                     random_state=seed, return_affinity=True)
+    index = build_index(np.ascontiguousarray(H[anchors], dtype=np.float32), "flat", 0, None)
+    return labels, nearest_anchor_labels(index, H.astype(np.float32), labels, n_clusters), A
 
 
 def agreeing(labels, other, n_clusters: int):

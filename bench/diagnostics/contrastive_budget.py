@@ -13,7 +13,6 @@ last checkpoint or after --seconds, whichever comes first; prints one line per c
 """
 import argparse
 import json
-import os
 import sys
 import time
 from functools import partial
@@ -25,6 +24,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+import _rows  # noqa: E402  (this script's folder)
 import pssc_fast.contrastive as contrastive  # noqa: E402
 from pssc_fast.affinity import cluster_best_of  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
@@ -44,21 +44,8 @@ args = parser.parse_args()
 torch.set_num_threads(args.threads)
 start = time.time()
 device = "cuda" if torch.cuda.is_available() else "cpu"
-data = Path(os.environ.get("PSSC_DATA_DIR", ROOT.parent / "shared" / "data"))
-
-if args.dataset == "mnist10k":
-    from pssc_fast.datasets import load_mnist
-
-    X, y = load_mnist(data)
-    X = (X - X.min()) / (X.max() - X.min())
-    images, K = torch.from_numpy(np.asarray(X).reshape(-1, 1, 28, 28)).float(), 10
-    anchors = np.sort(np.random.default_rng(args.seed).choice(len(X), args.anchors, replace=False))
-else:
-    import _rows
-
-    _rows.DATA = data
-    images, y, K = _rows.image_set(args.dataset)
-    anchors = None
+images, y, K = _rows.image_set(args.dataset)  # data from $PSSC_DATA_DIR (_rows.DATA)
+anchors = _rows.seeded_anchors(len(images), args.seed, args.anchors) if args.dataset == "mnist10k" else None
 images = images.to(device)
 # fixed views for the label-free loss curve: 512 images (or all), two views each, drawn once
 probe_gen = torch.Generator().manual_seed(12345)

@@ -56,7 +56,7 @@ contrastive._train_on_views = cosine_train_on_views
 
 
 t0 = time.time()
-labels, cut, pseudo = _rows.default_candidate(images, K, args.seed)
+labels, cut, pseudo, _ = _rows.default_candidate(images, K, args.seed)
 record = {"dataset": args.dataset, "seed": args.seed, "schedule": "cosine", "pseudo_steps": pseudo,
           "acc": float(acc(y, labels)), "cut": cut, "seconds": time.time() - t0}
 _rows.write_record(args.out, record)

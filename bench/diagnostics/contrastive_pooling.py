@@ -41,7 +41,7 @@ contrastive.ContrastiveEncoder = GridEncoder
 
 
 t0 = time.time()
-labels, cut, pseudo = _rows.default_candidate(images, K, args.seed)
+labels, cut, pseudo, _ = _rows.default_candidate(images, K, args.seed)
 record = {"dataset": args.dataset, "seed": args.seed, "grid": args.grid, "features": GridEncoder().head[0].in_features,
           "pseudo_steps": pseudo, "acc": float(acc(y, labels)), "cut": cut, "seconds": time.time() - t0}
 _rows.write_record(args.out, record)

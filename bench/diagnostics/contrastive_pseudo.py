@@ -17,7 +17,6 @@ each partition on its own graph is printed too. One JSON line per run to --out.
 import argparse
 import copy
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,6 @@ parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--out", default=None)
 args = parser.parse_args()
 torch.set_num_threads(args.threads)
-_rows.DATA = Path(os.environ.get("PSSC_DATA_DIR", _rows.DATA))
 images, y, K = _rows.image_set(args.dataset)
 TEMPERATURE = 0.5
 

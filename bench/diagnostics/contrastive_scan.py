@@ -59,24 +59,27 @@ similarity.fill_diagonal_(-2.0)
 neighbours = similarity.topk(args.neighbours, dim=1).indices  # (n, k)
 
 
+def scan_loss(head):
+    """(SCAN's loss of ``head`` on H: neighbours' disagreement minus ``--entropy`` times the mean assignment's
+    entropy, the assignment probabilities)."""
+    p = head(H).softmax(1)
+    consistency = -torch.log((p[:, None, :] * p[neighbours]).sum(-1).clamp_min(1e-12)).mean()
+    mean = p.mean(0)
+    return consistency + args.entropy * (mean * torch.log(mean.clamp_min(1e-12))).sum(), p
+
+
 def scan_head(seed):
     """(total loss, argmax labels) of one linear head trained on the frozen features H."""
     torch.manual_seed(seed)
     head = torch.nn.Linear(H.shape[1], K).double()
     opt = torch.optim.Adam(head.parameters(), lr=1e-2)
     for _ in range(args.head_steps):
-        p = head(H).softmax(1)
-        consistency = -torch.log((p[:, None, :] * p[neighbours]).sum(-1).clamp_min(1e-12)).mean()
-        mean = p.mean(0)
-        loss = consistency + args.entropy * (mean * torch.log(mean.clamp_min(1e-12))).sum()
+        loss, _ = scan_loss(head)
         opt.zero_grad()
         loss.backward()
         opt.step()
     with torch.no_grad():
-        p = head(H).softmax(1)
-        mean = p.mean(0)
-        loss = (-torch.log((p[:, None, :] * p[neighbours]).sum(-1).clamp_min(1e-12)).mean()
-                + args.entropy * (mean * torch.log(mean.clamp_min(1e-12))).sum())
+        loss, p = scan_loss(head)
     return float(loss), p.argmax(1).numpy()
 
 

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import contrastive  # noqa: E402
+from pssc_fast.affinity import normalized_cut  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
 from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
 
@@ -33,26 +34,7 @@ def add_arguments(parser):
     parser.add_argument("--relu", action="store_true", help="keep the last ReLU (the library's encoder)")
 
 
-if "mnist10k" in sys.argv[1:2]:  # image_diagnostic knows the board's sets; MNIST-10k is read here
-    import argparse
-    import os
-
-    import torch
-
-    from pssc_fast.datasets import load_mnist
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None)
-    add_arguments(parser)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    X, y = load_mnist(Path(os.environ.get("PSSC_DATA_DIR", ROOT.parent / "shared" / "data")))
-    X = (X - X.min()) / (X.max() - X.min())
-    images, K = torch.from_numpy(np.asarray(X).reshape(-1, 1, 28, 28)).float(), 10
-else:
-    args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], add_arguments)
+args, images, y, K = _rows.image_diagnostic(__doc__.splitlines()[0], add_arguments)
 
 
 class SignedEncoder(contrastive.ContrastiveEncoder):
@@ -69,33 +51,23 @@ if not args.relu:
     contrastive.ContrastiveEncoder = SignedEncoder
 
 
-def cluster(H):
-    return _rows.cluster_features(H, K, args.seed)
-
-
 def top_share(H):
     eig = np.linalg.eigvalsh(H @ H.T)
     return float(eig[-1] / eig.sum())
 
 
 t0 = time.time()
-steps, max_epochs = contrastive.default_budget("cpu")
 record = {"dataset": args.dataset, "seed": args.seed, "last_relu": args.relu}
 if args.dataset == "mnist10k":
-    import torch.nn.functional as F
-
-    from pssc_fast.nearest import build_index, nearest_anchor_labels
-
-    anchors = np.sort(np.random.default_rng(args.seed).choice(len(images), 2000, replace=False))
+    steps, max_epochs = contrastive.default_budget("cpu")
+    anchors = _rows.seeded_anchors(len(images), args.seed)
     model = contrastive.train_encoder(images, steps=steps, seed=args.seed, max_epochs=max_epochs)
 
     def score(model, tag):
-        H = F.normalize(contrastive._raw_features(model, images).double(), dim=1).numpy()
-        labels, cut = cluster(H[anchors])
-        every_row = nearest_anchor_labels(build_index(H[anchors].astype(np.float32), "flat", 0, None),
-                                          H.astype(np.float32), labels, K)
-        record[tag] = {"acc_anchors": float(acc(y[anchors], labels)), "acc": float(acc(y, every_row)), "cut": cut,
-                       "top_share": top_share(H[anchors]),
+        H = _rows.unit_features(model, images).numpy()
+        labels, every_row, A = _rows.anchor_partition(H, anchors, K, args.seed)
+        record[tag] = {"acc_anchors": float(acc(y[anchors], labels)), "acc": float(acc(y, every_row)),
+                       "cut": float(normalized_cut(A, labels)), "top_share": top_share(H[anchors]),
                        "sizes": sorted(np.bincount(labels, minlength=K).tolist())}
         return labels
 
@@ -104,10 +76,7 @@ if args.dataset == "mnist10k":
     model = contrastive.refine_encoder(model, images[anchors], labels, steps=pseudo, seed=args.seed)
     score(model, "refined")
 else:
-    pseudo = round(PSSC_DEFAULTS["contrastive_pseudo"] * contrastive.planned_steps(len(images), steps, max_epochs))
-    H = contrastive.contrastive_features(images, steps=steps, seed=args.seed, max_epochs=max_epochs,
-                                         pseudo_steps=pseudo, partition=lambda U: cluster(U)[0])
-    labels, cut = cluster(H)
+    labels, cut, pseudo, H = _rows.default_candidate(images, K, args.seed)
     record.update({"acc": float(acc(y, labels)), "cut": cut, "top_share": top_share(H)})
 record["pseudo_steps"], record["seconds"] = pseudo, time.time() - t0
 _rows.write_record(args.out, record)

@@ -20,23 +20,19 @@ tuning to it). One JSON line per graph to --out.
     python bench/diagnostics/graph_cuts.py --seed 0
 """
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
-from pssc_fast import contrastive  # noqa: E402
 from pssc_fast.affinity import cluster_coefficients, normalized_cut, symmetrize_abs  # noqa: E402
-from pssc_fast.datasets import load_mnist  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
 from sklearn.cluster import spectral_clustering  # noqa: E402
 from sklearn.neighbors import kneighbors_graph  # noqa: E402
@@ -47,12 +43,10 @@ parser.add_argument("--cache", default="/tmp/enc")
 parser.add_argument("--out", default=None)
 args = parser.parse_args()
 torch.set_num_threads(1)
-X, y = load_mnist(Path(os.environ.get("PSSC_DATA_DIR", ROOT.parent / "shared" / "data")))
-X = (X - X.min()) / (X.max() - X.min())
-images, K = torch.from_numpy(np.asarray(X).reshape(-1, 1, 28, 28)).float(), 10
-anchors = np.sort(np.random.default_rng(args.seed).choice(len(X), 2000, replace=False))
+images, y, K = _rows.image_set("mnist10k")
+anchors = _rows.seeded_anchors(len(images), args.seed)
 base = _rows.base_encoder("mnist10k", args.seed, images, args.cache)
-H = F.normalize(contrastive._raw_features(base, images[anchors]).double(), dim=1).numpy()
+H = _rows.unit_features(base, images[anchors]).numpy()
 ya = y[anchors]
 G = H @ H.T
 sigma_k = np.sort(np.linalg.eigvalsh(G))[::-1][K - 1]

@@ -14,14 +14,12 @@ per checkpoint to --out.
 """
 import argparse
 import copy
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -29,12 +27,9 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import contrastive  # noqa: E402
-from pssc_fast.affinity import cluster_coefficients, normalized_cut  # noqa: E402
-from pssc_fast.datasets import load_mnist  # noqa: E402
+from pssc_fast.affinity import normalized_cut  # noqa: E402
 from pssc_fast.metrics import acc, purity  # noqa: E402
-from pssc_fast.nearest import build_index, nearest_anchor_labels  # noqa: E402
 from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
-from pssc_fast.train import shallow_coefficients  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seed", type=int, default=0)
@@ -50,20 +45,15 @@ parser.add_argument("--out", default=None)
 args = parser.parse_args()
 torch.set_num_threads(1)
 t0 = time.time()
-X, y = load_mnist(Path(os.environ.get("PSSC_DATA_DIR", ROOT.parent / "shared" / "data")))
-X = (X - X.min()) / (X.max() - X.min())
-images, K = torch.from_numpy(np.asarray(X).reshape(-1, 1, 28, 28)).float(), 10
-anchors = np.sort(np.random.default_rng(args.seed).choice(len(X), args.anchors, replace=False))
+images, y, K = _rows.image_set("mnist10k")
+anchors = _rows.seeded_anchors(len(images), args.seed, args.anchors)
 base = _rows.base_encoder("mnist10k", args.seed, images, args.cache)
 
 
 def evaluate(model, step):
     """The anchors' partition of ``model``'s features and its record."""
-    H = F.normalize(contrastive._raw_features(model, images).double(), dim=1)
-    labels, A = cluster_coefficients(shallow_coefficients(H[anchors], K).numpy(), K, random_state=args.seed,
-                                     return_affinity=True)
-    index = build_index(H[anchors].numpy().astype(np.float32), "flat", 0, None)
-    every_row = nearest_anchor_labels(index, H.numpy().astype(np.float32), labels, K)
+    H = _rows.unit_features(model, images)
+    labels, every_row, A = _rows.anchor_partition(H.numpy(), anchors, K, args.seed)
     _rows.write_record(args.out, {
         "seed": args.seed, "rows": args.rows, "mixed": args.mixed, "pseudo_step": step, "acc_anchors": float(acc(y[anchors], labels)),
         "acc": float(acc(y, every_row)), "sizes": sorted(np.bincount(labels, minlength=K).tolist()),
@@ -73,12 +63,12 @@ def evaluate(model, step):
 
 
 labels, every_row, H = evaluate(base, 0)
-trained = anchors if args.rows == "anchors" else np.arange(len(X))
+trained = anchors if args.rows == "anchors" else np.arange(len(images))
 trained_labels = labels if args.rows == "anchors" else every_row
 groups = contrastive.confident_groups(H[trained], trained_labels, contrastive.PSEUDO_KEEP).numpy()
 confident = groups >= 0
 print({"confident_purity": float(purity(y[trained][confident], groups[confident]))}, flush=True)
-steps = round(PSSC_DEFAULTS["contrastive_pseudo"] * contrastive.planned_steps(len(X), *contrastive.default_budget("cpu")))
+steps = round(PSSC_DEFAULTS["contrastive_pseudo"] * contrastive.planned_steps(len(images), *contrastive.default_budget("cpu")))
 library_train_on_views = contrastive._train_on_views
 
 
