@@ -30,6 +30,19 @@ def _read_input(path: str, key: str | None, header: str = "auto"):
         raise UserError(str(exc)) from exc
 
 
+def _check_finite(path: str, X) -> None:
+    """Refuse NaN or infinite values, naming the file and where the first one is (the estimators would refuse them
+    too, but without the file's name or a place to look)."""
+    X = np.asarray(X)
+    if X.dtype.kind in "fc":
+        bad = ~np.isfinite(X.reshape(X.shape[0], -1)) if X.ndim > 1 else ~np.isfinite(X)
+        if bad.any():
+            row, *col = np.argwhere(bad)[0]
+            where = f"row {row}" + (f", column {col[0]}" if col else "")
+            raise UserError(f"{path}: {int(bad.sum())} NaN or infinite value{'s' if bad.sum() > 1 else ''}, the first "
+                            f"at {where} (counted from 0); remove or impute them first")
+
+
 TEXT_LABELS = (".csv", ".txt")
 
 
@@ -77,11 +90,17 @@ def _check_distinct(input_path: str, outputs: dict) -> None:
         seen[key] = option
 
 
-def _save_labels(out: Path, labels: np.ndarray) -> None:
+def _save_values(out: Path, values: np.ndarray) -> None:
+    """Labels (1-D) or latent codes (2-D) to ``out``, exactly that file (``out`` already has its suffix): a .csv/.txt
+    file holds one label, or one row of comma-separated codes, per line; anything else is .npy."""
     if out.suffix.lower() in TEXT_LABELS:
-        np.savetxt(out, labels, fmt="%d")
+        if values.ndim == 1:
+            np.savetxt(out, values, fmt="%d")
+        else:
+            np.savetxt(out, values, fmt="%.8g", delimiter=",")
     else:
-        np.save(out, labels)
+        with open(out, "wb") as f:  # np.save to a name would add ".npy" to one without it
+            np.save(f, values)
 
 
 #: seconds to wait for a --scheduler to answer before saying so in one line
@@ -151,14 +170,12 @@ def _out_path(path: str, option: str, chunked: bool) -> Path:
 
 def _save_chunked(out: Path, values) -> None:
     """A dask array of labels or codes: written by the workers into a Zarr store, or brought to the client
-    (N values, not N rows of features) and saved as :func:`_save_labels` / ``np.save``."""
+    (N values or rows of codes, not N rows of features) and saved by :func:`_save_values`."""
     if out.suffix.lower() == ".zarr":
         # Zarr wants equal chunks (the last may be shorter); .npy shards may differ in length
         values.rechunk({0: max(values.chunks[0])}).to_zarr(str(out), overwrite=True)
-    elif values.ndim == 1:
-        _save_labels(out, np.asarray(values.compute()))
     else:
-        np.save(out, np.asarray(values.compute()))
+        _save_values(out, np.asarray(values.compute()))
 
 
 def _open_chunked(args):
@@ -256,16 +273,20 @@ def cmd_demo(args) -> int:
 
 
 def _image_shape(args, X):
-    """(channels, height, width) of the samples: --image-shape (H W, or C H W), else the shape of an input of 3
-    (one channel) or 4 dimensions (channels first), else None with --vectors, else "auto" (the estimators read rows
-    that look like square images as images)."""
+    """(channels, height, width) of the samples: None with --vectors (images of a 3-D or 4-D input are then
+    flattened to vectors too), else --image-shape (H W, or C H W), else the shape of an input of 3 (one channel) or
+    4 dimensions (channels first), else "auto" (the estimators read rows that look like square images as images)."""
+    if getattr(args, "vectors", False):
+        if args.image_shape is not None:
+            raise UserError("--vectors reads the samples as vectors and --image-shape as images: give one of them")
+        return None
     inferred = None
     if X.ndim == 3:
         inferred = (1, *(int(v) for v in X.shape[1:]))
     elif X.ndim == 4:
         inferred = tuple(int(v) for v in X.shape[1:])
     if args.image_shape is None:
-        return inferred if inferred is not None or getattr(args, "vectors", False) else "auto"
+        return inferred if inferred is not None else "auto"
     if len(args.image_shape) not in (2, 3):
         raise UserError(f"--image-shape takes HEIGHT WIDTH or CHANNELS HEIGHT WIDTH, got {len(args.image_shape)} "
                         "numbers")
@@ -295,6 +316,7 @@ def cmd_fit(args) -> int:
         with _dask_scheduler(args):
             return _fit_chunked(args, out, save_model)
     X = _read_input(args.input, args.key, args.header)
+    _check_finite(args.input, X)
     image_shape = _image_shape(args, X)
     if X.ndim > 2:
         X = np.asarray(X).reshape(X.shape[0], -1)
@@ -331,7 +353,7 @@ def cmd_fit(args) -> int:
                      image_shape=image_shape)
         labels = model.fit_predict(np.asarray(X))
     seconds = time.perf_counter() - start
-    _save_labels(out, labels)
+    _save_values(out, labels)
     sizes = np.bincount(labels, minlength=args.k)
     if image_shape == "auto" and getattr(model, "image_shape_", None) is not None:
         print(f"rows read as {'x'.join(map(str, model.image_shape_[1:]))} images (their neighbouring features "
@@ -398,6 +420,7 @@ def cmd_predict(args) -> int:
         with _dask_scheduler(args):
             return _predict_chunked(args, model, out, codes_out)
     X = _read_input(args.input, args.key, args.header)
+    _check_finite(args.input, X)
     if X.ndim > 2:
         X = np.asarray(X).reshape(X.shape[0], -1)
     if X.ndim != 2 or X.shape[0] == 0:
@@ -408,10 +431,10 @@ def cmd_predict(args) -> int:
     model.set_params(verbose=_progress(args), device=args.device)
     start = time.perf_counter()
     labels = model.predict(X)
-    _save_labels(out, labels)
+    _save_values(out, labels)
     message = f"{X.shape[0]} samples labelled in {time.perf_counter() - start:.1f} s; labels written to {out}"
     if codes_out:
-        np.save(codes_out, model.transform(X))
+        _save_values(codes_out, model.transform(X))
         message += f", latent codes to {codes_out}"
     print(message)
     return 0
@@ -474,16 +497,24 @@ def _add_read_options(parser) -> None:
                              "with text, or the column numbers 0..d-1 that pandas writes, for a header")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but a wrong argument is one ``pssc-fast: error:`` line (exit status 2) like every other
+    user error, pointing at ``--help`` instead of printing the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"pssc-fast: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``pssc-fast`` argument parser with its ``demo``, ``fit`` and ``predict`` commands."""
-    parser = argparse.ArgumentParser(prog="pssc-fast",
+    parser = _Parser(prog="pssc-fast",
                                      description="Pseudo-supervised deep subspace clustering (PSSC), fast and at scale.")
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"pssc-fast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default 0)")
     common.add_argument("--device", default=LARGE_DEFAULTS["device"], help="'auto' (CUDA when available), 'cpu' or 'cuda'")
     _add_progress_options(common)
@@ -510,7 +541,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "of a square number of features whose neighbours correlate like pixels are read as "
                           "square images without it")
     fit.add_argument("--vectors", action="store_true",
-                     help="read 2-D rows as vectors even when they look like square images")
+                     help="read the samples as vectors: rows that look like square images, and the images of a "
+                     "3-D or 4-D input (flattened)")
     fit.add_argument("--out", default="labels.npy",
                      help="where to save the labels: .npy, or .csv/.txt for one label per line (default %(default)s)")
     fit.add_argument("--plot", default=None, help="PNG of the affinity ordered by cluster (small-data path)")
@@ -546,7 +578,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "be .zarr stores)")
     predict.add_argument("--out", default="labels.npy",
                          help="where to save the labels: .npy, or .csv/.txt (default %(default)s)")
-    predict.add_argument("--codes", default=None, help="also save the rows' latent codes (.npy)")
+    predict.add_argument("--codes", default=None, help="also save the rows' latent codes: .npy, or .csv/.txt for one row of "
+                         "comma-separated codes per line")
     predict.add_argument("--device", default=LARGE_DEFAULTS["device"], help="where to encode: 'auto' (CUDA when available), 'cpu' or "
                          "'cuda'")
     _add_progress_options(predict)

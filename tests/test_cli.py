@@ -28,6 +28,18 @@ def test_help_on_every_command(args, capsys):
     assert exit_.value.code == 0 and "usage: pssc-fast" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("args, message", [(["fit", "x.npy", "--k", "1"], "argument --k: expected an integer >= 2"),
+                                           (["fit", "x.npy"], "required: --k"),
+                                           (["predict"], "required: model, input"),
+                                           (["bogus"], "invalid choice: 'bogus'")])
+def test_argument_errors_are_one_line_exit_2(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(args)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert exit_.value.code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("pssc-fast: error: ") and message in lines[0] and "--help'" in lines[0], lines
+
+
 def test_fit_npy_writes_labels_and_plot(tmp_path, capsys):
     X, _ = make_subspaces(48, 3, 2, 8, random_state=0)
     np.save(tmp_path / "x.npy", X)
@@ -69,7 +81,7 @@ def test_fit_csv_with_header(tmp_path):
     ("txt", ["fit", "{path}", "--k", "2"], "unsupported file type"),
     ("npy", ["fit", "{path}", "--k", "50"], "larger than the number of samples"),
     ("bad_npy", ["fit", "{path}", "--k", "2"], "not a .npy file"),
-    ("nan_npy", ["fit", "{path}", "--k", "2"], "NaN"),
+    ("nan_npy", ["fit", "{path}", "--k", "2"], "input.npy: 1 NaN or infinite value, the first at row 3, column 1"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}.missing/labels.npy"], "does not exist"),
     ("npy", ["fit", "{path}", "--k", "2", "--plot", "{path}.missing/a.png"], "does not exist"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{tmp}"], "is a folder"),
@@ -254,6 +266,16 @@ def test_a_saved_large_model_predicts_new_rows(tmp_path, capsys):
 
     model = joblib.load(model_path)["model"]
     np.testing.assert_array_equal(np.load(tmp_path / "codes.npy"), model.transform(X[:17]))
+    # codes to a text file: that very file, one row per line; a name without a suffix gets ".npy", as reported
+    capsys.readouterr()
+    assert cli.main(["predict", str(model_path), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p.csv"),
+                     "--codes", str(tmp_path / "codes.csv"), "--quiet"]) == 0
+    assert f"latent codes to {tmp_path / 'codes.csv'}" in capsys.readouterr().out
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "codes.csv", delimiter=","), model.transform(X[:17]), rtol=1e-6)
+    assert cli.main(["predict", str(model_path), str(tmp_path / "new.csv"), "--out", str(tmp_path / "p2.csv"),
+                     "--codes", str(tmp_path / "bare"), "--quiet"]) == 0
+    assert f"latent codes to {tmp_path / 'bare.npy'}" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.load(tmp_path / "bare.npy"), model.transform(X[:17]))
     # --header and --key reach predict's reader: a header line read as data would be a row of NaN
     assert cli.main(["predict", str(model_path), str(tmp_path / "new.csv"), "--header", "no",
                      "--out", str(tmp_path / "bad.npy"), "--quiet"]) == 2
@@ -350,8 +372,10 @@ def test_demo_prints_scores_and_writes_the_affinity(tmp_path, monkeypatch, capsy
 @pytest.mark.parametrize("stored, option, shape", [((40, 6), ["--image-shape", "2", "3"], (1, 2, 3)),
                                                    ((40, 6), ["--image-shape", "2", "1", "3"], (2, 1, 3)),
                                                    ((40, 2, 3), [], (1, 2, 3)), ((40, 6), [], "auto"),
-                                                   ((40, 6), ["--vectors"], None),
-                                                   ((40, 2, 3), ["--image-shape", "3", "2"], "disagrees")])
+                                                   ((40, 6), ["--vectors"], None), ((40, 2, 3), ["--vectors"], None),
+                                                   ((40, 2, 3), ["--image-shape", "3", "2"], "disagrees with"),
+                                                   ((40, 6), ["--vectors", "--image-shape", "2", "3"],
+                                                    "give one of them")])
 @pytest.mark.parametrize("path", ["small", "large"])
 def test_image_shape_reaches_both_paths(tmp_path, monkeypatch, capsys, stored, option, shape, path):
     # (rows with --image-shape, or images stored with their shape: both estimators are told; other rows go as
@@ -373,8 +397,8 @@ def test_image_shape_reaches_both_paths(tmp_path, monkeypatch, capsys, stored, o
     np.save(tmp_path / "x.npy", np.random.rand(*stored))
     args = ["fit", str(tmp_path / "x.npy"), "--k", "2", "--out", str(tmp_path / "l.npy"), "--quiet", *option]
     args += ["--anchors", "20"] if path == "large" else []
-    if shape == "disagrees":
-        assert cli.main(args) == 2 and "disagrees with" in capsys.readouterr().err
+    if isinstance(shape, str) and shape != "auto":  # refused, in one line
+        assert cli.main(args) == 2 and shape in capsys.readouterr().err
         return
     assert cli.main(args) == 0
     assert seen["image_shape"] == shape and seen["X"].shape == (40, 6)
