@@ -3,15 +3,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["PSSC", "LargePSSC", "fit_large", "__version__"]
+__all__ = ["PSSC", "LargePSSC", "fit_large", "list_configs", "__version__"]
 
 
 def __getattr__(name):
     # Lazy, so that `import pssc_fast.ops` does not pull in scikit-learn, faiss or matplotlib.
-    if name == "PSSC":
-        from .estimator import PSSC
+    if name in ("PSSC", "list_configs"):
+        from . import estimator
 
-        return PSSC
+        return getattr(estimator, name)
     if name in ("LargePSSC", "fit_large"):
         from . import large
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
 __all__ = ["ContrastiveEncoder", "augment", "nt_xent", "supcon", "confident_groups", "DEFAULT_BUDGET",
            "default_budget", "planned_steps", "train_encoder", "refine_encoder", "encode", "contrastive_features"]
@@ -117,14 +118,14 @@ def planned_steps(n: int, steps: int, max_epochs: int | None = None, batch_size:
 
 def train_encoder(images: torch.Tensor, *, steps: int, seed: int, max_epochs: int | None = None,
                   batch_size: int = 256, temperature: float = 0.5, lr: float = 1e-3,
-                  on_step=None) -> ContrastiveEncoder:
+                  on_step=None, verbose: bool = False) -> ContrastiveEncoder:
     """Train a :class:`ContrastiveEncoder` on ``images`` (n, C, H, W) in [0, 1] (shrunk to a longer side of
     :data:`MAX_SIDE` when larger) for ``steps`` Adam steps of ``batch_size`` images (each step two views of
     each; the batch is all images when there are fewer), or fewer: at most ``max_epochs`` passes over the
     images when given (:func:`planned_steps`). Seeded by ``seed`` alone (its own generators; torch's global one is
     left as it was). ``on_step(step, model)``, if given, is called after every step (the model in train mode; a
-    caller that switches it to eval mode switches it back). Returns the encoder in eval mode, on the images'
-    device."""
+    caller that switches it to eval mode switches it back). ``verbose``: a progress bar. Returns the encoder in eval
+    mode, on the images' device."""
     images = _shrunk(images)
     n = images.shape[0]
     bs = min(int(batch_size), n)
@@ -134,15 +135,18 @@ def train_encoder(images: torch.Tensor, *, steps: int, seed: int, max_epochs: in
         torch.manual_seed(int(seed))
         model = ContrastiveEncoder(images.shape[1]).to(images.device)
     return _train_on_views(model, images, steps, generator, bs, lr,
-                           lambda z, batch: nt_xent(z, temperature), on_step)
+                           lambda z, batch: nt_xent(z, temperature), on_step, verbose, "contrastive")
 
 
-def _train_on_views(model, images, steps: int, generator, batch_size: int, lr: float, loss_of, on_step=None):
+def _train_on_views(model, images, steps: int, generator, batch_size: int, lr: float, loss_of, on_step=None,
+                    verbose: bool = False, desc: str = "contrastive"):
     """``steps`` Adam steps of ``model`` on two views of each image of shuffled batches of ``images`` (already
-    shrunk); ``loss_of(projections, batch indices)`` is the loss. Returns the model in eval mode."""
+    shrunk); ``loss_of(projections, batch indices)`` is the loss; ``verbose``: a progress bar named ``desc``.
+    Returns the model in eval mode."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     n, step = images.shape[0], 0
+    bar = tqdm(total=steps, desc=desc, disable=not verbose, leave=False)
     while step < steps:
         order = torch.randperm(n, generator=generator)
         for start in range(0, n - batch_size + 1, batch_size):  # the last partial batch waits for the next pass
@@ -154,10 +158,12 @@ def _train_on_views(model, images, steps: int, generator, batch_size: int, lr: f
             loss.backward()
             opt.step()
             step += 1
+            bar.update()
             if on_step is not None:
                 on_step(step, model)
             if step == steps:
                 break
+    bar.close()
     return model.eval()
 
 
@@ -204,30 +210,33 @@ def encode(model: ContrastiveEncoder, images: torch.Tensor) -> torch.Tensor:
 
 def refine_encoder(model: ContrastiveEncoder, images: torch.Tensor, labels, *, steps: int, seed: int,
                    keep: float = PSEUDO_KEEP, batch_size: int = 256, temperature: float = 0.5,
-                   lr: float = 1e-3) -> ContrastiveEncoder:
+                   lr: float = 1e-3, verbose: bool = False) -> ContrastiveEncoder:
     """Pseudo-supervision of a trained encoder: ``steps`` more Adam steps (a fresh optimizer) on ``images`` with
     :func:`supcon`, the confident images of each cluster of ``labels`` (:func:`confident_groups`, the ``keep``
-    fraction closest to their cluster's mean feature) counted as positives of each other. Returns it in eval mode."""
+    fraction closest to their cluster's mean feature) counted as positives of each other. ``verbose``: a progress
+    bar. Returns it in eval mode."""
     images = _shrunk(images)
     groups = confident_groups(_raw_features(model, images), labels, keep)
     generator = torch.Generator().manual_seed(int(seed) + PSEUDO_SEED_OFFSET)
     return _train_on_views(model, images, int(steps), generator, min(int(batch_size), images.shape[0]), lr,
-                           lambda z, batch: supcon(z, groups[batch], temperature))
+                           lambda z, batch: supcon(z, groups[batch], temperature), None, verbose,
+                           "contrastive, pseudo-supervised")
 
 
 def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, max_epochs: int | None = None,
                          batch_size: int = 256, temperature: float = 0.5, lr: float = 1e-3,
-                         pseudo_steps: int = 0, partition=None) -> np.ndarray:
+                         pseudo_steps: int = 0, partition=None, verbose: bool = False) -> np.ndarray:
     """:func:`train_encoder` on ``images``, then the (n, 128) unit-length features of the un-augmented images
     (as :func:`encode`, normalised in float64), float64 numpy. With ``pseudo_steps`` > 0, ``partition`` (features
     (n, 128) float64 numpy -> labels) clusters those features and :func:`refine_encoder` trains the encoder on for
-    ``pseudo_steps`` steps with that partition's confident images as positives before the final features."""
+    ``pseudo_steps`` steps with that partition's confident images as positives before the final features.
+    ``verbose``: progress bars."""
     def unit_features(model):
         return F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()
 
     model = train_encoder(images, steps=steps, seed=seed, max_epochs=max_epochs, batch_size=batch_size,
-                          temperature=temperature, lr=lr)
+                          temperature=temperature, lr=lr, verbose=verbose)
     if pseudo_steps > 0:
         model = refine_encoder(model, images, partition(unit_features(model)), steps=pseudo_steps, seed=seed,
-                               batch_size=batch_size, temperature=temperature, lr=lr)
+                               batch_size=batch_size, temperature=temperature, lr=lr, verbose=verbose)
     return unit_features(model)

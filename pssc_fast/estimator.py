@@ -183,7 +183,8 @@ class PSSC(SubspaceClusteringBase):
         self.contrastive_pseudo_steps_ = round(float(self.contrastive_pseudo) * self.contrastive_steps_)
         features = contrastive_features(Xt.reshape(-1, *image_shape), steps=steps, seed=seed, max_epochs=max_epochs,
                                         pseudo_steps=self.contrastive_pseudo_steps_,
-                                        partition=lambda H: self._partition(self._ridge_of(H), seed))
+                                        partition=lambda H: self._partition(self._ridge_of(H), seed),
+                                        verbose=bool(self.verbose))
         C = self._ridge_of(features)
         timings["contrastive"] = time.perf_counter() - t0
         return {"contrastive": C}
@@ -225,12 +226,15 @@ def list_configs() -> list:
 def load_config(config) -> dict:
     """Read a configuration (built-in name or JSON path); checks that its params are PSSC parameters."""
     path = Path(config)
-    if not path.suffix:
+    if not path.is_file() and not path.suffix:  # a built-in's name; a file of that name comes first
         path = CONFIG_DIR / f"{config}.json"
     if not path.is_file():
         raise InputValueError(f"no configuration {config!r}: not a file, and not one of {list_configs()}")
-    data = json.loads(path.read_text())
-    params = data.get("params")
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise InputValueError(f"{path}: not a JSON configuration ({exc})") from exc
+    params = data.get("params") if isinstance(data, dict) else None
     if not isinstance(params, dict):
         raise InputValueError(f"{path}: a configuration needs a 'params' object")
     unknown = sorted(set(params) - set(PSSC().get_params()))

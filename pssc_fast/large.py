@@ -121,12 +121,15 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         """The number of anchors for ``n_rows`` rows, with the parameters whose bounds depend on it checked."""
         m = min(int(self.anchors), n_rows)
         if self.n_clusters > m:
-            raise InputValueError(f"n_clusters={self.n_clusters} must be <= the number of anchors used ({m})")
+            bound = f"the number of rows ({n_rows})" if n_rows <= int(self.anchors) else \
+                f"the number of anchors ({m}); raise anchors"
+            raise InputValueError(f"n_clusters={self.n_clusters} must be <= {bound}")
         # the upper bound only binds the labeling in use: 4 anchors must not fail on landmark_neighbors=5
-        if self.labeling == "anchors":
-            check_integer("n_neighbors", self.n_neighbors, 1, m)
-        else:
-            check_integer("landmark_neighbors", self.landmark_neighbors, 1, m)
+        name = "n_neighbors" if self.labeling == "anchors" else "landmark_neighbors"
+        check_integer(name, getattr(self, name), 1)
+        if getattr(self, name) > m:
+            raise InputValueError(f"{name}={getattr(self, name)} is more than the {m} anchors there are: use more "
+                                  f"anchors (at most the {n_rows} rows) or fewer {name}")
         batch = min(int(self.batch_size), n_rows)
         if 0 < self.pretrain_samples < batch:
             raise InputValueError(f"pretrain_samples={self.pretrain_samples} is less than one pre-training batch "
@@ -296,7 +299,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         else:
             raw = X[sample]
         images = torch.from_numpy(self._rows(raw, slice(None))).reshape(-1, *self.image_shape_).to(device)
-        encoder = train_encoder(images, steps=budget, seed=seed, max_epochs=max_epochs)
+        encoder = train_encoder(images, steps=budget, seed=seed, max_epochs=max_epochs, verbose=bool(self.verbose))
         del images
         anchors = torch.from_numpy(anchor_rows).reshape(-1, *self.image_shape_).to(device)
         features = encode(encoder, anchors).cpu()
@@ -305,7 +308,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         if self.contrastive_pseudo_steps_:
             # pseudo-supervision on the anchors, the rows whose partition exists
             labels = self._partition(self._ridge_of(features.double()), seed)
-            encoder = refine_encoder(encoder, anchors, labels, steps=self.contrastive_pseudo_steps_, seed=seed)
+            encoder = refine_encoder(encoder, anchors, labels, steps=self.contrastive_pseudo_steps_, seed=seed,
+                                     verbose=bool(self.verbose))
             features = encode(encoder, anchors).cpu()
         C = self._ridge_of(features.double())
         self.contrastive_encoder_ = encoder.cpu()

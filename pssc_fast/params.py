@@ -260,8 +260,9 @@ PSSC_OWN = (
           "(channels, height, width) to read 2-D input rows as images. Image-shaped X carries its own: "
           "(n, H, W) is read as one channel, (n, C, H, W) channels first. \"auto\" also reads 2-D rows of a "
           "square number of features (at least 8 x 8) as one-channel square images when neighbouring features "
-          "correlate like pixels (label-free; :func:`pssc_fast.validation.square_image_shape`); None keeps 2-D "
-          "rows as vectors. ``image_shape_`` says what was used."),
+          "correlate like pixels (label-free; :func:`pssc_fast.validation.square_image_shape`). A smooth 1-D "
+          "signal of a square length (a time series, a spectrum) passes that test too: None keeps 2-D rows as "
+          "vectors. ``image_shape_`` says what was used."),
     Param("pretrain_epochs", 200, integer(0),
           "pre-training epochs (Adam, mini-batches); it stops earlier when the reconstruction error stops "
           "improving (:mod:`pssc_fast.budget`; not on digits). 0 skips pre-training: fine-tuning then starts from "

@@ -46,7 +46,9 @@ def square_image_shape(X) -> tuple | None:
     (side >= :data:`MIN_IMAGE_SIDE`), the mean correlation of horizontally and of vertically neighbouring features
     of the grid must each exceed that of far-apart features (offset by half the side both ways) by
     :data:`IMAGE_Z` standard errors (the far pairs' spread over the square root of the neighbour pairs' count).
-    Constant features (an image's empty border) are left out."""
+    Constant features (an image's empty border) are left out. Rows of a smooth 1-D signal (a time series or a
+    spectrum of side^2 samples) pass as well, since their reshaped grid correlates both ways; the estimators'
+    ``image_shape=None`` is the way to keep such rows vectors."""
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] < 3:
         return None

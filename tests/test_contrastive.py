@@ -156,6 +156,18 @@ def test_on_step_sees_every_step_in_train_mode_and_leaves_training_unchanged():
     np.testing.assert_array_equal(contrastive.encode(probed, images).numpy(), contrastive.encode(plain, images).numpy())
 
 
+def test_verbose_shows_each_stage_and_changes_nothing(capsys):
+    images, _ = _bars()
+    quiet = contrastive_features(images, steps=5, seed=3, batch_size=16, pseudo_steps=3,
+                                 partition=lambda H: np.arange(len(H)) % 2)
+    assert "contrastive" not in capsys.readouterr().err
+    shown = contrastive_features(images, steps=5, seed=3, batch_size=16, pseudo_steps=3,
+                                 partition=lambda H: np.arange(len(H)) % 2, verbose=True)
+    err = capsys.readouterr().err
+    assert "contrastive:" in err and "/5 [" in err and "contrastive, pseudo-supervised:" in err and "/3 [" in err
+    np.testing.assert_array_equal(shown, quiet)
+
+
 def test_max_epochs_caps_the_steps_at_whole_passes():
     images, _ = _bars()  # 48 images: 3 steps of 16 a pass, one step a pass when the batch is larger than n
     assert contrastive.planned_steps(48, 100, 2, 16) == 6

@@ -284,3 +284,19 @@ def test_bad_configurations_are_named(tmp_path):
         PSSC.from_config(tmp_path / "empty.json")
     with pytest.raises(ValueError, match="no configuration 'orl2'"):
         PSSC.from_config("orl2")
+    (tmp_path / "broken.json").write_text('{"params": {q: 3}}')
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"broken\.json: not a JSON configuration \(Expecting property name"):
+        PSSC.from_config(tmp_path / "broken.json")
+    with pytest.raises(ValueError, match="'params' object"):
+        PSSC.from_config(tmp_path / "list.json")
+    # a file without a suffix is read as a file, not looked up among the built-in names
+    (tmp_path / "mine").write_text(json.dumps({"origin": "x", "params": {"q": 3}}))
+    assert PSSC.from_config(tmp_path / "mine").q == 3
+
+
+def test_list_configs_is_public():
+    import pssc_fast
+
+    assert "list_configs" in pssc_fast.__all__ and pssc_fast.list_configs() == list_configs()
+    assert {"images", "vectors", "dscnet-orl"} <= set(pssc_fast.list_configs())

@@ -116,8 +116,18 @@ def test_neighbour_counts_bind_only_the_labeling_in_use():
     X = np.random.default_rng(0).random((30, 5)).astype(np.float32)
     model = LargePSSC(2, anchors=4, pretrain_samples=0, epochs=1, q=1, random_state=0).fit(X)
     assert model.labels_.shape == (30,)
-    with pytest.raises(ValueError, match="landmark_neighbors=5 must be in"):
+    with pytest.raises(ValueError, match="landmark_neighbors=5 is more than the 4 anchors there are: use more anchors"):
         LargePSSC(2, anchors=4, pretrain_samples=0, epochs=1, labeling="landmark").fit(X)
+
+
+def test_too_many_clusters_names_what_binds():
+    # fewer rows than anchors: the rows bind, and more anchors would not help; otherwise the anchors do
+    X = np.random.default_rng(0).random((5, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"n_clusters=10 must be <= the number of rows \(5\)"):
+        fit_large(X, 10, anchors=60)
+    X = np.random.default_rng(0).random((30, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=r"n_clusters=10 must be <= the number of anchors \(8\); raise anchors"):
+        fit_large(X, 10, anchors=8)
 
 
 def test_feature_names_out_name_the_latent_columns(fitted):
