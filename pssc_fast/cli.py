@@ -334,6 +334,10 @@ def cmd_fit(args) -> int:
     if not use_large and args.pretrain_samples is not None:
         raise UserError(f"--pretrain-samples sets the large-data path's pre-training; {n} samples take the "
                         "small-data path (give --anchors to use the large-data path)")
+    batch = min(LARGE_DEFAULTS["batch_size"], n)
+    if use_large and args.pretrain_samples is not None and 0 < args.pretrain_samples < batch:
+        raise UserError(f"--pretrain-samples {args.pretrain_samples} is less than one pre-training batch ({batch} rows), "
+                        f"so no step would run; give 0 to skip pre-training or at least {batch}")
     anchors = min(args.anchors if args.anchors is not None else LARGE_DEFAULTS["anchors"], n)
     if use_large and args.k > anchors:
         raise UserError(f"--k {args.k} is more than the {anchors} anchors the clusters are found among; "

@@ -242,7 +242,7 @@ def load_rows(path, key: str | None = None, header: str = "auto") -> np.ndarray:
 
     ``.npy`` (memory-mapped, :func:`load_npy`), ``.npz`` (:func:`load_npz`; ``key`` names the array),
     ``.csv`` (comma-separated numbers; ``header`` is "auto", "yes" or "no", see :func:`load_csv`) or
-    ``.mat`` (``key`` names the variable; by default "fea", else "X"; a sparse matrix is densified).
+    ``.mat`` (``key`` names the variable; by default "fea", else "X", else the only one; a sparse matrix is densified).
     The array is returned as stored: it may have more than 2 dimensions.
 
     Raises FileNotFoundError for a missing file, and :class:`DataFileError` (a ValueError) saying in words
@@ -273,7 +273,7 @@ def load_rows(path, key: str | None = None, header: str = "auto") -> np.ndarray:
             names = [k for k in mat if not k.startswith("__")]
             if key is not None and key not in mat:
                 raise DataFileError(f"{path}: no variable {key!r} (found {names})")
-            name = key or ("fea" if "fea" in mat else ("X" if "X" in mat else None))
+            name = key or ("fea" if "fea" in mat else ("X" if "X" in mat else (names[0] if len(names) == 1 else None)))
             if name is None:
                 raise DataFileError(f"{path}: say which variable holds the data with --key (found {names})")
             data = mat[name]

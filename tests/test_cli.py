@@ -60,6 +60,20 @@ def test_fit_adds_the_npy_suffix_it_reports(tmp_path, capsys):
     assert str(tmp_path / "labels.npy") in capsys.readouterr().out
 
 
+def test_a_mat_file_variable_is_found_by_name_or_as_the_only_one(tmp_path):
+    from scipy.io import savemat
+
+    rows = np.random.default_rng(0).random((4, 3))
+    savemat(tmp_path / "one.mat", {"A": rows})
+    np.testing.assert_array_equal(load_rows(str(tmp_path / "one.mat"), None), rows)
+    savemat(tmp_path / "two.mat", {"A": rows, "B": rows[:2]})
+    with pytest.raises(ValueError, match=r"say which variable holds the data with --key \(found \['A', 'B'\]\)"):
+        load_rows(str(tmp_path / "two.mat"), None)
+    np.testing.assert_array_equal(load_rows(str(tmp_path / "two.mat"), "B"), rows[:2])
+    savemat(tmp_path / "fea.mat", {"A": rows[:2], "fea": rows})
+    np.testing.assert_array_equal(load_rows(str(tmp_path / "fea.mat"), None), rows)
+
+
 @pytest.mark.parametrize("header", [False, True])
 def test_fit_csv_with_one_column(tmp_path, header):
     values = np.r_[np.random.default_rng(0).normal(0, 0.1, 15), np.random.default_rng(1).normal(5, 0.1, 15)]
@@ -101,6 +115,8 @@ def test_fit_csv_with_header(tmp_path):
     ("csv:a,b,c\n1,2,3\n4,5,6\n6,7\n", ["fit", "{path}", "--k", "2"], "line 4 has 2 values"),
     ("npy", ["fit", "{path}", "--k", "2", "--device", "meta"], "--device 'meta': pssc_fast runs on 'cpu' or 'cuda'"),
     ("npy", ["fit", "{path}", "--k", "5", "--anchors", "3"], "--k 5 is more than the 3 anchors"),
+    ("npy", ["fit", "{path}", "--k", "2", "--anchors", "5", "--pretrain-samples", "4"],
+     "--pretrain-samples 4 is less than one pre-training batch (10 rows)"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}"], "is the same file as INPUT"),
     ("npy", ["fit", "{path}", "--k", "2", "--image-shape", "2", "2"], "--image-shape 2 2 holds 4 values; "),
     ("npy", ["fit", "{path}", "--k", "2", "--image-shape", "3"], "HEIGHT WIDTH or CHANNELS HEIGHT WIDTH, got 1"),
