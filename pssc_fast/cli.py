@@ -30,17 +30,24 @@ def _read_input(path: str, key: str | None, header: str = "auto"):
         raise UserError(str(exc)) from exc
 
 
+#: values per block of rows that :func:`_check_finite` tests at once (a memory-mapped file is never read whole)
+FINITE_BLOCK = 1 << 22
+
+
 def _check_finite(path: str, X) -> None:
     """Refuse NaN or infinite values, naming the file and where the first one is (the estimators would refuse them
-    too, but without the file's name or a place to look)."""
-    X = np.asarray(X)
-    if X.dtype.kind in "fc":
-        bad = ~np.isfinite(X.reshape(X.shape[0], -1)) if X.ndim > 1 else ~np.isfinite(X)
+    too, but without the file's name or a place to look). Reads X in blocks of rows."""
+    if X.dtype.kind not in "fc" or X.ndim == 0 or X.shape[0] == 0:
+        return
+    rows = X.reshape(X.shape[0], -1)
+    step = max(1, FINITE_BLOCK // max(1, rows.shape[1]))
+    for start in range(0, rows.shape[0], step):
+        bad = ~np.isfinite(rows[start:start + step])
         if bad.any():
-            row, *col = np.argwhere(bad)[0]
-            where = f"row {row}" + (f", column {col[0]}" if col else "")
-            raise UserError(f"{path}: {int(bad.sum())} NaN or infinite value{'s' if bad.sum() > 1 else ''}, the first "
-                            f"at {where} (counted from 0); remove or impute them first")
+            row, col = np.argwhere(bad)[0]
+            where = f"row {start + row}" + (f", column {col}" if X.ndim > 1 else "")
+            raise UserError(f"{path}: NaN or infinite values, the first at {where} (counted from 0); remove or "
+                            "impute them first")
 
 
 TEXT_LABELS = (".csv", ".txt")

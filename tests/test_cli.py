@@ -60,6 +60,17 @@ def test_fit_adds_the_npy_suffix_it_reports(tmp_path, capsys):
     assert str(tmp_path / "labels.npy") in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("shape, at, where", [((50, 3), (37, 2), "row 37, column 2"), ((50,), (41,), "row 41"),
+                                              ((9, 2, 2), (8, 1, 0), "row 8, column 2")])
+def test_nan_is_found_block_by_block_and_named(monkeypatch, shape, at, where):
+    monkeypatch.setattr(cli, "FINITE_BLOCK", 10)  # many blocks, the bad value past the first
+    X = np.random.default_rng(0).random(shape)
+    cli._check_finite("f.npy", X)
+    X[at] = np.nan
+    with pytest.raises(cli.UserError, match=f"f.npy: NaN or infinite values, the first at {where} "):
+        cli._check_finite("f.npy", X)
+
+
 def test_a_mat_file_variable_is_found_by_name_or_as_the_only_one(tmp_path):
     from scipy.io import savemat
 
@@ -95,7 +106,7 @@ def test_fit_csv_with_header(tmp_path):
     ("txt", ["fit", "{path}", "--k", "2"], "unsupported file type"),
     ("npy", ["fit", "{path}", "--k", "50"], "larger than the number of samples"),
     ("bad_npy", ["fit", "{path}", "--k", "2"], "not a .npy file"),
-    ("nan_npy", ["fit", "{path}", "--k", "2"], "input.npy: 1 NaN or infinite value, the first at row 3, column 1"),
+    ("nan_npy", ["fit", "{path}", "--k", "2"], "input.npy: NaN or infinite values, the first at row 3, column 1"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{path}.missing/labels.npy"], "does not exist"),
     ("npy", ["fit", "{path}", "--k", "2", "--plot", "{path}.missing/a.png"], "does not exist"),
     ("npy", ["fit", "{path}", "--k", "2", "--out", "{tmp}"], "is a folder"),
