@@ -81,8 +81,9 @@ def square_image_shape(X) -> tuple | None:
 
 
 def as_numpy_input(X):
-    """X (numpy array, np.memmap, torch tensor, nested lists) as a numpy array without copying where it can;
-    TypeError naming the problem for scipy.sparse matrices, tensors numpy cannot hold and ragged lists."""
+    """X (numpy array, np.memmap, torch tensor, nested lists, a data frame) as a numpy array without copying where
+    it can; numbers held as objects (pandas' nullable dtypes) become float64. TypeError naming the problem for
+    scipy.sparse matrices, tensors numpy cannot hold, ragged lists and objects that are not numbers."""
     import scipy.sparse
 
     if scipy.sparse.issparse(X):
@@ -102,12 +103,17 @@ def as_numpy_input(X):
             return X.numpy()
         except TypeError as exc:
             raise InputTypeError(f"X is a torch tensor of dtype {X.dtype}, which numpy cannot hold: {exc}") from exc
-    if isinstance(X, np.ndarray):
-        return X
-    try:
-        return np.asarray(X)
-    except Exception as exc:  # ragged lists and the like
-        raise InputTypeError(f"X could not be read as an array: {exc}") from exc
+    if not isinstance(X, np.ndarray):
+        try:
+            X = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise InputTypeError(f"X could not be read as an array: {exc}") from exc
+    if X.dtype == object:  # numbers held as objects (pandas' nullable "Float64", a mixed list): read as float64
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputTypeError(f"X holds values that are not numbers (dtype object): {exc}") from exc
+    return X
 
 
 def check_backend_device(backend, device) -> None:

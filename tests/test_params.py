@@ -144,7 +144,6 @@ EXPECTED_FAILURES = {
     "check_fit2d_1feature": _ONE_CLUSTER,
     "check_fit2d_predict1d": _ONE_CLUSTER,
     "check_complex_data": "complex X raises TypeError naming the dtype (a wrong type), not ValueError",
-    "check_dtype_object": "an object array is refused with TypeError ('X must be numeric'), not converted",
     "check_estimators_empty_data_messages": "0 features are refused in the library's words ('X needs at least 2 "
                                             "samples and 1 feature'), not scikit-learn's",
 }
