@@ -38,6 +38,9 @@ __all__ = [
     "dense_affinity",
     "knn_affinity",
     "cluster_coefficients",
+    "consensus_labels",
+    "consensus_of",
+    "CONSENSUS_FACTORS",
     "normalized_cut",
     "cluster_best_of",
 ]
@@ -48,6 +51,9 @@ __all__ = [
 #: fidelity choice: every paper benchmark (n <= 2880) keeps the paper's exact dense affinity for at most
 #: a few seconds, and larger n goes sparse.
 DENSE_MAX_N = 3000
+#: Largest n whose eigenproblem falls back to LAPACK's dense ``eigh`` when ARPACK fails (an n x n float64 copy: 0.8
+#: GiB and about a minute at 10000).
+EIGH_FALLBACK_MAX_N = 10000
 
 #: Neighbours kept per row of the sparse affinity (10-100 gave the same labels on the benchmark's
 #: block-structured C; 30 leaves room for clusters of a few dozen points).
@@ -352,7 +358,7 @@ def top_eigenvectors(S, rank: int, *, random_state=None, exact: bool = False):
     S = (|C| + |C|^T)/2 is symmetric and non-negative: its cluster structure sits in its largest
     eigenvalues, while its negative ones (which an SVD ranks by magnitude beside them) carry none.
     Lanczos (ARPACK ``eigsh``, seeded start vector) on sparse or dense S, LAPACK ``eigh`` when the rank is
-    a large share of n or ``exact`` is set. Replaces the randomized range finder: S's spectrum is flat, and with the default 4
+    a large share of n or ``exact`` is set, or when ARPACK fails (up to :data:`EIGH_FALLBACK_MAX_N`). Replaces the randomized range finder: S's spectrum is flat, and with the default 4
     power iterations the randomized vectors were inexact enough to cost COIL20 nine points of ACC on the
     same C (0.83 -> 0.74; eigenvalue errors ~1e-3 at n = 1440, rank 241).
 
@@ -363,12 +369,18 @@ def top_eigenvectors(S, rank: int, *, random_state=None, exact: bool = False):
     if S.shape != (n, n) or not 1 <= rank <= n:
         raise ValueError(f"S must be square and rank={rank} in [1, {n}]")
     nonzero = S.nnz > 0 if sp.issparse(S) else bool(np.any(S))
+    lam = None
     if rank < n // 2 and nonzero and not exact:  # ARPACK cannot start on an all-zero matrix
-        from scipy.sparse.linalg import eigsh
+        from scipy.sparse.linalg import ArpackError, eigsh
 
         v0 = check_random_state(random_state).uniform(-1.0, 1.0, n)
-        lam, U = eigsh(S.astype(np.float64), k=rank, which="LA", v0=v0)
-    else:
+        try:
+            lam, U = eigsh(S.astype(np.float64), k=rank, which="LA", v0=v0)
+        except ArpackError as exc:  # ARPACK gives up on some near-degenerate S (a C barely moved from a tiny start)
+            if n > EIGH_FALLBACK_MAX_N:
+                raise RuntimeError(f"the eigensolver (ARPACK) failed on the {n} x {n} affinity: {exc}; try other "
+                                   "post-processing settings (q, ro) or another random_state") from exc
+    if lam is None:
         lam, U = np.linalg.eigh(S.toarray() if sp.issparse(S) else np.asarray(S, dtype=np.float64))
     order = np.argsort(-lam, kind="stable")[:rank]
     return U[:, order], lam[order]
@@ -565,6 +577,54 @@ def cluster_best_of(candidates: dict, n_clusters: int, *, preferred: str | None 
     if preferred is not None and results[preferred][2] <= (1.0 + tolerance) * results[chosen][2]:
         chosen = preferred
     return chosen, results
+
+
+#: The thresholds :func:`consensus_labels` clusters C at, as multiples of ``ro``. With the default ro = 0.12 they are
+#: 0.04, 0.08, 0.12, 0.2, 0.3 and 0.5: the values DSC-Net's released scripts use per dataset (COIL20 0.04, MNIST
+#: 0.12, ORL 0.2, each picked against labels) and the range around them up to half of each column's mass.
+CONSENSUS_FACTORS = (1 / 3, 2 / 3, 1.0, 5 / 3, 5 / 2, 25 / 6)
+
+
+def consensus_labels(C, n_clusters: int, *, ro: float = PSSC_DEFAULTS["ro"], given=None, random_state=None,
+                     n_init: int = 10, **kwargs) -> np.ndarray:
+    """Labels of C that do not hang on one threshold: C clustered (:func:`cluster_coefficients`) at each ``ro`` times
+    :data:`CONSENSUS_FACTORS` (at most 1), then the consensus of those partitions - normalised spectral clustering
+    of their co-association graph, whose edge (i, j) counts the partitions that put i and j together (Strehl &
+    Ghosh's cluster ensembles; a sparse graph with at most as many entries a row as the partitions' clusters around
+    the row hold together).
+
+    Why: where ro puts the threshold decides which weak edges survive, and near a tie (two clusters almost joined)
+    the spectral step can land on either side for a small change of ro; the consensus keeps what most thresholds
+    agree on. ``given``: the labels at ``ro`` itself when already computed (saves one clustering). Other keywords go
+    to :func:`cluster_coefficients`. Returns int64 labels in [0, n_clusters)."""
+    K = int(n_clusters)
+    partitions = []
+    for factor in CONSENSUS_FACTORS:  # each seeded as a plain cluster_coefficients(C, K, random_state=...) call
+        if factor == 1.0 and given is not None:
+            partitions.append(np.asarray(given, dtype=np.int64))
+        else:
+            partitions.append(np.asarray(cluster_coefficients(C, K, ro=min(float(ro) * factor, 1.0),
+                                                              random_state=random_state, n_init=n_init, **kwargs),
+                                         dtype=np.int64))
+    return consensus_of(partitions, K, random_state=int(check_random_state(random_state).randint(0, 2**31 - 1)),
+                        n_init=n_init)
+
+
+def consensus_of(partitions, n_clusters: int, *, random_state=None, n_init: int = 10) -> np.ndarray:
+    """The consensus of several partitions of the same n points (each labels in [0, n_clusters)): normalised
+    spectral clustering (:func:`pssc_fast.spectral.spectral_clustering`) of the graph whose edge (i, j) counts the
+    partitions that put i and j in one cluster. Returns int64 labels."""
+    partitions = [np.asarray(p, dtype=np.int64).ravel() for p in partitions]
+    K, n = int(n_clusters), partitions[0].size
+    if K in (1, n):
+        return partitions[0]
+    # M = H H^T, H one column per (partition, cluster); spectral_clustering drops M's diagonal. Sparse, with at
+    # most (partitions x cluster size) entries a row.
+    H = sp.csr_matrix((np.ones(n * len(partitions)),
+                       (np.tile(np.arange(n), len(partitions)),
+                        np.concatenate([j * K + p for j, p in enumerate(partitions)]))),
+                      shape=(n, K * len(partitions)))
+    return spectral_clustering((H @ H.T).tocsr(), K, random_state=random_state, n_init=n_init)
 
 
 class _StageClock:

@@ -158,4 +158,9 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         self.backend_ = result.backend
         self.precision_ = result.precision
         labels, A, _ = results[chosen]
+        if self.ro_consensus:
+            t0 = time.perf_counter()
+            labels = affinity.consensus_labels(candidates[chosen], int(self.n_clusters), given=labels,
+                                               **self._post_processing(seed))
+            timings["cluster"] += time.perf_counter() - t0
         return np.asarray(labels, dtype=np.int64), A, codes

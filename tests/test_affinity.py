@@ -10,6 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.linalg import subspace_angles
+from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from pssc_fast import affinity as af
@@ -310,3 +311,52 @@ def test_an_all_zero_c_gives_labels_on_every_path(method):  # every point is the
     with pytest.warns(UserWarning, match=r"only 1 of the 2 clusters asked for"):
         labels = af.cluster_coefficients(np.zeros((30, 30)), 2, q=2, method=method, random_state=0)
     assert labels.shape == (30,) and set(labels.tolist()) <= {0, 1}
+
+
+def test_top_eigenvectors_fall_back_to_lapack_when_arpack_fails(monkeypatch):
+    # ARPACK gives up on some near-degenerate S (a C barely moved from a tiny start); the dense solver takes over
+    from scipy.sparse import linalg as sla
+
+    def failing(*args, **kwargs):
+        raise sla.ArpackError(3)
+
+    monkeypatch.setattr(sla, "eigsh", failing)
+    n, r = 203, 11
+    rng = np.random.default_rng(4)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    lam = np.concatenate([np.linspace(9.0, 4.0, r), np.linspace(0.5, 0.0, n - r)])
+    S = 0.5 * ((Q * lam) @ Q.T + ((Q * lam) @ Q.T).T)
+    U, top = af.top_eigenvectors(sp.csr_matrix(S), r, random_state=0)
+    np.testing.assert_allclose(top, lam[:r], rtol=1e-10)
+    assert np.max(subspace_angles(U, Q[:, :r])) < 1e-8
+    monkeypatch.setattr(af, "EIGH_FALLBACK_MAX_N", n - 1)  # too large for a dense copy: a named error
+    with pytest.raises(RuntimeError, match="ARPACK"):
+        af.top_eigenvectors(S, r, random_state=0)
+
+
+def test_consensus_of_follows_the_majority_of_partitions():
+    truth = np.repeat([0, 1, 2], 30)
+    wrong = truth.copy()
+    wrong[truth == 1] = 0            # blocks 0 and 1 joined ...
+    wrong[60:75] = 1                 # ... and block 2 split
+    relabelled = (truth + 1) % 3     # the same partition under other names
+    labels = af.consensus_of([truth, relabelled, truth, wrong, wrong], 3, random_state=0)
+    assert adjusted_rand_score(truth, labels) == 1.0
+    labels = af.consensus_of([wrong, wrong, wrong, truth, relabelled], 3, random_state=0)
+    assert adjusted_rand_score(wrong, labels) == 1.0
+    assert labels.dtype == np.int64 and labels.shape == (90,)
+
+
+def test_consensus_labels_on_block_coefficients():
+    # three blocks of unequal size (not multiples of anything), weak noise between them
+    rng = np.random.default_rng(5)
+    sizes = (23, 31, 17)
+    truth = np.repeat(np.arange(3), sizes)
+    C = np.where(truth[:, None] == truth[None, :], rng.uniform(0.5, 1.0, (71, 71)), rng.uniform(0.0, 0.05, (71, 71)))
+    np.fill_diagonal(C, 0.0)
+    labels = af.consensus_labels(C, 3, q=2, random_state=1)
+    assert adjusted_rand_score(truth, labels) == 1.0
+    # the labels at ro itself, when given, are those a plain call computes: the same consensus
+    given = af.cluster_coefficients(C, 3, q=2, random_state=1)
+    np.testing.assert_array_equal(af.consensus_labels(C, 3, q=2, random_state=1, given=given), labels)
+    assert len(af.CONSENSUS_FACTORS) > 1 and 1.0 in af.CONSENSUS_FACTORS

@@ -300,3 +300,43 @@ def test_list_configs_is_public():
 
     assert "list_configs" in pssc_fast.__all__ and pssc_fast.list_configs() == list_configs()
     assert {"images", "vectors", "dscnet-orl"} <= set(pssc_fast.list_configs())
+
+
+@pytest.mark.parametrize("consensus", [False, True])
+def test_ro_consensus_labels_the_chosen_candidate(subspaces, consensus):
+    from pssc_fast import affinity
+
+    X, _ = subspaces
+    model = PSSC(5, random_state=3, ro_consensus=consensus, **{**FAST, "pretrain_epochs": 20, "epochs": 20}).fit(X)
+    chosen = model.candidate_labels_[model.chosen_]
+    if not consensus:
+        np.testing.assert_array_equal(model.labels_, chosen)
+    else:  # the consensus of the chosen candidate's C over the thresholds, seeded as the fit
+        expected = affinity.consensus_labels(model.coef_, 5, given=chosen, q=FAST["q"], alpha=model.alpha,
+                                             ro=model.ro, diag_shift=model.diag_shift,
+                                             method=model.affinity_method, random_state=3)
+        np.testing.assert_array_equal(model.labels_, expected)
+
+
+def test_a_stalled_eigensolver_does_not_end_the_fit():
+    # C started at 1e-5 (the paper's released value) and barely trained: ARPACK gave up on the network's graph
+    from sklearn.datasets import load_iris
+
+    model = PSSC(3, pretrain_epochs=20, epochs=50, random_state=0, c_init=1e-5).fit(load_iris().data)
+    assert set(model.normalized_cuts_) == {"network", "input"} and model.labels_.shape == (150,)
+
+
+def test_numbers_held_as_objects_are_read_and_other_objects_named():
+    X, _ = make_subspaces(60, 2, 2, 5, random_state=1)
+    est = PSSC(2, random_state=0)
+    np.testing.assert_array_equal(est.prepare(X.astype(object))[0], est.prepare(X)[0])
+    with pytest.raises(TypeError, match="not numbers"):
+        est.prepare(np.array([[1.0, "a"], [2.0, 3.0]], dtype=object))
+
+
+def test_the_vectors_configuration_keeps_rows_of_pixels_as_vectors():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:50]
+    assert PSSC(10).prepare(X)[1] == (1, 8, 8)               # the default reads them as 8x8 images
+    assert PSSC.from_config("vectors", n_clusters=10).prepare(X)[1] is None
