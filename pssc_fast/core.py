@@ -12,6 +12,7 @@ import time
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import _check_feature_names  # scikit-learn's own feature-name bookkeeping
 
 from . import affinity, memory
 from .losses import LossWeights
@@ -44,6 +45,8 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         If fitting raises, a previously fitted estimator keeps its earlier fitted state."""
         validate(self)
         with refit_or_restore(self):
+            # a data frame's column names, kept (feature_names_in_) so that new rows in another order are refused
+            _check_feature_names(self, X, reset=True)
             self._fit(X)
         return self
 

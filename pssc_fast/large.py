@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import _check_feature_names
 from tqdm.auto import tqdm
 
 from .budget import EarlyStop, say, stream_epochs
@@ -415,6 +416,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
             self.model_.cpu()
 
     def _check_new(self, X):
+        _check_feature_names(self, X, reset=False)  # a data frame's columns in fit's order, or a warning without names
         if is_dask_array(X):
             from . import parallel
 

@@ -489,3 +489,14 @@ def test_rows_are_assigned_in_the_space_of_the_kept_partition():
     np.testing.assert_array_equal(est.labels_, est.anchor_labels_[nearest])
     np.testing.assert_array_equal(est.predict(X[::7]), est.labels_[::7])
     assert est.transform(X[:5]).shape == (5, 3)  # codes are still the codes
+
+
+def test_data_frame_columns_must_come_back_in_fit_order(data):
+    pd = pytest.importorskip("pandas")
+    X, _ = data
+    frame = pd.DataFrame(X[:200], columns=[f"f{i}" for i in range(X.shape[1])])
+    model = LargePSSC(5, anchors=100, pretrain_samples=0, epochs=2, random_state=0).fit(frame)
+    np.testing.assert_array_equal(model.feature_names_in_, frame.columns)
+    np.testing.assert_array_equal(model.predict(frame), model.predict(X[:200]))  # the same rows, named or not
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(frame[frame.columns[::-1]])  # reordered columns would be read as other features
