@@ -300,7 +300,7 @@ PSSC_OWN = (
           ":func:`pssc_fast.contrastive.refine_encoder`) - the paper's pseudo-supervision, moved to the features. "
           "0 leaves it out. 0.5 (half the steps again) was the one value tried; labels decided that it is on: in "
           "full CPU fits (3 seeds each) the defaults went from 0.735 to 0.778 on ORL, 0.848 to 0.907 on COIL20 and "
-          "0.874 to 0.889 on MNIST-1k, and from 0.916 to 0.907 on digits (bench/diagnostics/contrastive_pseudo.py, "
+          "0.874 to 0.889 on MNIST-1k, and from 0.916 to 0.908 on digits (bench/diagnostics/contrastive_pseudo.py, "
           "bench/results/contrastive_check_pseudo*.md, docs/notes.md). It costs half the contrastive stage's time "
           "again. ``contrastive_pseudo_steps_`` is what a fit ran."),
     Param("contrastive_tolerance", 0.25, number(low=0.0),
