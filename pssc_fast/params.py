@@ -208,10 +208,12 @@ SHARED = (
     Param("q", 4, integer(1), "post-processing: subspace dimension (the eigen-embedding keeps K*q + 1 directions)."),
     Param("alpha", 5.0, number(positive=True), "post-processing: power of the affinity max(U U^T, 0)^alpha."),
     Param("ro", 0.12, number(positive=True), "post-processing: fraction of each column's l1 mass kept."),
-    Param("ro_consensus", False, boolean,
+    Param("ro_consensus", True, boolean,
           "label with the consensus of the chosen candidate's partitions at ro times "
-          ":data:`pssc_fast.affinity.CONSENSUS_FACTORS` (0.04 to 0.5 for ro = 0.12) instead of its partition at ro "
-          "alone (:func:`pssc_fast.affinity.consensus_labels`); the candidates are still compared at ro."),
+          ":data:`pssc_fast.affinity.CONSENSUS_FACTORS` (0.04 to 0.5 for ro = 0.12; "
+          ":func:`pssc_fast.affinity.consensus_labels`), so that the labels do not hang on one threshold; the "
+          "candidates are still compared at ro (``candidate_labels_``). False labels with the partition at ro alone "
+          "(the paper's Algorithm 2)."),
     Param("diag_shift", 0.0, number(low=0.0),
           "post-processing: shift of the eigen-embedding's spectrum (0: the paper's Algorithm 2; see "
           ":func:`pssc_fast.affinity.cluster_coefficients`)."),

@@ -251,7 +251,8 @@ def test_parameters_reach_the_code_they_control(monkeypatch):
     X, _ = make_subspaces(40, 2, 2, 6, random_state=1)
     model = PSSC(2, hidden_dims=(8,), pretrain_epochs=1, epochs=2, lr=2e-3, head_lr=5e-3, gamma1=1.5, gamma2=0.2,
                  gamma3=0.3, trace_weight=0.7, coef_l2=3.0, coef_lr=4e-4, balance_weight=0.05, tau=0.6, c_init=1e-4,
-                 q=2, alpha=3.0, ro=0.2, diag_shift=0.5, affinity_method="dense", random_state=5).fit(X)
+                 q=2, alpha=3.0, ro=0.2, diag_shift=0.5, affinity_method="dense", random_state=5,
+                 ro_consensus=False).fit(X)  # the consensus's own calls: test_ro_consensus_labels_the_chosen_candidate
     w, ft = seen["finetune"]["weights"], seen["finetune"]
     assert (w.self_expression, w.graph, w.label, w.trace, w.coef_l2, w.balance) == (1.5, 0.2, 0.3, 0.7, 3.0, 0.05)
     assert (ft["epochs"], ft["lr"], ft["head_lr"], ft["tau"], ft["c_init"], ft["coef_lr"]) == (2, 2e-3, 5e-3, 0.6,

@@ -127,7 +127,7 @@ def test_cluster_best_of_keeps_the_preferred_candidate_within_its_tolerance():
 def test_pssc_keeps_the_input_partition_when_the_network_loses_it():
     # a union of subspaces the untrained network scrambles: the input's own LSR separates it cleanly
     X, y = make_subspaces(120, 3, 3, 30, random_state=4)
-    params = dict(hidden_dims=(8,), latent_dim=2, pretrain_epochs=0, epochs=1, q=2, random_state=0)
+    params = dict(hidden_dims=(8,), latent_dim=2, pretrain_epochs=0, epochs=1, q=2, random_state=0, ro_consensus=False)
     plain = PSSC(3, shallow_candidate=False, **params).fit(X)
     both = PSSC(3, **params).fit(X)
     assert plain.chosen_ == "network" and set(plain.normalized_cuts_) == {"network"}
