@@ -358,9 +358,10 @@ def top_eigenvectors(S, rank: int, *, random_state=None, exact: bool = False):
     S = (|C| + |C|^T)/2 is symmetric and non-negative: its cluster structure sits in its largest
     eigenvalues, while its negative ones (which an SVD ranks by magnitude beside them) carry none.
     Lanczos (ARPACK ``eigsh``, seeded start vector) on sparse or dense S, LAPACK ``eigh`` when the rank is
-    a large share of n or ``exact`` is set, or when ARPACK fails (up to :data:`EIGH_FALLBACK_MAX_N`). Replaces the randomized range finder: S's spectrum is flat, and with the default 4
-    power iterations the randomized vectors were inexact enough to cost COIL20 nine points of ACC on the
-    same C (0.83 -> 0.74; eigenvalue errors ~1e-3 at n = 1440, rank 241).
+    a large share of n or ``exact`` is set, or when ARPACK fails (up to :data:`EIGH_FALLBACK_MAX_N`). Replaces
+    the randomized range finder: S's spectrum is flat, and with the default 4 power iterations the randomized
+    vectors were inexact enough to cost COIL20 nine points of ACC on the same C (0.83 -> 0.74; eigenvalue errors
+    ~1e-3 at n = 1440, rank 241).
 
     Returns ``(U, lam)`` with lam in decreasing order, U of shape (n, rank).
     """
