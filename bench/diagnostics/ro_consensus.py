@@ -21,7 +21,6 @@ and by the consensus from the one fit, every row's by the consensus (at ro: fit_
     OMP_NUM_THREADS=1 python bench/diagnostics/ro_consensus.py large 0 --out FILE
 """
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
