@@ -39,10 +39,6 @@ from pssc_fast.train import shallow_coefficients  # noqa: E402
 
 
 def labels_of(name: str, anchors=None):
-    if name == "digits":
-        from sklearn.datasets import load_digits
-
-        return load_digits().target
     if name == "mnist10k":
         from pssc_fast.datasets import load_mnist
 
@@ -54,12 +50,7 @@ def fit(args) -> dict:
     import pssc_fast.contrastive as contrastive
     from pssc_fast import PSSC
 
-    if args.name == "digits":  # as bench/contrastive_check.py fits them: the rows as 8x8 images, PSSC scales them
-        from sklearn.datasets import load_digits
-
-        X, y, K = load_digits().data, load_digits().target, 10
-    else:
-        X, y, K = _rows.rows(args.name)
+    X, y, K = _rows.rows(args.name)  # as bench/contrastive_check.py fits them: rows as square images, PSSC scales them
     X = X.reshape(len(X), 1, *(2 * [int(round(np.sqrt(X.shape[1])))]))
     unwrapped = contrastive.contrastive_features
 
