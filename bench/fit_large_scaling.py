@@ -1,6 +1,6 @@
 """fit_large at scale: accuracy on MNIST-10k, linear cost to a million points, FAISS assignment speed.
 
-Three parts (each writes bench/results/fit_large_<part>[_<tag>].json and .png):
+Three measurements (each writes bench/results/fit_large_<part>[_<tag>].json and .png), and two helpers below them:
 
 * ``mnist``     - all 10,000 MNIST test images, anchors 2000 and 5000, ACC/NMI/purity mean +- std over seeds,
                   per-stage seconds, beside AE+KMeans, KMeans and SpectralClustering (k-NN graph) on pixels;
@@ -30,6 +30,8 @@ auto-encoder is reproduced bit for bit (1 thread, as the cache was written), wit
 
     OMP_NUM_THREADS=1 python bench/fit_large_scaling.py check-cache --seeds 0 1 2
 
+``worker-synthetic`` is the child process that ``synthetic`` starts for each N; it is not meant to be run by hand.
+
 The machine these results come from is a shared 2-core CPU: compare numbers from one run, side by side.
 """
 from __future__ import annotations
@@ -49,7 +51,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-DATA = Path(os.environ.get("PSSC_DATA", HERE.parent.parent / "shared" / "data"))
+DATA = Path(os.environ.get("PSSC_DATA_DIR", HERE.parent.parent / "shared" / "data"))
 
 
 def _machine():
@@ -483,7 +485,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("part", choices=["mnist", "synthetic", "assign", "check-cache", "worker-synthetic"])
     p.add_argument("--data-dir", type=Path, default=DATA,
-                   help="mnist: folder with the MNIST test-set IDX files (default: $PSSC_DATA or ../shared/data)")
+                   help="mnist: folder with the MNIST test-set IDX files (default: $PSSC_DATA_DIR or ../shared/data)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--anchors", type=int, nargs="+", default=None,
                    help="mnist: anchor settings (default 2000 5000); synthetic: the fixed anchors (default 2000)")

@@ -51,6 +51,8 @@ def _check_finite(path: str, X) -> None:
 
 
 TEXT_LABELS = (".csv", ".txt")
+#: suffixes of pictures, refused for labels and codes (numpy would save "labels.png" as "labels.png.npy")
+PICTURES = (".png", ".jpg", ".jpeg", ".pdf", ".svg", ".eps", ".ps", ".tif", ".tiff", ".webp", ".gif")
 
 
 def _output_path(path: str, suffix: str, option: str) -> Path:
@@ -59,6 +61,9 @@ def _output_path(path: str, suffix: str, option: str) -> Path:
     (to any other name) for ".npy" (labels may also go to a .csv/.txt file), and as matplotlib does (to a
     name without one) for ".png"; other image formats must be ones matplotlib writes."""
     given = p = Path(path)
+    if suffix == ".npy" and p.suffix.lower() in PICTURES:  # "labels.png.npy" would not be what was meant
+        raise UserError(f"{option} {path}: values are saved as .npy, .csv or .txt, not as a picture"
+                        + ("; --plot draws one" if option == "--out" else ""))
     if suffix == ".npy" and p.suffix.lower() not in TEXT_LABELS + (".npy",):
         p = p.with_name(p.name + suffix)
     elif suffix == ".png" and not p.suffix:
@@ -92,6 +97,9 @@ def _check_distinct(input_path: str, outputs: dict) -> None:
         if path is None:
             continue
         key = Path(path).resolve()
+        if key in seen and option == "MODEL":  # two inputs, not an output over an input
+            raise UserError(f"MODEL {path} is the same file as INPUT: MODEL is the file --save-model wrote, "
+                            "INPUT the rows to label")
         if key in seen:
             raise UserError(f"{option} {path} is the same file as {seen[key]}; give each output its own file")
         seen[key] = option

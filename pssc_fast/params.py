@@ -129,6 +129,13 @@ class OneOf:
             raise InputValueError(f"{name}={value!r} must be one of {self.choices}")
 
 
+def verbosity(name, value):
+    """True / False or a non-negative integer (scikit-learn's ``verbose``; any positive value shows progress)."""
+    if isinstance(value, (bool, np.bool_)):
+        return
+    check_integer(name, value, 0)
+
+
 def boolean(name, value):
     """True or False (numpy's bool too)."""
     if not isinstance(value, (bool, np.bool_)):
@@ -249,7 +256,7 @@ SHARED = (
     Param("device", "auto", None, "\"auto\" (CUDA when available), \"cpu\", \"cuda\" or a torch device."),
     Param("random_state", None, None,
           "int, numpy generator or None; seeds weight initialisation, batching, the anchors and the spectral step."),
-    Param("verbose", False, None, "show progress bars."),
+    Param("verbose", False, verbosity, "show progress bars (True or a positive integer)."),
 )
 
 _LR_DOC = "Adam's learning rate of the full-batch fine-tuning"

@@ -163,9 +163,9 @@ def check_seed(random_state) -> int:
     if random_state is None:
         return int(np.random.SeedSequence().generate_state(1)[0])
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise InputValueError(f"random_state={random_state} must be a non-negative integer")
-        return int(random_state) % (2**32)
+        if not 0 <= random_state < 2**32:  # numpy's own bound: a wrapped seed would collide with a smaller one
+            raise InputValueError(f"random_state={random_state} must be an integer in [0, 2**32 - 1]")
+        return int(random_state)
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(2**31))
     if isinstance(random_state, np.random.Generator):

@@ -60,6 +60,19 @@ def test_fit_adds_the_npy_suffix_it_reports(tmp_path, capsys):
     assert str(tmp_path / "labels.npy") in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("option", ["--out", "--codes"])
+def test_a_picture_name_for_values_is_refused_before_the_fit(tmp_path, capsys, option):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 4)))
+    args = ["fit", str(tmp_path / "x.npy"), "--k", "2", "--quiet", option, str(tmp_path / "labels.png")]
+    if option == "--codes":  # predict's option: its MODEL is never read, the names are checked first
+        args = ["predict", str(tmp_path / "model.pkl"), str(tmp_path / "x.npy"), "--quiet", option,
+                str(tmp_path / "labels.png")]
+    assert cli.main(args) != 0
+    err = capsys.readouterr().err
+    assert "not as a picture" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("labels*"))
+
+
 @pytest.mark.parametrize("shape, at, where", [((50, 3), (37, 2), "row 37, column 2"), ((50,), (41,), "row 41"),
                                               ((9, 2, 2), (8, 1, 0), "row 8, column 2")])
 def test_nan_is_found_block_by_block_and_named(monkeypatch, shape, at, where):
@@ -341,7 +354,7 @@ def test_predict_refuses_what_it_cannot_use(tmp_path, capsys):
                           ([str(tmp_path / "none.joblib"), str(tmp_path / "x.npy")], "not found"),
                           ([str(small), str(tmp_path / "x.npy"), "--codes", str(tmp_path / "p.npy")],
                            "is the same file as --out"),
-                          ([str(small), str(small)], "MODEL " + str(small) + " is the same file as INPUT"),
+                          ([str(small), str(small)], "MODEL " + str(small) + " is the same file as INPUT: MODEL is the file --save-model wrote"),
                           ([str(small), str(tmp_path / "x.npy"), "--device", "meta"], "--device 'meta'")):
         capsys.readouterr()
         assert cli.main(["predict", *args, "--out", str(tmp_path / "p.npy")]) == 2

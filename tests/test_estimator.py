@@ -159,6 +159,10 @@ def test_triton_backend_without_cuda_is_refused_before_pretraining(monkeypatch):
     (np.random.rand(10, 4), {"kernel_sizes": (3, 3)}, ValueError, "same length"),
     (np.random.rand(10, 4), {"affinity_method": "sparce"}, ValueError, "affinity_method"),
     (np.random.rand(10, 4), {"device": "meta"}, ValueError, "'cpu' or 'cuda'"),
+    (np.random.rand(10, 4), {"verbose": "yes"}, TypeError, "verbose"),
+    (np.random.rand(10, 4), {"verbose": -1}, ValueError, "verbose"),
+    (np.random.rand(10, 4), {"random_state": 2**32}, ValueError, "random_state"),  # not wrapped onto seed 0
+    (np.random.rand(10, 4), {"random_state": -1}, ValueError, "random_state"),
 ])
 def test_bad_input_is_rejected_with_a_named_reason(X, params, error, match):
     with pytest.raises(error, match=match):

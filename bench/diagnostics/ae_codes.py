@@ -9,11 +9,11 @@ scores DSC-Net's released auto-encoder the same way. Labels only score; nothing 
     python bench/diagnostics/ae_codes.py orl 15/3 128 200,1000             # the default one-layer net
     python bench/diagnostics/ae_codes.py orl 3-3-5/3-3-3 32 200,1000,3000   # DSC-Net's ORL shape, 80-D codes
 Arguments: dataset (orl, coil20, mnist1k), channels/kernels, batch size, epoch checkpoints, padding, [relu].
-Data from $PSSC_DATA (default ../shared/data). Output of the session run: bench/results/diagnostics/ae_codes.log
+Data from $PSSC_DATA_DIR (default ../shared/data). Output of the session run: bench/results/diagnostics/ae_codes.log
 """
 import sys, time, numpy as np, torch
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
-DATA = __import__("pathlib").Path(__import__("os").environ.get("PSSC_DATA", ROOT.parent / "shared" / "data"))
+DATA = __import__("pathlib").Path(__import__("os").environ.get("PSSC_DATA_DIR", ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT))
 from pssc_fast import datasets as D
 from pssc_fast.models import ConvAutoEncoder, load_dscnet_autoencoder

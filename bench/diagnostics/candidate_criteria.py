@@ -11,7 +11,7 @@ Output of the session run: bench/results/diagnostics/candidate_criteria.log
 """
 import sys, time, json, numpy as np, torch
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
-DATA = __import__("pathlib").Path(__import__("os").environ.get("PSSC_DATA", ROOT.parent / "shared" / "data"))
+DATA = __import__("pathlib").Path(__import__("os").environ.get("PSSC_DATA_DIR", ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
 torch.set_num_threads(1)
 from pathlib import Path

@@ -10,7 +10,7 @@ Output of the session run: bench/results/diagnostics/post_grid.log
 """
 import sys, time, itertools, numpy as np, torch
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
-DATA = __import__("pathlib").Path(__import__("os").environ.get("PSSC_DATA", ROOT.parent / "shared" / "data"))
+DATA = __import__("pathlib").Path(__import__("os").environ.get("PSSC_DATA_DIR", ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT))
 from pssc_fast import datasets as D
 from pssc_fast.models import load_dscnet_autoencoder

@@ -6,11 +6,11 @@ default post-processing (a bagging of the network's C; label-free, at the cost o
 each seed's ACC and the mean-C ACC. Labels only score.
 
     python bench/diagnostics/seed_ensemble.py orl 0,1,2        # also digits, mnist1k, coil20
-Data from $PSSC_DATA (default ../shared/data). Output of the session run: bench/results/diagnostics/seed_ensemble.log
+Data from $PSSC_DATA_DIR (default ../shared/data). Output of the session run: bench/results/diagnostics/seed_ensemble.log
 """
 import sys, numpy as np, torch
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
-DATA = __import__("pathlib").Path(__import__("os").environ.get("PSSC_DATA", ROOT.parent / "shared" / "data"))
+DATA = __import__("pathlib").Path(__import__("os").environ.get("PSSC_DATA_DIR", ROOT.parent / "shared" / "data"))
 sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
 torch.set_num_threads(1)
 from pathlib import Path
