@@ -38,6 +38,7 @@ __all__ = [
     "dense_affinity",
     "knn_affinity",
     "cluster_coefficients",
+    "threshold_partitions",
     "consensus_labels",
     "consensus_of",
     "CONSENSUS_FACTORS",
@@ -586,10 +587,32 @@ def cluster_best_of(candidates: dict, n_clusters: int, *, preferred: str | None 
 CONSENSUS_FACTORS = (1 / 3, 2 / 3, 1.0, 5 / 3, 5 / 2, 25 / 6)
 
 
+def threshold_partitions(C, n_clusters: int, *, ro: float = PSSC_DEFAULTS["ro"], given=None, random_state=None,
+                         n_init: int = 10, **kwargs) -> list:
+    """C's partitions (:func:`cluster_coefficients`, int64 labels) at ``ro`` times each of :data:`CONSENSUS_FACTORS`
+    (at most 1), each seeded as a plain ``cluster_coefficients(C, K, random_state=...)`` call. ``given``: the labels at
+    ``ro`` itself when already computed (saves one clustering). Other keywords go to :func:`cluster_coefficients`."""
+    K = int(n_clusters)
+    partitions = []
+    for factor in CONSENSUS_FACTORS:
+        if factor == 1.0 and given is not None:
+            partitions.append(np.asarray(given, dtype=np.int64))
+        else:
+            partitions.append(np.asarray(cluster_coefficients(C, K, ro=min(float(ro) * factor, 1.0),
+                                                              random_state=random_state, n_init=n_init, **kwargs),
+                                         dtype=np.int64))
+    return partitions
+
+
+def _consensus_seed(random_state) -> int:
+    """The random state :func:`consensus_labels` gives its final consensus, drawn from the fit's own."""
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
 def consensus_labels(C, n_clusters: int, *, ro: float = PSSC_DEFAULTS["ro"], given=None, random_state=None,
                      n_init: int = 10, **kwargs) -> np.ndarray:
-    """Labels of C that do not hang on one threshold: C clustered (:func:`cluster_coefficients`) at each ``ro`` times
-    :data:`CONSENSUS_FACTORS` (at most 1), then the consensus of those partitions - normalised spectral clustering
+    """Labels of C that do not hang on one threshold: C's partitions at each ``ro`` times :data:`CONSENSUS_FACTORS`
+    (:func:`threshold_partitions`), then the consensus of those partitions - normalised spectral clustering
     of their co-association graph, whose edge (i, j) counts the partitions that put i and j together (Strehl &
     Ghosh's cluster ensembles; a sparse graph with at most as many entries a row as the partitions' clusters around
     the row hold together).
@@ -598,17 +621,9 @@ def consensus_labels(C, n_clusters: int, *, ro: float = PSSC_DEFAULTS["ro"], giv
     the spectral step can land on either side for a small change of ro; the consensus keeps what most thresholds
     agree on. ``given``: the labels at ``ro`` itself when already computed (saves one clustering). Other keywords go
     to :func:`cluster_coefficients`. Returns int64 labels in [0, n_clusters)."""
-    K = int(n_clusters)
-    partitions = []
-    for factor in CONSENSUS_FACTORS:  # each seeded as a plain cluster_coefficients(C, K, random_state=...) call
-        if factor == 1.0 and given is not None:
-            partitions.append(np.asarray(given, dtype=np.int64))
-        else:
-            partitions.append(np.asarray(cluster_coefficients(C, K, ro=min(float(ro) * factor, 1.0),
-                                                              random_state=random_state, n_init=n_init, **kwargs),
-                                         dtype=np.int64))
-    return consensus_of(partitions, K, random_state=int(check_random_state(random_state).randint(0, 2**31 - 1)),
-                        n_init=n_init)
+    partitions = threshold_partitions(C, n_clusters, ro=ro, given=given, random_state=random_state, n_init=n_init,
+                                      **kwargs)
+    return consensus_of(partitions, int(n_clusters), random_state=_consensus_seed(random_state), n_init=n_init)
 
 
 def consensus_of(partitions, n_clusters: int, *, random_state=None, n_init: int = 10) -> np.ndarray:

@@ -360,3 +360,7 @@ def test_consensus_labels_on_block_coefficients():
     given = af.cluster_coefficients(C, 3, q=2, random_state=1)
     np.testing.assert_array_equal(af.consensus_labels(C, 3, q=2, random_state=1, given=given), labels)
     assert len(af.CONSENSUS_FACTORS) > 1 and 1.0 in af.CONSENSUS_FACTORS
+    # the partitions it joins: one per threshold, the one at ro itself a plain call's
+    parts = af.threshold_partitions(C, 3, q=2, random_state=1)
+    assert len(parts) == len(af.CONSENSUS_FACTORS)
+    np.testing.assert_array_equal(parts[af.CONSENSUS_FACTORS.index(1.0)], given)

@@ -30,7 +30,6 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import affinity  # noqa: E402
-from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
 from pssc_fast.train import auto_coef_l2, ridge_coefficients  # noqa: E402
 
@@ -55,18 +54,6 @@ def ridges(F: np.ndarray, K: int, multiples) -> dict:
     return {m: ridge_coefficients(U, 1.0, m * lam).numpy() for m in multiples}
 
 
-def at_thresholds(C, K: int, seed: int, **kwargs) -> list:
-    """C's partitions at the consensus's six thresholds (as ``consensus_labels`` draws them)."""
-    ro = PSSC_DEFAULTS["ro"]
-    return [affinity.cluster_coefficients(C, K, ro=min(ro * f, 1.0), random_state=seed, **kwargs)
-            for f in affinity.CONSENSUS_FACTORS]
-
-
-def final_seed(seed: int) -> int:
-    """The random state ``consensus_labels`` gives its final consensus for a fit seeded ``seed``."""
-    return int(np.random.RandomState(seed).randint(0, 2**31 - 1))
-
-
 def variants(args) -> None:
     for item in args.features:
         key, spec = item.split("=", 1)
@@ -76,14 +63,18 @@ def variants(args) -> None:
         K = len(np.unique(y))
         t0 = time.perf_counter()
         C = ridges(F, K, (1 / 3, 1.0, 3.0))
-        base = at_thresholds(C[1.0], K, seed)
-        lam = base + at_thresholds(C[1 / 3], K, seed) + at_thresholds(C[3.0], K, seed)
-        q = base + at_thresholds(C[1.0], K, seed, q=3) + at_thresholds(C[1.0], K, seed, q=6)
-        alpha = base + at_thresholds(C[1.0], K, seed, alpha=3) + at_thresholds(C[1.0], K, seed, alpha=8)
-        seeds = base + at_thresholds(C[1.0], K, seed + 1000) + at_thresholds(C[1.0], K, seed + 2000)
+
+        def at(C, s=seed, **kwargs):  # the six thresholds' partitions, as consensus_labels draws them
+            return affinity.threshold_partitions(C, K, random_state=s, **kwargs)
+
+        base = at(C[1.0])
+        lam = base + at(C[1 / 3]) + at(C[3.0])
+        q = base + at(C[1.0], q=3) + at(C[1.0], q=6)
+        alpha = base + at(C[1.0], alpha=3) + at(C[1.0], alpha=8)
+        seeds = base + at(C[1.0], seed + 1000) + at(C[1.0], seed + 2000)
 
         def score(partitions):
-            return round(acc(y, affinity.consensus_of(partitions, K, random_state=final_seed(seed))), 4)
+            return round(acc(y, affinity.consensus_of(partitions, K, random_state=affinity._consensus_seed(seed))), 4)
 
         _rows.write_record(args.out, {
             "step": "variants", "dataset": name, "seed": seed, "at_ro": round(acc(y, base[2]), 4),
@@ -99,9 +90,9 @@ def ensemble(args) -> None:
         path, seed = item.rsplit(":", 1)
         F, y = features_and_labels(args.name, path)
         K = len(np.unique(y))
-        ps = at_thresholds(ridges(F, K, (1.0,))[1.0], K, int(seed))
+        ps = affinity.threshold_partitions(ridges(F, K, (1.0,))[1.0], K, random_state=int(seed))
         partitions += ps
-        own.append(affinity.consensus_of(ps, K, random_state=final_seed(int(seed))))
+        own.append(affinity.consensus_of(ps, K, random_state=affinity._consensus_seed(int(seed))))
     states = range(5)
     record = {"step": "ensemble", "dataset": args.name, "fits": args.fits,
               "each": [round(acc(y, p), 4) for p in own],

@@ -35,14 +35,13 @@ images = contrastive._shrunk(torch.from_numpy(rows).reshape(-1, *shape))
 model = store["model"]
 gen = torch.Generator().manual_seed(seed + 777)
 def parts_of(F, s):
-    C = shallow_coefficients(F.double(), K).numpy()
-    return [affinity.cluster_coefficients(C, K, ro=min(0.12 * f, 1), random_state=s) for f in affinity.CONSENSUS_FACTORS]
+    return affinity.threshold_partitions(shallow_coefficients(F.double(), K).numpy(), K, random_state=s)
 clean = parts_of(contrastive.encode(model, images), seed)
 views = []
 with torch.no_grad():
     for v in range(8):
         views += parts_of(contrastive.encode(model, contrastive.augment(images, gen)), seed)
-fs = int(np.random.RandomState(seed).randint(0, 2**31 - 1))
+fs = affinity._consensus_seed(seed)  # as consensus_labels seeds its final step
 r = {"dataset": name, "seed": seed, "default": round(acc(y, est.labels_), 4), "chosen": est.chosen_,
      "clean_consensus": round(acc(y, affinity.consensus_of(clean, K, random_state=fs)), 4),
      "views_at_ro": [round(acc(y, views[6 * v + 2]), 4) for v in range(8)],
