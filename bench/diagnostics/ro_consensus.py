@@ -6,6 +6,8 @@ so that a slow fit is run once and scored as often as needed:
 
     # a default fit of a board set (images: the contrastive candidate), saving its final contrastive features
     PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/ro_consensus.py fit orl 0 --features /tmp/F_orl_0.npy
+    # the same with CUDA's contrastive budget (10000 steps, no cap in passes), on the CPU: what a CUDA fit computes
+    ... ro_consensus.py fit orl 0 --features /tmp/F_orl_0_cuda.npy --budget cuda
     # the ridge C of saved features (what the fit clusters), labelled at ro and by the consensus; labels only score
     PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/ro_consensus.py score orl 0 /tmp/F_orl_0.npy --out FILE
 
@@ -60,9 +62,12 @@ def fit(args) -> dict:
         return F
 
     contrastive.contrastive_features = saving
+    steps, max_epochs = contrastive.default_budget(args.budget)  # "cpu": what "auto" gives here; "cuda": CUDA's
     t0 = time.perf_counter()
-    est = PSSC(K, random_state=args.seed).fit(X)
-    return {"step": "fit", "dataset": args.name, "seed": args.seed, "acc": acc(y, est.labels_), "chosen": est.chosen_,
+    est = PSSC(K, random_state=args.seed, contrastive_steps=steps, contrastive_max_epochs=max_epochs).fit(X)
+    return {"step": "fit", "dataset": args.name, "seed": args.seed, "budget": args.budget,
+            "contrastive_steps": est.contrastive_steps_, "contrastive_pseudo_steps": est.contrastive_pseudo_steps_,
+            "acc": acc(y, est.labels_), "chosen": est.chosen_,
             "candidates": {c: acc(y, lab) for c, lab in est.candidate_labels_.items()},
             "seconds": time.perf_counter() - t0, "features": str(args.features)}
 
@@ -134,6 +139,8 @@ def main() -> None:
     p.add_argument("name", choices=["digits", "orl", "coil20", "mnist1k"])
     p.add_argument("seed", type=int)
     p.add_argument("--features", type=Path, required=True)
+    p.add_argument("--budget", choices=["cpu", "cuda"], default="cpu",
+                   help="the contrastive budget of this device kind (contrastive.DEFAULT_BUDGET), run here on the CPU")
     p = sub.add_parser("score", help="labels at ro and by the consensus on the ridge C of saved features")
     p.add_argument("name", choices=["digits", "orl", "coil20", "mnist1k", "mnist10k"])
     p.add_argument("seed", type=int)
