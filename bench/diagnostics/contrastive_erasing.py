@@ -1,7 +1,8 @@
 """Diagnostic: random erasing (Zhong, Zheng, Kang, Li & Yang, AAAI 2020) added to the contrastive views.
 
-ORL's default partitions split some faces into two halves of about five images (with and without glasses, another
-expression) and merge others: the features do not treat a local change of a face as a view of the same face. Each
+ORL's default partitions split some faces into two groups of about five images and merge others
+(partition_anatomy.py); the database's faces vary by expression and glasses, local changes that the views do not
+make, so the features need not treat them as views of the same face. Each
 view (:func:`pssc_fast.contrastive.augment`, both stages) here also has, with probability 1/2, one rectangle of 2% to
 25% of its area (aspect 0.3 to 3.3) replaced by that view's mean pixel. One default PSSC fit (CPU budget,
 pseudo-supervision and the consensus as the defaults have them); its final features are saved:
