@@ -95,6 +95,67 @@ def image_diagnostic(description: str, add_arguments=None):
     return (args, *image_set(args.dataset))
 
 
+def fit_diagnostic(description: str, add_arguments=None):
+    """(args, images, labels, number of clusters) for a diagnostic that runs one full PSSC fit of a board set
+    (:func:`saved_fit`): the command line such scripts share (name, seed, --features, --out; ``add_arguments(parser)``
+    adds a script's own), one torch thread, the set's :func:`square_images`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("name", choices=["digits", "orl", "coil20", "mnist1k"])
+    parser.add_argument("seed", type=int)
+    parser.add_argument("--features", type=Path, required=True, help="where the fit's final contrastive features go")
+    parser.add_argument("--out", default=None, help="a JSON-lines file the run's record is appended to")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    return (args, *square_images(args.name))
+
+
+def square_images(name: str):
+    """(a board set's rows as (n, 1, side, side) float64 images, labels, number of clusters): what the full-fit
+    diagnostics give PSSC, as bench/contrastive_check.py does (PSSC scales them)."""
+    X, y, K = rows(name)
+    return X.reshape(len(X), 1, *(2 * [int(round(np.sqrt(X.shape[1])))])), y, K
+
+
+def saved_fit(X, n_clusters: int, seed: int, features: Path, **params):
+    """(estimator, seconds) of ``PSSC(n_clusters, random_state=seed, **params).fit(X)`` that also saves its final
+    contrastive features (what it clusters) to ``features``. Scripts that change the encoder, its views or its loss
+    patch ``pssc_fast.contrastive`` before calling this."""
+    import time
+
+    import pssc_fast.contrastive as contrastive
+    from pssc_fast import PSSC
+
+    unwrapped = contrastive.contrastive_features
+
+    def saving(*a, **k):  # the estimator imports it at call time
+        F = unwrapped(*a, **k)
+        np.save(features, F)
+        return F
+
+    contrastive.contrastive_features = saving
+    try:
+        t0 = time.perf_counter()
+        est = PSSC(n_clusters, random_state=seed, **params).fit(X)
+        return est, time.perf_counter() - t0
+    finally:
+        contrastive.contrastive_features = unwrapped
+
+
+def fit_record(est, y, seconds: float, features: Path) -> dict:
+    """What the full-fit diagnostics record of a fit: ACC of its labels (the consensus), the chosen candidate, its
+    labels' ACC at ro, every candidate's, the seconds and where its features went (labels only score)."""
+    from pssc_fast.metrics import acc
+
+    return {"acc": round(acc(y, est.labels_), 4), "chosen": est.chosen_,
+            "at_ro": round(acc(y, est.candidate_labels_[est.chosen_]), 4),
+            "candidates": {c: round(acc(y, lab), 4) for c, lab in est.candidate_labels_.items()},
+            "seconds": round(seconds, 1), "features": str(features)}
+
+
 def cluster_features(H, n_clusters: int, seed: int, k: int | None = None):
     """(labels, normalized cut) of feature rows H as the estimators cluster a candidate: ridge self-expression of the
     unit rows (ridge set for ``n_clusters``), the default post-processing into ``k`` (default ``n_clusters``) clusters."""

@@ -12,13 +12,10 @@ the consensus as the defaults have them), with only the plain steps' loss replac
 
 Labels only score; compare with ``ro_consensus.py fit`` of the same set and seed (the default's figure).
 """
-import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -26,8 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
-
-from pssc_fast.metrics import acc  # noqa: E402
 
 
 def debiased_nt_xent(z: torch.Tensor, temperature: float, class_prior: float) -> torch.Tensor:
@@ -44,35 +39,13 @@ def debiased_nt_xent(z: torch.Tensor, temperature: float, class_prior: float) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", choices=["digits", "orl", "coil20", "mnist1k"])
-    parser.add_argument("seed", type=int)
-    parser.add_argument("--features", type=Path, required=True)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-
     import pssc_fast.contrastive as contrastive
-    from pssc_fast import PSSC
 
-    X, y, K = _rows.rows(args.name)  # as ro_consensus.py fit: rows as square images
-    X = X.reshape(len(X), 1, *(2 * [int(round(np.sqrt(X.shape[1])))]))
+    args, X, y, K = _rows.fit_diagnostic(__doc__.splitlines()[0])
     contrastive.nt_xent = lambda z, temperature: debiased_nt_xent(z, temperature, 1.0 / K)
-    unwrapped = contrastive.contrastive_features
-
-    def saving(*a, **k):
-        features = unwrapped(*a, **k)
-        np.save(args.features, features)
-        return features
-
-    contrastive.contrastive_features = saving
-    t0 = time.perf_counter()
-    est = PSSC(K, random_state=args.seed).fit(X)
-    _rows.write_record(args.out, {
-        "dataset": args.name, "seed": args.seed, "class_prior": 1.0 / K, "acc": round(acc(y, est.labels_), 4),
-        "chosen": est.chosen_, "at_ro": round(acc(y, est.candidate_labels_[est.chosen_]), 4),
-        "candidates": {c: round(acc(y, lab), 4) for c, lab in est.candidate_labels_.items()},
-        "seconds": round(time.perf_counter() - t0, 1), "features": str(args.features)})
+    est, seconds = _rows.saved_fit(X, K, args.seed, args.features)
+    _rows.write_record(args.out, {"dataset": args.name, "seed": args.seed, "class_prior": 1.0 / K,
+                                  **_rows.fit_record(est, y, seconds, args.features)})
 
 
 if __name__ == "__main__":

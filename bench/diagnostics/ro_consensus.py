@@ -50,26 +50,16 @@ def labels_of(name: str, anchors=None):
 
 def fit(args) -> dict:
     import pssc_fast.contrastive as contrastive
-    from pssc_fast import PSSC
 
-    X, y, K = _rows.rows(args.name)  # as bench/contrastive_check.py fits them: rows as square images, PSSC scales them
-    X = X.reshape(len(X), 1, *(2 * [int(round(np.sqrt(X.shape[1])))]))
-    unwrapped = contrastive.contrastive_features
-
-    def saving(*a, **k):  # the estimator imports it at call time: the final features, as the fit clusters them
-        F = unwrapped(*a, **k)
-        np.save(args.features, F)
-        return F
-
-    contrastive.contrastive_features = saving
+    X, y, K = _rows.square_images(args.name)
     steps, max_epochs = contrastive.default_budget(args.budget)  # "cpu": what "auto" gives here; "cuda": CUDA's
-    t0 = time.perf_counter()
-    est = PSSC(K, random_state=args.seed, contrastive_steps=steps, contrastive_max_epochs=max_epochs).fit(X)
+    est, seconds = _rows.saved_fit(X, K, args.seed, args.features, contrastive_steps=steps,
+                                   contrastive_max_epochs=max_epochs)
     return {"step": "fit", "dataset": args.name, "seed": args.seed, "budget": args.budget,
             "contrastive_steps": est.contrastive_steps_, "contrastive_pseudo_steps": est.contrastive_pseudo_steps_,
             "acc": acc(y, est.labels_), "chosen": est.chosen_,
             "candidates": {c: acc(y, lab) for c, lab in est.candidate_labels_.items()},
-            "seconds": time.perf_counter() - t0, "features": str(args.features)}
+            "seconds": seconds, "features": str(args.features)}
 
 
 def score(args) -> dict:
