@@ -60,8 +60,9 @@ def anatomy(name: str, features: Path, seed: int) -> dict:
     C = shallow_coefficients(torch.from_numpy(F), K).numpy()
     at_ro, A = affinity.cluster_coefficients(C, K, random_state=seed, return_affinity=True)
     labels = affinity.consensus_labels(C, K, given=at_ro, random_state=seed)
+    classes = np.unique(y, return_inverse=True)[1]  # 0..K-1
     counts = np.zeros((K, K), dtype=int)  # classes x clusters
-    np.add.at(counts, (np.unique(y, return_inverse=True)[1], labels), 1)
+    np.add.at(counts, (classes, labels), 1)
     sizes = counts.sum(0)
     U = F / np.linalg.norm(F, axis=1, keepdims=True)
     S = U @ U.T
@@ -72,7 +73,7 @@ def anatomy(name: str, features: Path, seed: int) -> dict:
               "classes_split": int((counts.max(1) < PURE * counts.sum(1)).sum()),
               "clusters_mixed": int(((counts.max(0) < PURE * sizes) & (sizes > 0)).sum()),
               "ncut_found_at_ro": round(affinity.normalized_cut(A, at_ro), 4),
-              "ncut_classes": round(affinity.normalized_cut(A, np.unique(y, return_inverse=True)[1]), 4),
+              "ncut_classes": round(affinity.normalized_cut(A, classes), 4),
               "nn1": round(float((y[near[:, 0]] == y).mean()), 4),
               "nn_class_share": round(float((y[near] == y[:, None]).mean()), 4)}
     for dim in (1, q, 2 * q):
