@@ -4,7 +4,9 @@ The default labels are the consensus of the chosen candidate's partitions at six
 (:func:`pssc_fast.affinity.consensus_labels`). The network's candidate learns from the auto-encoder's codes, the
 contrastive one from views: two representations that may split and join different groups (partition_anatomy.py).
 Here one default PSSC fit (its candidates' C kept) is labelled three ways, on the same C: the default; the consensus
-of the contrastive and the network candidates' twelve partitions; and of all three candidates' eighteen. Each
+of the contrastive and the network candidates' twelve partitions; of all three candidates' eighteen; and
+("admissible") of the partitions of every candidate whose normalized cut is within ``contrastive_tolerance`` of the
+lowest, the rule by which the default already keeps the contrastive candidate (each candidate's cut is recorded). Each
 consensus is seeded as the default's. Labels only score:
 
     PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/candidate_consensus.py orl 0 \
@@ -40,6 +42,12 @@ def main() -> None:
     for names in (("contrastive", "network"), ("contrastive", "network", "input")):
         labels = affinity.consensus_of([p for n in names for p in partitions[n]], K, random_state=seed)
         record["+".join(names)] = round(acc(y, labels), 4)
+    cuts = {name: float(cut) for name, cut in est.normalized_cuts_.items()}
+    admissible = [n for n in partitions if cuts[n] <= (1.0 + est.contrastive_tolerance) * min(cuts.values())]
+    record["cuts"] = {n: round(c, 5) for n, c in cuts.items()}
+    record["admissible"] = admissible
+    record["admissible_consensus"] = round(acc(y, affinity.consensus_of([p for n in admissible for p in partitions[n]],
+                                                                        K, random_state=seed)), 4)
     record["each_consensus"] = {n: round(acc(y, affinity.consensus_of(p, K, random_state=seed)), 4)
                                 for n, p in partitions.items()}
     _rows.write_record(args.out, record)
