@@ -32,14 +32,6 @@ from pssc_fast.metrics import acc  # noqa: E402
 from pssc_fast.train import shallow_coefficients  # noqa: E402
 
 
-def labels_of(name: str) -> np.ndarray:
-    if name == "digits":
-        from sklearn.datasets import load_digits
-
-        return load_digits().target
-    return np.asarray(_rows.image_set(name)[1])
-
-
 def sparse_coefficients(U: np.ndarray, solve) -> np.ndarray:
     """C (n, n) with column i the code ``solve(dictionary, target)`` of unit row i over the other rows."""
     n = len(U)
@@ -68,8 +60,8 @@ def main() -> None:
     torch.set_num_threads(1)
     for case in args.cases:
         name, path = case.split(":", 1)
-        y = labels_of(name)
-        K = len(np.unique(y))
+        _, y, K = _rows.image_set(name)
+        y = np.asarray(y)
         U = normalize(np.load(path).astype(np.float64))
         record = {"dataset": name, "features": path}
 

@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
-from feature_clusterers import labels_of  # noqa: E402
 
 from pssc_fast import affinity  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
@@ -71,8 +70,8 @@ def main() -> None:
     for case in args.cases:
         name, path, seed = case.split(":")
         seed = int(seed)
-        y = labels_of(name)
-        K = len(np.unique(y))
+        _, y, K = _rows.image_set(name)
+        y = np.asarray(y)
         C = shallow_coefficients(torch.as_tensor(normalize(np.load(path).astype(np.float64))), K).numpy()
         labels, A = affinity.cluster_coefficients(C, K, random_state=seed, return_affinity=True)
         record = {"dataset": name, "seed": seed, "features": path, "at_ro": round(acc(y, labels), 4)}
