@@ -6,7 +6,9 @@ agglomerative end does not optimise the cut: the affinity at ro (the default's g
 2K or 3K clusters by the library's spectral step, then the two groups with the largest mean affinity between their
 points (average linkage) are merged until K remain; "min-volume" merges by the summed affinity over the smaller
 group's volume instead. Each default fit's saved final features, their ridge self-expression, one threshold (ro)
-against these labellings. Labels only score:
+against these labellings. With ``--consensus``, also the default's consensus of the six threshold partitions against
+the consensus of those six and, at each threshold, its 3K-group average-linkage merge (twelve partitions), seeded as
+the default's. Labels only score:
 
     PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/overcluster_merge.py \
         orl:/tmp/F_orl_0.npy:0 orl:/tmp/F_orl_1.npy:1 --out bench/results/diagnostics/overcluster_merge.jsonl
@@ -26,6 +28,7 @@ import _rows  # noqa: E402
 
 from pssc_fast import affinity  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
+from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
 from pssc_fast.spectral import spectral_clustering  # noqa: E402
 from pssc_fast.train import shallow_coefficients  # noqa: E402
 
@@ -65,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="+", help="name:features.npy:seed (orl, coil20, mnist1k or digits)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--consensus", action="store_true", help="also the consensus with the merged partitions")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for case in args.cases:
@@ -79,6 +83,17 @@ def main() -> None:
             over = spectral_clustering(A, int(round(factor * K)), random_state=seed)
             for linkage in ("average", "min-volume"):
                 record[f"{linkage}_{factor}K"] = round(acc(y, merge_to(A, over, K, linkage)), 4)
+        if args.consensus:
+            direct, merged = [], []
+            for factor in affinity.CONSENSUS_FACTORS:  # as affinity.threshold_partitions draws them
+                labels, A = affinity.cluster_coefficients(C, K, ro=min(PSSC_DEFAULTS["ro"] * factor, 1.0),
+                                                          random_state=seed, return_affinity=True)
+                direct.append(labels)
+                merged.append(merge_to(A, spectral_clustering(A, 3 * K, random_state=seed), K, "average"))
+            final_seed = affinity._consensus_seed(seed)
+            record["consensus"] = round(acc(y, affinity.consensus_of(direct, K, random_state=final_seed)), 4)
+            record["consensus_with_merged"] = round(acc(y, affinity.consensus_of(direct + merged, K,
+                                                                                  random_state=final_seed)), 4)
         _rows.write_record(args.out, record)
 
 
