@@ -102,7 +102,7 @@ def fit_diagnostic(description: str, add_arguments=None):
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("name", choices=["digits", "orl", "coil20", "mnist1k"])
+    parser.add_argument("name", help="digits, orl, coil20, mnist1k or mnist-draw-N (N = 1-4: _rows.mnist_draw)")
     parser.add_argument("seed", type=int)
     parser.add_argument("--features", type=Path, required=True, help="where the fit's final contrastive features go")
     parser.add_argument("--out", default=None, help="a JSON-lines file the run's record is appended to")
@@ -113,9 +113,24 @@ def fit_diagnostic(description: str, add_arguments=None):
     return (args, *square_images(args.name))
 
 
+def mnist_draw(draw: int):
+    """(1000 MNIST test images as a float32 (1000, 28, 28) array, their labels): 100 of each digit drawn, seeded by
+    ``draw``, from the test images outside MNIST-1k (each digit's first 100): data the defaults were not set on."""
+    from pssc_fast.datasets import load_mnist
+
+    X, y = load_mnist(DATA)
+    rng = np.random.default_rng([draw, 2026])
+    picked = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c)[100:], 100, replace=False) for c in range(10)]))
+    return np.asarray(X[picked]).reshape(-1, 28, 28), np.asarray(y)[picked]
+
+
 def square_images(name: str):
     """(a board set's rows as (n, 1, side, side) float64 images, labels, number of clusters): what the full-fit
-    diagnostics give PSSC, as bench/contrastive_check.py does (PSSC scales them)."""
+    diagnostics give PSSC, as bench/contrastive_check.py does (PSSC scales them); ``mnist-draw-N``: :func:`mnist_draw`'s
+    images as bench/diagnostics/mnist_other_subsets.py gives them."""
+    if name.startswith("mnist-draw-"):
+        X, y = mnist_draw(int(name.rsplit("-", 1)[1]))
+        return X, y, 10
     X, y, K = rows(name)
     return X.reshape(len(X), 1, *(2 * [int(round(np.sqrt(X.shape[1])))])), y, K
 

@@ -12,23 +12,22 @@ import pathlib
 import sys
 import time
 
-import numpy as np
 import torch
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
+import _rows  # noqa: E402
+
 from pssc_fast import PSSC  # noqa: E402
-from pssc_fast.datasets import load_mnist  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
 
 torch.set_num_threads(1)
 draw = int(sys.argv[1])
-X, y = load_mnist(ROOT.parent / "shared" / "data")
-rng = np.random.default_rng([draw, 2026])
-rows = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c)[100:], 100, replace=False) for c in range(10)]))
+X, y = _rows.mnist_draw(draw)
 t0 = time.perf_counter()
-est = PSSC(10, random_state=0).fit(X[rows].reshape(-1, 28, 28))
-print(json.dumps({"draw": draw, "chosen": est.chosen_, "acc": round(acc(y[rows], est.labels_), 4),
-                  "candidates": {k: round(acc(y[rows], v), 4) for k, v in est.candidate_labels_.items()},
+est = PSSC(10, random_state=0).fit(X)
+print(json.dumps({"draw": draw, "chosen": est.chosen_, "acc": round(acc(y, est.labels_), 4),
+                  "candidates": {k: round(acc(y, v), 4) for k, v in est.candidate_labels_.items()},
                   "cuts": {k: round(v, 4) for k, v in est.normalized_cuts_.items()},
                   "seconds": round(time.perf_counter() - t0)}), flush=True)
