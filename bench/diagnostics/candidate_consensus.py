@@ -6,7 +6,8 @@ contrastive one from views: two representations that may split and join differen
 Here one default PSSC fit (its candidates' C kept) is labelled three ways, on the same C: the default; the consensus
 of the contrastive and the network candidates' twelve partitions; of all three candidates' eighteen; and
 ("admissible") of the partitions of every candidate whose normalized cut is within ``contrastive_tolerance`` of the
-lowest, the rule by which the default already keeps the contrastive candidate (each candidate's cut is recorded). Each
+lowest, the rule by which the default already keeps the contrastive candidate (each candidate's cut is recorded, and
+the NMI between the contrastive and the network candidates' partitions at ro as "agreement"). Each
 consensus is seeded as the default's. Labels only score:
 
     PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/candidate_consensus.py orl 0 \
@@ -21,6 +22,8 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import affinity  # noqa: E402
+from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
+
 from pssc_fast.metrics import acc  # noqa: E402
 
 
@@ -45,6 +48,8 @@ def main() -> None:
     cuts = {name: float(cut) for name, cut in est.normalized_cuts_.items()}
     admissible = [n for n in partitions if cuts[n] <= (1.0 + est.contrastive_tolerance) * min(cuts.values())]
     record["cuts"] = {n: round(c, 5) for n, c in cuts.items()}
+    labels_at_ro = est.candidate_labels_
+    record["agreement"] = round(normalized_mutual_info_score(labels_at_ro["contrastive"], labels_at_ro["network"]), 4)
     record["admissible"] = admissible
     record["admissible_consensus"] = round(acc(y, affinity.consensus_of([p for n in admissible for p in partitions[n]],
                                                                         K, random_state=seed)), 4)
