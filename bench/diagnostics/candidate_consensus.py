@@ -7,7 +7,8 @@ Here one default PSSC fit (its candidates' C kept) is labelled three ways, on th
 of the contrastive and the network candidates' twelve partitions; of all three candidates' eighteen; and
 ("admissible") of the partitions of every candidate whose normalized cut is within ``contrastive_tolerance`` of the
 lowest, the rule by which the default already keeps the contrastive candidate (each candidate's cut is recorded, and
-the NMI between the contrastive and the network candidates' partitions at ro as "agreement"). Each
+the agreement of the contrastive and the network candidates' partitions at ro as NMI, "agreement", and chance-adjusted
+as AMI and ARI). Each
 consensus is seeded as the default's. Labels only score:
 
     PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/candidate_consensus.py orl 0 \
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import affinity  # noqa: E402
-from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score, normalized_mutual_info_score  # noqa: E402
 
 from pssc_fast.metrics import acc  # noqa: E402
 
@@ -50,6 +51,8 @@ def main() -> None:
     record["cuts"] = {n: round(c, 5) for n, c in cuts.items()}
     labels_at_ro = est.candidate_labels_
     record["agreement"] = round(normalized_mutual_info_score(labels_at_ro["contrastive"], labels_at_ro["network"]), 4)
+    record["agreement_ami"] = round(adjusted_mutual_info_score(labels_at_ro["contrastive"], labels_at_ro["network"]), 4)
+    record["agreement_ari"] = round(adjusted_rand_score(labels_at_ro["contrastive"], labels_at_ro["network"]), 4)
     record["admissible"] = admissible
     record["admissible_consensus"] = round(acc(y, affinity.consensus_of([p for n in admissible for p in partitions[n]],
                                                                         K, random_state=seed)), 4)
