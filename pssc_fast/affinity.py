@@ -610,7 +610,7 @@ def _consensus_seed(random_state) -> int:
 
 
 def consensus_labels(C, n_clusters: int, *, ro: float = PSSC_DEFAULTS["ro"], given=None, random_state=None,
-                     n_init: int = 10, **kwargs) -> np.ndarray:
+                     n_init: int = 10, joined=(), **kwargs) -> np.ndarray:
     """Labels of C that do not hang on one threshold: C's partitions at each ``ro`` times :data:`CONSENSUS_FACTORS`
     (:func:`threshold_partitions`), then the consensus of those partitions - normalised spectral clustering
     of their co-association graph, whose edge (i, j) counts the partitions that put i and j together (Strehl &
@@ -619,10 +619,15 @@ def consensus_labels(C, n_clusters: int, *, ro: float = PSSC_DEFAULTS["ro"], giv
 
     Why: where ro puts the threshold decides which weak edges survive, and near a tie (two clusters almost joined)
     the spectral step can land on either side for a small change of ro; the consensus keeps what most thresholds
-    agree on. ``given``: the labels at ``ro`` itself when already computed (saves one clustering). Other keywords go
-    to :func:`cluster_coefficients`. Returns int64 labels in [0, n_clusters)."""
-    partitions = threshold_partitions(C, n_clusters, ro=ro, given=given, random_state=random_state, n_init=n_init,
-                                      **kwargs)
+    agree on. ``given``: the labels at ``ro`` itself when already computed (saves one clustering). ``joined``: further
+    ``(C, given)`` pairs, each of another representation of the same points, whose threshold partitions join the
+    consensus alike (the estimators pass the network's candidate next to the contrastive one when its cut is close:
+    the two representations split and join different groups). Other keywords go to :func:`cluster_coefficients`.
+    Returns int64 labels in [0, n_clusters)."""
+    partitions = []
+    for C_i, given_i in ((C, given), *joined):
+        partitions += threshold_partitions(C_i, n_clusters, ro=ro, given=given_i, random_state=random_state,
+                                           n_init=n_init, **kwargs)
     return consensus_of(partitions, int(n_clusters), random_state=_consensus_seed(random_state), n_init=n_init)
 
 

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.metrics import adjusted_mutual_info_score
 from sklearn.utils.validation import _check_feature_names  # scikit-learn's own feature-name bookkeeping
 
 from . import affinity, memory
@@ -122,7 +123,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         ``contrastive_tolerance`` of the lowest).
 
         Sets ``model_``, ``head_``, ``coef_``, ``chosen_``, ``normalized_cuts_``, ``candidate_labels_``,
-        ``history_``, ``coef_l2_``, ``coef_lr_``, ``backend_``, ``precision_`` and the "finetune" and "cluster"
+        ``consensus_of_``, ``history_``, ``coef_l2_``, ``coef_lr_``, ``backend_``, ``precision_`` and the "finetune" and "cluster"
         ``timings``. Returns
         (labels of the rows, the affinity cut, the rows' latent codes as float32 numpy)."""
         t0 = time.perf_counter()
@@ -161,9 +162,22 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         self.backend_ = result.backend
         self.precision_ = result.precision
         labels, A, _ = results[chosen]
+        self.consensus_of_ = [chosen] if self.ro_consensus else []
         if self.ro_consensus:
             t0 = time.perf_counter()
-            labels = affinity.consensus_labels(candidates[chosen], int(self.n_clusters), given=labels,
-                                               **self._post_processing(seed))
+            # The network's codes and the contrastive features split and join different groups, so the network's
+            # partitions join the consensus when its graph is as well separated as the contrastive one (the tolerance
+            # that keeps the latter) and its partition largely agrees with it: a well separated graph can still be
+            # partitioned wrongly, and then the two disagree. The input's own never joins: it is the fallback when
+            # learning fails.
+            if (chosen == "contrastive" and "network" in results
+                    and results["network"][2] <= (1.0 + float(self.contrastive_tolerance)) * results[chosen][2]
+                    and adjusted_mutual_info_score(results[chosen][0], results["network"][0])
+                    >= float(self.join_agreement)):
+                self.consensus_of_.append("network")
+            labels = affinity.consensus_labels(
+                candidates[chosen], int(self.n_clusters), given=labels,
+                joined=[(candidates[name], results[name][0]) for name in self.consensus_of_[1:]],
+                **self._post_processing(seed))
             timings["cluster"] += time.perf_counter() - t0
         return np.asarray(labels, dtype=np.int64), A, codes

@@ -364,3 +364,24 @@ def test_consensus_labels_on_block_coefficients():
     parts = af.threshold_partitions(C, 3, q=2, random_state=1)
     assert len(parts) == len(af.CONSENSUS_FACTORS)
     np.testing.assert_array_equal(parts[af.CONSENSUS_FACTORS.index(1.0)], given)
+
+
+def test_consensus_labels_joins_other_representations_partitions():
+    # a second C of the same points (another representation) whose threshold partitions join the first's
+    rng = np.random.default_rng(7)
+    truth = np.repeat(np.arange(3), (23, 31, 17))
+    same = truth[:, None] == truth[None, :]
+    C1 = np.where(same, rng.uniform(0.5, 1.0, (71, 71)), rng.uniform(0.0, 0.05, (71, 71)))
+    C2 = np.where(same | (truth[:, None] + truth[None, :] == 1), rng.uniform(0.5, 1.0, (71, 71)), 0.01)  # 0, 1 joined
+    for C in (C1, C2):
+        np.fill_diagonal(C, 0.0)
+    both = af.threshold_partitions(C1, 3, q=2, random_state=1) + af.threshold_partitions(C2, 3, q=2, random_state=1)
+    assert len(both) == 2 * len(af.CONSENSUS_FACTORS)
+    expected = af.consensus_of(both, 3, random_state=af._consensus_seed(1))
+    labels = af.consensus_labels(C1, 3, q=2, random_state=1, joined=[(C2, None)])
+    np.testing.assert_array_equal(labels, expected)
+    given2 = af.cluster_coefficients(C2, 3, q=2, random_state=1)  # its labels at ro, when given: the same consensus
+    np.testing.assert_array_equal(af.consensus_labels(C1, 3, q=2, random_state=1, joined=[(C2, given2)]), labels)
+    # nothing joined: the plain consensus
+    np.testing.assert_array_equal(af.consensus_labels(C1, 3, q=2, random_state=1, joined=()),
+                                  af.consensus_labels(C1, 3, q=2, random_state=1))

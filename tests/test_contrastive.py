@@ -269,6 +269,63 @@ def test_pssc_takes_the_contrastive_candidate_for_images_only(monkeypatch):
         PSSC(2, contrastive_steps=-1, **params).fit(images[:, 0].numpy())
 
 
+@pytest.mark.parametrize("cuts, agreement, consensus_of", [
+    ({"network": 1.2, "input": 2.0, "contrastive": 1.0}, 0.8, ["contrastive", "network"]),  # close and agreeing: joins
+    ({"network": 1.2, "input": 2.0, "contrastive": 1.0}, 0.7, ["contrastive"]),  # 0.7 < 0.75: disagrees, alone
+    ({"network": 1.3, "input": 2.0, "contrastive": 1.0}, 0.9, ["contrastive"]),  # 1.3 > 1.25: the contrastive's alone
+    ({"network": 1.0, "input": 0.9, "contrastive": 1.3}, 0.9, ["input"]),  # the input kept: it is labelled alone
+])
+def test_the_networks_partitions_join_a_close_agreeing_contrastive_candidates_consensus(monkeypatch, cuts, agreement,
+                                                                                        consensus_of):
+    from pssc_fast import affinity, core
+
+    kept = {}
+    real = affinity.cluster_best_of
+
+    def with_cuts(candidates, *a, **kw):  # the real partitions with these cuts, chosen by the library's rule
+        kept.update(candidates)
+        _, results = real(candidates, *a, **kw)
+        results = {name: (r[0], r[1], cuts[name]) for name, r in results.items()}
+        chosen = min(results, key=lambda name: results[name][2])
+        if results["contrastive"][2] <= (1 + kw["tolerance"]) * results[chosen][2]:
+            chosen = "contrastive"
+        return chosen, results
+
+    joined = []
+    real_consensus = affinity.consensus_labels
+
+    def spy(C, *a, **kw):  # which Cs the fit's consensus joined
+        joined.append([id(Cj) for Cj, _ in kw.get("joined", ())])
+        return real_consensus(C, *a, **kw)
+
+    compared = []
+
+    def ami(a, b):  # the agreement of the two partitions compared, as given
+        compared.append((np.asarray(a), np.asarray(b)))
+        return agreement
+
+    monkeypatch.setattr(affinity, "cluster_best_of", with_cuts)
+    monkeypatch.setattr(affinity, "consensus_labels", spy)
+    monkeypatch.setattr(core, "adjusted_mutual_info_score", ami)
+    images, _ = _bars()
+    model = PSSC(2, contrastive_steps=10, pretrain_epochs=3, epochs=3, random_state=0).fit(images[:, 0].numpy())
+    assert PSSC_DEFAULTS["contrastive_tolerance"] == 0.25 and PSSC_DEFAULTS["join_agreement"] == 0.75
+    assert model.consensus_of_ == consensus_of
+    for a, b in compared:  # only ever the contrastive and the network partitions at ro
+        np.testing.assert_array_equal(a, model.candidate_labels_["contrastive"])
+        np.testing.assert_array_equal(b, model.candidate_labels_["network"])
+    assert len(compared) == (cuts["network"] <= 1.25 * cuts["contrastive"] and model.chosen_ == "contrastive")
+    assert joined == [[id(kept[n]) for n in consensus_of[1:]]]
+    labels = model.candidate_labels_
+    post = dict(q=model.q, alpha=model.alpha, ro=model.ro, diag_shift=model.diag_shift, method=model.affinity_method,
+                random_state=0)
+    expected = affinity.consensus_labels(kept[consensus_of[0]], 2, given=labels[consensus_of[0]],
+                                         joined=[(kept[n], labels[n]) for n in consensus_of[1:]], **post)
+    np.testing.assert_array_equal(model.labels_, expected)
+    off = PSSC(2, contrastive_steps=10, pretrain_epochs=3, epochs=3, random_state=0, ro_consensus=False)
+    assert off.fit(images[:, 0].numpy()).consensus_of_ == []
+
+
 def test_large_images_are_shrunk_before_training(monkeypatch):
     seen = []
     real = contrastive.augment
