@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "supcon", "confident_groups", "DEFAULT_BUDGET",
+__all__ = ["ContrastiveEncoder", "augment", "nt_xent", "supcon", "confident_groups", "neighbour_groups", "DEFAULT_BUDGET",
            "default_budget", "planned_steps", "train_encoder", "refine_encoder", "encode", "contrastive_features"]
 
 #: Largest rotation (radians), relative scale change and shift (fraction of the image's half-width) of a view.
@@ -194,6 +194,26 @@ def confident_groups(features: torch.Tensor, labels, keep: float) -> torch.Tenso
     return groups
 
 
+def neighbour_groups(features: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """(n,) int64 groups for :func:`supcon`: the connected components of the graph that joins each row of
+    ``features`` to its nearest other row by cosine similarity (FINCH's first partition, Sarfraz, Sharma &
+    Stiefelhagen, CVPR 2019: no number of clusters, no threshold). Rows are compared ``chunk`` at a time."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    H = F.normalize(features.double().cpu(), dim=1)
+    n = H.shape[0]
+    if n < 2:
+        return torch.zeros(n, dtype=torch.int64)
+    nearest = torch.empty(n, dtype=torch.int64)
+    for start in range(0, n, chunk):
+        S = H[start:start + chunk] @ H.T
+        S[torch.arange(S.shape[0]), torch.arange(start, start + S.shape[0])] = -math.inf  # not itself
+        nearest[start:start + chunk] = S.argmax(1)
+    graph = coo_matrix((np.ones(n), (np.arange(n), nearest.numpy())), shape=(n, n))
+    return torch.as_tensor(connected_components(graph, directed=False)[1], dtype=torch.int64)
+
+
 @torch.no_grad()
 def _raw_features(model: ContrastiveEncoder, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
     device = next(model.parameters()).device
@@ -209,27 +229,38 @@ def encode(model: ContrastiveEncoder, images: torch.Tensor) -> torch.Tensor:
 
 
 def refine_encoder(model: ContrastiveEncoder, images: torch.Tensor, labels, *, steps: int, seed: int,
-                   keep: float = PSEUDO_KEEP, batch_size: int = 256, temperature: float = 0.5,
-                   lr: float = 1e-3, verbose: bool = False) -> ContrastiveEncoder:
+                   keep: float = PSEUDO_KEEP, neighbours: bool = True, batch_size: int = 256,
+                   temperature: float = 0.5, lr: float = 1e-3, verbose: bool = False) -> ContrastiveEncoder:
     """Pseudo-supervision of a trained encoder: ``steps`` more Adam steps (a fresh optimizer) on ``images`` with
     :func:`supcon`, the confident images of each cluster of ``labels`` (:func:`confident_groups`, the ``keep``
-    fraction closest to their cluster's mean feature) counted as positives of each other. ``verbose``: a progress
-    bar. Returns it in eval mode."""
+    fraction closest to their cluster's mean feature) counted as positives of each other. With ``neighbours`` the
+    loss is the mean of that and :func:`supcon` over :func:`neighbour_groups` of the encoder's features (each image
+    and its nearest neighbour positives), so that a class the partition split keeps being pulled together where its
+    images are each other's nearest. ``verbose``: a progress bar. Returns it in eval mode."""
     images = _shrunk(images)
-    groups = confident_groups(_raw_features(model, images), labels, keep)
+    raw = _raw_features(model, images)
+    groups = confident_groups(raw, labels, keep)
+    near = neighbour_groups(raw) if neighbours else None
+
+    def loss_of(z, batch):
+        if near is None:
+            return supcon(z, groups[batch], temperature)
+        return 0.5 * (supcon(z, groups[batch], temperature) + supcon(z, near[batch], temperature))
+
     generator = torch.Generator().manual_seed(int(seed) + PSEUDO_SEED_OFFSET)
     return _train_on_views(model, images, int(steps), generator, min(int(batch_size), images.shape[0]), lr,
-                           lambda z, batch: supcon(z, groups[batch], temperature), None, verbose,
-                           "contrastive, pseudo-supervised")
+                           loss_of, None, verbose, "contrastive, pseudo-supervised")
 
 
 def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, max_epochs: int | None = None,
                          batch_size: int = 256, temperature: float = 0.5, lr: float = 1e-3,
-                         pseudo_steps: int = 0, partition=None, verbose: bool = False) -> np.ndarray:
+                         pseudo_steps: int = 0, partition=None, neighbours: bool = True,
+                         verbose: bool = False) -> np.ndarray:
     """:func:`train_encoder` on ``images``, then the (n, 128) unit-length features of the un-augmented images
     (as :func:`encode`, normalised in float64), float64 numpy. With ``pseudo_steps`` > 0, ``partition`` (features
     (n, 128) float64 numpy -> labels) clusters those features and :func:`refine_encoder` trains the encoder on for
-    ``pseudo_steps`` steps with that partition's confident images as positives before the final features.
+    ``pseudo_steps`` steps with that partition's confident images (and, with ``neighbours``, each image's nearest
+    neighbour) as positives before the final features.
     ``verbose``: progress bars."""
     def unit_features(model):
         return F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()
@@ -238,5 +269,6 @@ def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, max_epo
                           temperature=temperature, lr=lr, verbose=verbose)
     if pseudo_steps > 0:
         model = refine_encoder(model, images, partition(unit_features(model)), steps=pseudo_steps, seed=seed,
-                               batch_size=batch_size, temperature=temperature, lr=lr, verbose=verbose)
+                               neighbours=neighbours, batch_size=batch_size, temperature=temperature, lr=lr,
+                               verbose=verbose)
     return unit_features(model)

@@ -188,6 +188,7 @@ class PSSC(SubspaceClusteringBase):
         features = contrastive_features(Xt.reshape(-1, *image_shape), steps=steps, seed=seed, max_epochs=max_epochs,
                                         pseudo_steps=self.contrastive_pseudo_steps_,
                                         partition=lambda H: self._partition(self._ridge_of(H), seed),
+                                        neighbours=bool(self.contrastive_neighbours),
                                         verbose=bool(self.verbose))
         C = self._ridge_of(features)
         timings["contrastive"] = time.perf_counter() - t0

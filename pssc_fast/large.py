@@ -311,7 +311,7 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
             # pseudo-supervision on the anchors, the rows whose partition exists
             labels = self._partition(self._ridge_of(features.double()), seed)
             encoder = refine_encoder(encoder, anchors, labels, steps=self.contrastive_pseudo_steps_, seed=seed,
-                                     verbose=bool(self.verbose))
+                                     neighbours=bool(self.contrastive_neighbours), verbose=bool(self.verbose))
             features = encode(encoder, anchors).cpu()
         C = self._ridge_of(features.double())
         self.contrastive_encoder_ = encoder.cpu()

@@ -6,7 +6,7 @@ import torch
 
 import pssc_fast.contrastive as contrastive
 from pssc_fast import LargePSSC, PSSC
-from pssc_fast.contrastive import augment, confident_groups, contrastive_features, nt_xent, supcon
+from pssc_fast.contrastive import augment, confident_groups, contrastive_features, neighbour_groups, nt_xent, supcon
 from pssc_fast.params import PSSC_DEFAULTS
 
 
@@ -71,6 +71,95 @@ def test_confident_groups_keep_the_share_of_each_cluster_closest_to_its_mean():
     assert groups.tolist()[:4] == [0, -2, 0, -4] and groups.tolist()[4:] == [1, -6, 1]
     assert confident_groups(features, labels, keep=1.0).tolist() == labels.tolist()
     assert (confident_groups(features, labels, keep=0.0) >= 0).sum() == 2  # at least one per cluster
+
+
+def _neighbour_groups_reference(features: np.ndarray) -> np.ndarray:
+    """Each row joined to its nearest other row by cosine (float64, a full matrix), groups by union-find,
+    numbered in order of each group's first row."""
+    H = features / np.linalg.norm(features, axis=1, keepdims=True)
+    S = H @ H.T
+    np.fill_diagonal(S, -np.inf)
+    parent = list(range(len(H)))
+
+    def root(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, j in enumerate(S.argmax(1)):
+        parent[root(i)] = root(int(j))
+    roots = [root(i) for i in range(len(H))]
+    first = {r: k for k, r in enumerate(dict.fromkeys(roots))}
+    return np.array([first[r] for r in roots])
+
+
+@pytest.mark.parametrize("n,d,chunk", [(37, 5, 8), (50, 3, 2048), (2, 4, 1)])
+def test_neighbour_groups_match_a_float64_reference(n, d, chunk):
+    features = torch.randn(n, d, generator=torch.Generator().manual_seed(n)) * torch.rand(n, 1) * 3  # not unit rows
+    groups = neighbour_groups(features.float(), chunk=chunk).numpy()
+    expected = _neighbour_groups_reference(features.double().numpy())
+    # the same partition (component ids may be numbered differently)
+    assert len(set(zip(groups, expected))) == len(set(groups)) == len(set(expected))
+    assert 1 <= len(set(groups)) <= n // 2  # every row has a partner, so no group is a single row
+    assert neighbour_groups(features[:1]).tolist() == [0]
+
+
+def test_neighbour_groups_keep_apart_what_is_nearer_itself():
+    # two tight bundles of directions far apart: every nearest neighbour is in the own bundle
+    angles = np.concatenate([np.linspace(0.0, 0.2, 6), np.linspace(2.0, 2.3, 5)])
+    features = torch.from_numpy(np.stack([np.cos(angles), np.sin(angles)], 1))
+    groups = neighbour_groups(features).numpy()
+    assert set(groups[:6]).isdisjoint(groups[6:])
+
+
+@pytest.mark.parametrize("neighbours", [True, False])
+def test_refinement_adds_nearest_neighbour_positives(monkeypatch, neighbours):
+    images, y = _bars()
+    model = contrastive.train_encoder(images, steps=2, seed=0)
+    raw = contrastive._raw_features(model, images)
+    batches, groups_seen = [], []
+    real_supcon, real_train = contrastive.supcon, contrastive._train_on_views
+
+    def supcon_spy(z, groups, temperature):
+        groups_seen.append(groups.clone())
+        return real_supcon(z, groups, temperature)
+
+    def train_spy(model, images, steps, generator, batch_size, lr, loss_of, *a, **k):
+        def recorded(z, batch):
+            batches.append(batch.clone())
+            return loss_of(z, batch)
+        return real_train(model, images, steps, generator, batch_size, lr, recorded, *a, **k)
+
+    monkeypatch.setattr(contrastive, "supcon", supcon_spy)
+    monkeypatch.setattr(contrastive, "_train_on_views", train_spy)
+    contrastive.refine_encoder(model, images, y, steps=2, seed=0, neighbours=neighbours)
+    confident = confident_groups(raw, y, contrastive.PSEUDO_KEEP)
+    near = neighbour_groups(raw)
+    assert len(batches) == 2 and len(groups_seen) == (4 if neighbours else 2)  # per step: one loss, or both
+    per_step = 2 if neighbours else 1
+    for step, batch in enumerate(batches):
+        torch.testing.assert_close(groups_seen[per_step * step], confident[batch], rtol=0, atol=0)
+        if neighbours:  # the second loss: each image's nearest-neighbour component
+            torch.testing.assert_close(groups_seen[per_step * step + 1], near[batch], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("estimator", ["PSSC", "LargePSSC"])
+def test_the_estimators_pass_contrastive_neighbours_to_the_refinement(monkeypatch, estimator):
+    images, _ = _bars(n_per_class=12)
+    seen = []
+    real = contrastive.refine_encoder
+
+    def spy(*a, **k):
+        seen.append(k["neighbours"])
+        return real(*a, **k)
+
+    monkeypatch.setattr(contrastive, "refine_encoder", spy)
+    params = dict(contrastive_steps=4, epochs=2, random_state=0)
+    params.update(dict(pretrain_epochs=2) if estimator == "PSSC" else dict(anchors=20, pretrain_samples=200))
+    cls = {"PSSC": PSSC, "LargePSSC": LargePSSC}[estimator]
+    cls(2, **params).fit(images[:, 0].numpy())
+    cls(2, contrastive_neighbours=False, **params).fit(images[:, 0].numpy())
+    assert PSSC_DEFAULTS["contrastive_neighbours"] is True and seen == [True, False]
 
 
 def test_pseudo_supervision_trains_on_from_the_features_partition():
