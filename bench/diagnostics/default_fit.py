@@ -1,0 +1,44 @@
+"""Diagnostic: one PSSC fit with the defaults on a board set, as the README's defaults row reports it.
+
+Records ACC of the labels, the chosen candidate, the candidates whose partitions the labels are the consensus of
+(``consensus_of_``), each candidate's ACC at ro and its normalized cut, and the seconds (labels only score):
+
+    PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/default_fit.py orl 0 \
+        --out bench/results/diagnostics/default_fit.jsonl
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
+import _rows  # noqa: E402
+
+from pssc_fast import PSSC  # noqa: E402
+from pssc_fast.metrics import acc  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="digits, orl, coil20, mnist1k or mnist-draw-N")
+    parser.add_argument("seed", type=int)
+    parser.add_argument("--out", default=None, help="a JSON-lines file the record is appended to")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    X, y, K = _rows.square_images(args.name)
+    t0 = time.perf_counter()
+    est = PSSC(K, random_state=args.seed).fit(X)
+    _rows.write_record(args.out, {
+        "dataset": args.name, "seed": args.seed, "acc": round(acc(y, est.labels_), 4), "chosen": est.chosen_,
+        "consensus_of": est.consensus_of_, "at_ro": round(acc(y, est.candidate_labels_[est.chosen_]), 4),
+        "candidates": {c: round(acc(y, lab), 4) for c, lab in est.candidate_labels_.items()},
+        "cuts": {c: round(float(v), 5) for c, v in est.normalized_cuts_.items()},
+        "seconds": round(time.perf_counter() - t0, 1)})
+
+
+if __name__ == "__main__":
+    main()
