@@ -160,6 +160,22 @@ def saved_fit(X, n_clusters: int, seed: int, features: Path, **params):
         contrastive.contrastive_features = unwrapped
 
 
+def keep_candidates() -> dict:
+    """A dict that collects every candidate's C the next fits compare: ``pssc_fast.affinity.cluster_best_of`` (which the
+    estimators call through the module) is wrapped to copy its candidates in first."""
+    from pssc_fast import affinity
+
+    kept = {}
+    plain = affinity.cluster_best_of
+
+    def keeping(candidates, *a, **k):
+        kept.update(candidates)
+        return plain(candidates, *a, **k)
+
+    affinity.cluster_best_of = keeping
+    return kept
+
+
 def fit_record(est, y, seconds: float, features: Path) -> dict:
     """What the full-fit diagnostics record of a fit: ACC of its labels (the consensus), the chosen candidate, its
     labels' ACC at ro, every candidate's, the seconds and where its features went (labels only score)."""

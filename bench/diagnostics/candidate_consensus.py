@@ -30,14 +30,7 @@ from pssc_fast.metrics import acc  # noqa: E402
 
 def main() -> None:
     args, X, y, K = _rows.fit_diagnostic(__doc__.splitlines()[0])
-    kept = {}
-    plain_best_of = affinity.cluster_best_of
-
-    def keeping(candidates, *a, **k):  # the estimator calls it through the module: keep every candidate's C
-        kept.update(candidates)
-        return plain_best_of(candidates, *a, **k)
-
-    affinity.cluster_best_of = keeping
+    kept = _rows.keep_candidates()
     est, seconds = _rows.saved_fit(X, K, args.seed, args.features)
     partitions = {name: affinity.threshold_partitions(C, K, given=est.candidate_labels_[name], random_state=args.seed)
                   for name, C in kept.items()}

@@ -77,14 +77,7 @@ def main() -> None:
             contrastive.supcon, contrastive._train_on_views = plain_supcon, plain_train
 
     contrastive.refine_encoder = refine_encoder
-    kept = {}
-    plain_best_of = affinity.cluster_best_of
-
-    def keeping(candidates, *a, **k):  # the estimator calls it through the module: keep every candidate's C
-        kept.update(candidates)
-        return plain_best_of(candidates, *a, **k)
-
-    affinity.cluster_best_of = keeping
+    kept = _rows.keep_candidates()
     est, seconds = _rows.saved_fit(X, K, args.seed, args.features)
     # the AMI gate (join_agreement = 0.75) applied to this fit: the network's partitions join when it is close and agrees
     cuts, at_ro = est.normalized_cuts_, est.candidate_labels_
