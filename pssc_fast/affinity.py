@@ -621,8 +621,8 @@ def consensus_labels(C, n_clusters: int, *, ro: float = PSSC_DEFAULTS["ro"], giv
     the spectral step can land on either side for a small change of ro; the consensus keeps what most thresholds
     agree on. ``given``: the labels at ``ro`` itself when already computed (saves one clustering). ``joined``: further
     ``(C, given)`` pairs, each of another representation of the same points, whose threshold partitions join the
-    consensus alike (the estimators pass the network's candidate next to the contrastive one when its cut is close:
-    the two representations split and join different groups). Other keywords go to :func:`cluster_coefficients`.
+    consensus alike (the estimators pass the network's candidate next to the contrastive one when its cut is close and
+    its partition agrees: the two representations split and join different groups). Other keywords go to :func:`cluster_coefficients`.
     Returns int64 labels in [0, n_clusters)."""
     partitions = []
     for C_i, given_i in ((C, given), *joined):
