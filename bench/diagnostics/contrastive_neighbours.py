@@ -17,10 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -32,17 +28,6 @@ from pssc_fast.metrics import acc  # noqa: E402
 from sklearn.metrics import adjusted_mutual_info_score  # noqa: E402
 
 
-def neighbour_groups(features: torch.Tensor) -> torch.Tensor:
-    """(n,) int64 ids of the components of the 1-NN graph (cosine) of ``features``."""
-    H = F.normalize(features.double().cpu(), dim=1)
-    S = H @ H.T
-    S.fill_diagonal_(-float("inf"))
-    nn = S.argmax(1).numpy()
-    n = len(nn)
-    _, comp = connected_components(csr_matrix((np.ones(n), (np.arange(n), nn)), shape=(n, n)), directed=False)
-    return torch.as_tensor(comp, dtype=torch.int64)
-
-
 def main() -> None:
     import pssc_fast.contrastive as contrastive
 
@@ -52,7 +37,7 @@ def main() -> None:
     record = {}
 
     def refine_encoder(model, images, labels, **kwargs):
-        neighbours = neighbour_groups(contrastive._raw_features(model, contrastive._shrunk(images)))
+        neighbours = contrastive.neighbour_groups(contrastive._raw_features(model, contrastive._shrunk(images)))
         record["components"] = int(neighbours.max()) + 1
         record["component_purity"] = round(float(sum(np.bincount(y[neighbours.numpy() == c]).max()
                                                      for c in range(record["components"])) / len(y)), 4)
@@ -78,7 +63,8 @@ def main() -> None:
 
     contrastive.refine_encoder = refine_encoder
     kept = _rows.keep_candidates()
-    est, seconds = _rows.saved_fit(X, K, args.seed, args.features)
+    # the library's own neighbour positives off: this script adds them, as it did before they were the default
+    est, seconds = _rows.saved_fit(X, K, args.seed, args.features, contrastive_neighbours=False)
     # the AMI gate (join_agreement = 0.75) applied to this fit: the network's partitions join when it is close and agrees
     cuts, at_ro = est.normalized_cuts_, est.candidate_labels_
     record["agreement_ami"] = round(adjusted_mutual_info_score(at_ro["contrastive"], at_ro["network"]), 4)
