@@ -1,0 +1,90 @@
+"""Diagnostic: nearest-neighbour positives in the plain contrastive steps too (NNCLR's idea, Dwibedi et al., 2021).
+
+The default pseudo-supervised steps add SupCon over the components of the features' 1-nearest-neighbour graph
+(:func:`pssc_fast.contrastive.neighbour_groups`), which lifted ORL, digits and COIL20 (sixteenth session). Here the
+plain steps get the same positives from ``--start`` of the way on: at that step the encoder's features of the
+un-augmented images give the components once, and every later plain step's loss is the mean of NT-Xent and SupCon over
+them. Otherwise one default PSSC fit:
+
+    PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/contrastive_base_neighbours.py orl 9 \
+        --out bench/results/diagnostics/contrastive_base_neighbours.jsonl
+
+Labels only score; compare with ``default_fit.py`` of the same set and seed on the same CPU.
+"""
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
+import _rows  # noqa: E402
+
+from pssc_fast import PSSC  # noqa: E402
+from pssc_fast.metrics import acc  # noqa: E402
+
+
+def main() -> None:
+    import argparse
+
+    import pssc_fast.contrastive as contrastive
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="digits, orl, coil20, mnist1k or mnist-draw-N")
+    parser.add_argument("seed", type=int)
+    parser.add_argument("--start", type=float, default=0.5, help="fraction of the plain steps before the neighbours")
+    parser.add_argument("--out", default=None, help="a JSON-lines file the record is appended to")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    X, y, K = _rows.square_images(args.name)
+    record = {}
+
+    def train_encoder(images, *, steps, seed, max_epochs=None, batch_size=256, temperature=0.5, lr=1e-3,
+                      on_step=None, verbose=False):
+        # the library's train_encoder, with a loss that switches at ``start`` of the planned steps
+        images = contrastive._shrunk(images)
+        n = images.shape[0]
+        bs = min(int(batch_size), n)
+        steps = contrastive.planned_steps(n, steps, max_epochs, bs)
+        switch = int(round(args.start * steps))
+        generator = torch.Generator().manual_seed(int(seed))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            model = contrastive.ContrastiveEncoder(images.shape[1]).to(images.device)
+        state = {"near": None}
+
+        def loss_of(z, batch):
+            if state["near"] is None:
+                return contrastive.nt_xent(z, temperature)
+            return 0.5 * (contrastive.nt_xent(z, temperature) + contrastive.supcon(z, state["near"][batch], temperature))
+
+        def at_step(step, model):
+            if step == switch:
+                near = contrastive.neighbour_groups(contrastive._raw_features(model, images))
+                model.train()  # _raw_features left it in eval mode
+                state["near"] = near
+                groups = near.numpy()
+                record["components"] = int(groups.max()) + 1
+                record["component_purity"] = round(float(sum(np.bincount(y[groups == c]).max()
+                                                             for c in range(record["components"])) / len(y)), 4)
+
+        return contrastive._train_on_views(model, images, steps, generator, bs, lr, loss_of, at_step, verbose,
+                                           "contrastive")
+
+    contrastive.train_encoder = train_encoder
+    t0 = time.perf_counter()
+    est = PSSC(K, random_state=args.seed).fit(X)
+    _rows.write_record(args.out, {
+        "dataset": args.name, "seed": args.seed, "start": args.start, **record, "acc": round(acc(y, est.labels_), 4),
+        "chosen": est.chosen_, "consensus_of": est.consensus_of_,
+        "at_ro": round(acc(y, est.candidate_labels_[est.chosen_]), 4),
+        "candidates": {c: round(acc(y, lab), 4) for c, lab in est.candidate_labels_.items()},
+        "cuts": {c: round(float(v), 5) for c, v in est.normalized_cuts_.items()},
+        "seconds": round(time.perf_counter() - t0, 1)})
+
+
+if __name__ == "__main__":
+    main()
