@@ -42,6 +42,10 @@ DEFAULT_BUDGET = {"cpu": (2000, 700), "cuda": (10000, None)}
 #: encoder's (so that its batches and views are not the first steps' again).
 PSEUDO_KEEP = 0.5
 PSEUDO_SEED_OFFSET = 10_000
+#: With neighbour positives (:func:`train_encoder`'s ``neighbours``) the plain steps add them from this fraction of
+#: their steps on: the random encoder's nearest neighbours mean little, and by half way a face's nearest neighbour is
+#: of the same face for 95-96% of ORL's images (seventeenth session; the one value tried).
+NEIGHBOUR_START = 0.5
 
 
 class ContrastiveEncoder(nn.Module):
@@ -117,12 +121,15 @@ def planned_steps(n: int, steps: int, max_epochs: int | None = None, batch_size:
 
 
 def train_encoder(images: torch.Tensor, *, steps: int, seed: int, max_epochs: int | None = None,
-                  batch_size: int = 256, temperature: float = 0.5, lr: float = 1e-3,
+                  batch_size: int = 256, temperature: float = 0.5, lr: float = 1e-3, neighbours: bool = False,
                   on_step=None, verbose: bool = False) -> ContrastiveEncoder:
     """Train a :class:`ContrastiveEncoder` on ``images`` (n, C, H, W) in [0, 1] (shrunk to a longer side of
     :data:`MAX_SIDE` when larger) for ``steps`` Adam steps of ``batch_size`` images (each step two views of
     each; the batch is all images when there are fewer), or fewer: at most ``max_epochs`` passes over the
-    images when given (:func:`planned_steps`). Seeded by ``seed`` alone (its own generators; torch's global one is
+    images when given (:func:`planned_steps`). With ``neighbours``, from :data:`NEIGHBOUR_START` of the steps on the
+    loss is the mean of NT-Xent and :func:`supcon` over :func:`neighbour_groups` of the encoder's features at that
+    step (NNCLR's idea, Dwibedi et al., 2021: an image's nearest neighbour counts as another view of it; the groups
+    are computed once). Seeded by ``seed`` alone (its own generators; torch's global one is
     left as it was). ``on_step(step, model)``, if given, is called after every step (the model in train mode; a
     caller that switches it to eval mode switches it back). ``verbose``: a progress bar. Returns the encoder in eval
     mode, on the images' device."""
@@ -134,8 +141,22 @@ def train_encoder(images: torch.Tensor, *, steps: int, seed: int, max_epochs: in
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         model = ContrastiveEncoder(images.shape[1]).to(images.device)
-    return _train_on_views(model, images, steps, generator, bs, lr,
-                           lambda z, batch: nt_xent(z, temperature), on_step, verbose, "contrastive")
+    switch = round(NEIGHBOUR_START * steps) if neighbours else None
+    near = []  # the neighbour groups, once they are computed
+
+    def loss_of(z, batch):
+        if not near:
+            return nt_xent(z, temperature)
+        return 0.5 * (nt_xent(z, temperature) + supcon(z, near[0][batch], temperature))
+
+    def after_step(step, model):
+        if step == switch:
+            near.append(neighbour_groups(_raw_features(model, images)))
+            model.train()  # _raw_features leaves it in eval mode
+        if on_step is not None:
+            on_step(step, model)
+
+    return _train_on_views(model, images, steps, generator, bs, lr, loss_of, after_step, verbose, "contrastive")
 
 
 def _train_on_views(model, images, steps: int, generator, batch_size: int, lr: float, loss_of, on_step=None,
@@ -259,14 +280,14 @@ def contrastive_features(images: torch.Tensor, *, steps: int, seed: int, max_epo
     """:func:`train_encoder` on ``images``, then the (n, 128) unit-length features of the un-augmented images
     (as :func:`encode`, normalised in float64), float64 numpy. With ``pseudo_steps`` > 0, ``partition`` (features
     (n, 128) float64 numpy -> labels) clusters those features and :func:`refine_encoder` trains the encoder on for
-    ``pseudo_steps`` steps with that partition's confident images (and, with ``neighbours``, each image's nearest
-    neighbour) as positives before the final features.
-    ``verbose``: progress bars."""
+    ``pseudo_steps`` steps with that partition's confident images as positives before the final features.
+    ``neighbours``: each image's nearest-neighbour component counts as positives too, in the plain steps' second half
+    and in the pseudo-supervised steps. ``verbose``: progress bars."""
     def unit_features(model):
         return F.normalize(_raw_features(model, images).double(), dim=1).cpu().numpy()
 
     model = train_encoder(images, steps=steps, seed=seed, max_epochs=max_epochs, batch_size=batch_size,
-                          temperature=temperature, lr=lr, verbose=verbose)
+                          temperature=temperature, lr=lr, neighbours=neighbours, verbose=verbose)
     if pseudo_steps > 0:
         model = refine_encoder(model, images, partition(unit_features(model)), steps=pseudo_steps, seed=seed,
                                neighbours=neighbours, batch_size=batch_size, temperature=temperature, lr=lr,

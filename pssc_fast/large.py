@@ -301,7 +301,8 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
         else:
             raw = X[sample]
         images = torch.from_numpy(self._rows(raw, slice(None))).reshape(-1, *self.image_shape_).to(device)
-        encoder = train_encoder(images, steps=budget, seed=seed, max_epochs=max_epochs, verbose=bool(self.verbose))
+        encoder = train_encoder(images, steps=budget, seed=seed, max_epochs=max_epochs,
+                                neighbours=bool(self.contrastive_neighbours), verbose=bool(self.verbose))
         del images
         anchors = torch.from_numpy(anchor_rows).reshape(-1, *self.image_shape_).to(device)
         features = encode(encoder, anchors).cpu()

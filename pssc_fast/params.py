@@ -315,13 +315,17 @@ PSSC_OWN = (
           "bench/results/contrastive_check_pseudo*.md, docs/notes.md). It costs half the contrastive stage's time "
           "again. ``contrastive_pseudo_steps_`` is what a fit ran."),
     Param("contrastive_neighbours", True, boolean,
-          "in the pseudo-supervised steps, the loss is the mean of the supervised contrastive loss over the "
-          "confident groups and the same loss over the components of the features' 1-nearest-neighbour graph "
-          "(:func:`pssc_fast.contrastive.neighbour_groups`): a face's images are each other's nearest neighbours "
-          "97-98% of the time on ORL even where the partition splits the face, so its halves keep being pulled "
-          "together. Written down as a rule before it was tested: ORL 0.768 -> 0.788 (seeds 3, 4, 6), digits "
-          "0.893 -> 0.905 (seeds 3-5), COIL20 and two unseen MNIST draws no lower by more than 0.01 "
-          "(docs/notes.md). False: the confident groups alone."),
+          "nearest-neighbour positives in the contrastive steps: the components of the features' 1-nearest-neighbour "
+          "graph (:func:`pssc_fast.contrastive.neighbour_groups`) count as positives of each other. In the "
+          "pseudo-supervised steps the loss is the mean of the supervised contrastive loss over the confident groups "
+          "and the same loss over these components (a face's images are each other's nearest neighbours 97-98% of "
+          "the time on ORL even where the partition splits the face, so its halves keep being pulled together); in "
+          "the plain steps, from half way on (:data:`pssc_fast.contrastive.NEIGHBOUR_START`), the mean of NT-Xent "
+          "and that loss. Each stage was written down as a rule before it was tested: the pseudo-supervised one "
+          "ORL 0.768 -> 0.788 (seeds 3, 4, 6), digits 0.893 -> 0.905 (seeds 3-5); the plain one ORL 0.789 -> "
+          "0.805 (seeds 11-16), digits 0.919 -> 0.917 (seeds 7-15; its first test, seeds 7-9 alone, failed at "
+          "-0.019), COIL20 and two unseen MNIST draws no lower by more than 0.01 (docs/notes.md). False: neither, "
+          "the confident groups alone."),
     Param("contrastive_tolerance", 0.25, number(low=0.0),
           "the contrastive candidate is kept while its normalized cut is at most (1 + this) times the lowest "
           "candidate's (0: the lowest cut wins, the contrastive one on ties). 0.25 is about the spread of that cut over "

@@ -1,5 +1,7 @@
 """The contrastive candidate (pssc_fast.contrastive): its loss against a float64 reference, the views, the
 training's seeding, and how PSSC takes it in."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -143,23 +145,62 @@ def test_refinement_adds_nearest_neighbour_positives(monkeypatch, neighbours):
             torch.testing.assert_close(groups_seen[per_step * step + 1], near[batch], rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("steps,neighbours", [(5, True), (4, True), (4, False)])
+def test_plain_steps_add_nearest_neighbour_positives_from_half_way(monkeypatch, steps, neighbours):
+    images, _ = _bars()
+    switch = round(contrastive.NEIGHBOUR_START * steps)
+    groups_seen, found, at_switch, modes = [], [], {}, []
+    real_supcon, real_groups = contrastive.supcon, contrastive.neighbour_groups
+
+    def supcon_spy(z, groups, temperature):
+        groups_seen.append(groups.clone())
+        return real_supcon(z, groups, temperature)
+
+    def groups_spy(features, *a, **k):
+        found.append((features.clone(), real_groups(features, *a, **k)))
+        return found[-1][1]
+
+    def on_step(step, model):
+        modes.append(model.training)
+        if step == switch:  # the weights the groups were computed from
+            at_switch["raw"] = contrastive._raw_features(copy.deepcopy(model), images)
+
+    monkeypatch.setattr(contrastive, "supcon", supcon_spy)
+    monkeypatch.setattr(contrastive, "neighbour_groups", groups_spy)
+    contrastive.train_encoder(images, steps=steps, seed=0, batch_size=16, neighbours=neighbours, on_step=on_step)
+    assert modes == [True] * steps  # computing the groups leaves the model training
+    if not neighbours:
+        assert not found and not groups_seen
+        return
+    assert len(found) == 1 and len(groups_seen) == steps - switch  # once; a SupCon term in every later step
+    features, near = found[0]
+    torch.testing.assert_close(features, at_switch["raw"], rtol=1e-5, atol=1e-6)
+    # each later step's groups are the batch's rows of the groups, so a unique-id row stays alone
+    assert all(len(g) == 16 and set(g.tolist()) <= set(near.tolist()) for g in groups_seen)
+
+
 @pytest.mark.parametrize("estimator", ["PSSC", "LargePSSC"])
-def test_the_estimators_pass_contrastive_neighbours_to_the_refinement(monkeypatch, estimator):
+def test_the_estimators_pass_contrastive_neighbours_to_both_stages(monkeypatch, estimator):
     images, _ = _bars(n_per_class=12)
-    seen = []
-    real = contrastive.refine_encoder
+    seen, plain_seen = [], []
+    real, real_plain = contrastive.refine_encoder, contrastive.train_encoder
 
     def spy(*a, **k):
         seen.append(k["neighbours"])
         return real(*a, **k)
 
+    def plain_spy(*a, **k):
+        plain_seen.append(k["neighbours"])
+        return real_plain(*a, **k)
+
     monkeypatch.setattr(contrastive, "refine_encoder", spy)
+    monkeypatch.setattr(contrastive, "train_encoder", plain_spy)
     params = dict(contrastive_steps=4, epochs=2, random_state=0)
     params.update(dict(pretrain_epochs=2) if estimator == "PSSC" else dict(anchors=20, pretrain_samples=200))
     cls = {"PSSC": PSSC, "LargePSSC": LargePSSC}[estimator]
     cls(2, **params).fit(images[:, 0].numpy())
     cls(2, contrastive_neighbours=False, **params).fit(images[:, 0].numpy())
-    assert PSSC_DEFAULTS["contrastive_neighbours"] is True and seen == [True, False]
+    assert PSSC_DEFAULTS["contrastive_neighbours"] is True and seen == plain_seen == [True, False]
 
 
 def test_pseudo_supervision_trains_on_from_the_features_partition():
