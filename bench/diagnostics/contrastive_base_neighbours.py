@@ -9,7 +9,8 @@ them. Otherwise one default PSSC fit:
     PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/contrastive_base_neighbours.py orl 9 \
         --out bench/results/diagnostics/contrastive_base_neighbours.jsonl
 
-Labels only score; compare with ``default_fit.py`` of the same set and seed on the same CPU.
+Labels only score; compare with ``default_fit.py`` of the same set and seed on the same CPU. Since git 0018361 the
+library's defaults do this with start 0.5 (``contrastive_neighbours``), so ``--start 1.0`` gives the previous defaults.
 """
 import sys
 import time
@@ -43,8 +44,9 @@ def main() -> None:
     record = {}
 
     def train_encoder(images, *, steps, seed, max_epochs=None, batch_size=256, temperature=0.5, lr=1e-3,
-                      on_step=None, verbose=False):
-        # the library's train_encoder, with a loss that switches at ``start`` of the planned steps
+                      neighbours=False, on_step=None, verbose=False):
+        # the library's train_encoder as it was before the plain steps took neighbour positives (git ef9249a), with a
+        # loss that switches at ``start`` of the planned steps; the library's own ``neighbours`` flag is ignored
         images = contrastive._shrunk(images)
         n = images.shape[0]
         bs = min(int(batch_size), n)
