@@ -1,7 +1,8 @@
 """Contrastive image features for one more candidate (SimCLR: Chen, Kornblith, Norouzi & Hinton, 2020).
 
 A small convolutional encoder learns, without labels, to map two randomly perturbed views of the same image
-close together and views of different images apart (the NT-Xent loss). The perturbations are generic for
+close together and views of different images apart (the NT-Xent loss; with neighbour positives, from half way on,
+an image's nearest neighbours count as further views of it). The perturbations are generic for
 images - a small rotation, scaling and shift, a brightness change and pixel noise - so the features ignore
 them while the auto-encoder's codes must reproduce every pixel. The estimators cluster the ridge
 self-expression of these features as one more candidate next to the network's C and the input's own
