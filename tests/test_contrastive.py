@@ -175,7 +175,7 @@ def test_plain_steps_add_nearest_neighbour_positives_from_half_way(monkeypatch, 
     assert len(found) == 1 and len(groups_seen) == steps - switch  # once; a SupCon term in every later step
     features, near = found[0]
     torch.testing.assert_close(features, at_switch["raw"], rtol=1e-5, atol=1e-6)
-    # each later step's groups are the batch's rows of the groups, so a unique-id row stays alone
+    # each later step's groups are the batch's rows of those groups
     assert all(len(g) == 16 and set(g.tolist()) <= set(near.tolist()) for g in groups_seen)
 
 

@@ -187,6 +187,18 @@ def fit_record(est, y, seconds: float, features: Path) -> dict:
             "seconds": round(seconds, 1), "features": str(features)}
 
 
+def default_record(est, y, seconds: float) -> dict:
+    """What default_fit.py records of a fit (labels only score): ACC of its labels, the chosen candidate, the candidates
+    its labels are the consensus of, the chosen one's ACC at ro, every candidate's ACC and normalized cut, the seconds."""
+    from pssc_fast.metrics import acc
+
+    return {"acc": round(acc(y, est.labels_), 4), "chosen": est.chosen_, "consensus_of": est.consensus_of_,
+            "at_ro": round(acc(y, est.candidate_labels_[est.chosen_]), 4),
+            "candidates": {c: round(acc(y, lab), 4) for c, lab in est.candidate_labels_.items()},
+            "cuts": {c: round(float(v), 5) for c, v in est.normalized_cuts_.items()},
+            "seconds": round(seconds, 1)}
+
+
 def cluster_features(H, n_clusters: int, seed: int, k: int | None = None):
     """(labels, normalized cut) of feature rows H as the estimators cluster a candidate: ridge self-expression of the
     unit rows (ridge set for ``n_clusters``), the default post-processing into ``k`` (default ``n_clusters``) clusters."""

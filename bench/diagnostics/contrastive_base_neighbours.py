@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
 from pssc_fast import PSSC  # noqa: E402
-from pssc_fast.metrics import acc  # noqa: E402
 
 
 def main() -> None:
@@ -79,13 +78,8 @@ def main() -> None:
     contrastive.train_encoder = train_encoder
     t0 = time.perf_counter()
     est = PSSC(K, random_state=args.seed).fit(X)
-    _rows.write_record(args.out, {
-        "dataset": args.name, "seed": args.seed, "start": args.start, **record, "acc": round(acc(y, est.labels_), 4),
-        "chosen": est.chosen_, "consensus_of": est.consensus_of_,
-        "at_ro": round(acc(y, est.candidate_labels_[est.chosen_]), 4),
-        "candidates": {c: round(acc(y, lab), 4) for c, lab in est.candidate_labels_.items()},
-        "cuts": {c: round(float(v), 5) for c, v in est.normalized_cuts_.items()},
-        "seconds": round(time.perf_counter() - t0, 1)})
+    _rows.write_record(args.out, {"dataset": args.name, "seed": args.seed, "start": args.start, **record,
+                                  **_rows.default_record(est, y, time.perf_counter() - t0)})
 
 
 if __name__ == "__main__":
