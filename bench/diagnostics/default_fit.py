@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,11 +27,19 @@ def main() -> None:
     parser.add_argument("name", help="digits, orl, coil20, mnist1k or mnist-draw-N")
     parser.add_argument("seed", type=int)
     parser.add_argument("--out", default=None, help="a JSON-lines file the record is appended to")
+    parser.add_argument("--candidates", type=Path, default=None,
+                        help="an .npz file that gets every candidate's C (by name), the labels and the true labels, for "
+                             "diagnostics that label one fit's candidates other ways")
     args = parser.parse_args()
     torch.set_num_threads(1)
     X, y, K = _rows.square_images(args.name)
+    kept = _rows.keep_candidates() if args.candidates else {}
     t0 = time.perf_counter()
     est = PSSC(K, random_state=args.seed).fit(X)
+    if args.candidates:
+        np.savez(args.candidates, labels=est.labels_, y=y, chosen=est.chosen_,
+                 **{f"C_{name}": C for name, C in kept.items()},
+                 **{f"at_ro_{name}": lab for name, lab in est.candidate_labels_.items()})
     _rows.write_record(args.out, {"dataset": args.name, "seed": args.seed,
                                   **_rows.default_record(est, y, time.perf_counter() - t0)})
 
