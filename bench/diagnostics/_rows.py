@@ -199,6 +199,13 @@ def default_record(est, y, seconds: float) -> dict:
             "seconds": round(seconds, 1)}
 
 
+def save_candidates(path, est, kept: dict, y) -> None:
+    """Save what join_tolerance.py relabels a fit from to ``path`` (.npz): every candidate's C that ``kept``
+    (:func:`keep_candidates`) collected, each candidate's labels at ro, the fit's labels and the true ones."""
+    np.savez(path, labels=est.labels_, y=y, chosen=est.chosen_, **{f"C_{name}": C for name, C in kept.items()},
+             **{f"at_ro_{name}": lab for name, lab in est.candidate_labels_.items()})
+
+
 def cluster_features(H, n_clusters: int, seed: int, k: int | None = None):
     """(labels, normalized cut) of feature rows H as the estimators cluster a candidate: ridge self-expression of the
     unit rows (ridge set for ``n_clusters``), the default post-processing into ``k`` (default ``n_clusters``) clusters."""

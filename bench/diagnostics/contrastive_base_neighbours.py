@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("seed", type=int)
     parser.add_argument("--start", type=float, default=0.5, help="fraction of the plain steps before the neighbours")
     parser.add_argument("--out", default=None, help="a JSON-lines file the record is appended to")
+    parser.add_argument("--candidates", type=Path, default=None,
+                        help="an .npz file for join_tolerance.py: every candidate's C, the labels and the true labels")
     args = parser.parse_args()
     torch.set_num_threads(1)
     X, y, K = _rows.square_images(args.name)
@@ -76,8 +78,11 @@ def main() -> None:
                                            "contrastive")
 
     contrastive.train_encoder = train_encoder
+    kept = _rows.keep_candidates() if args.candidates else {}
     t0 = time.perf_counter()
     est = PSSC(K, random_state=args.seed).fit(X)
+    if args.candidates:
+        _rows.save_candidates(args.candidates, est, kept, y)
     _rows.write_record(args.out, {"dataset": args.name, "seed": args.seed, "start": args.start, **record,
                                   **_rows.default_record(est, y, time.perf_counter() - t0)})
 

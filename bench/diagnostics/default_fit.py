@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +36,7 @@ def main() -> None:
     t0 = time.perf_counter()
     est = PSSC(K, random_state=args.seed).fit(X)
     if args.candidates:
-        np.savez(args.candidates, labels=est.labels_, y=y, chosen=est.chosen_,
-                 **{f"C_{name}": C for name, C in kept.items()},
-                 **{f"at_ro_{name}": lab for name, lab in est.candidate_labels_.items()})
+        _rows.save_candidates(args.candidates, est, kept, y)
     _rows.write_record(args.out, {"dataset": args.name, "seed": args.seed,
                                   **_rows.default_record(est, y, time.perf_counter() - t0)})
 
