@@ -1,13 +1,14 @@
 """Diagnostic: how one fit's labels change when the network's partitions may join the consensus at another cut ratio.
 
 Reads the candidates ``default_fit.py NAME S --candidates NAME_S.npz`` saved (every candidate's C, each one's labels at
-ro, the fit's labels) and labels the fit again on the same C, seeded as the estimator seeds it: by the default join rule
-(the labels must equal the fit's own: checked), with the network's cut tolerance ``--tolerance`` times the contrastive
-one's instead of ``1 + contrastive_tolerance``, and with the network always joined (for information). Labels only
-score:
+ro, the fit's labels) and labels the fit again on the same C, seeded as the estimator seeds it: by the join rule the
+fit was made with (the network's cut at most ``--fit-tolerance`` times the contrastive one's, default
+``join_tolerance``; the labels must equal the fit's own: checked), with ``--tolerance`` instead, and with the network
+always joined (for information); both rules also ask the two partitions' AMI to reach ``join_agreement``. Labels only
+score. The eighteenth session's test (fits made before ``join_tolerance`` existed, at 1 + ``contrastive_tolerance``):
 
-    PSSC_DATA_DIR=../shared/data python bench/diagnostics/join_tolerance.py /tmp/cand/orl_17.npz ... --tolerance 2.0 \
-        --out bench/results/diagnostics/join_tolerance.jsonl
+    PSSC_DATA_DIR=../shared/data python bench/diagnostics/join_tolerance.py /tmp/cand/orl_17.npz ... \
+        --fit-tolerance 1.25 --tolerance 2.0 --out bench/results/diagnostics/join_tolerance.jsonl
 """
 import argparse
 import sys
@@ -27,18 +28,30 @@ from pssc_fast.metrics import acc  # noqa: E402
 from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
 
 
+#: the post-processing the estimator's defaults give (each call adds the fit's random state)
+POST = {key: PSSC_DEFAULTS[key] for key in ("q", "alpha", "ro", "diag_shift")}
+POST["method"] = PSSC_DEFAULTS["affinity_method"]
+
+
 def relabel(saved, K: int, seed: int, join: bool) -> np.ndarray:
     """The fit's consensus labels with or without the network's partitions joined (as core.py builds them)."""
-    post = dict(q=PSSC_DEFAULTS["q"], alpha=PSSC_DEFAULTS["alpha"], ro=PSSC_DEFAULTS["ro"],
-                diag_shift=PSSC_DEFAULTS["diag_shift"], method=PSSC_DEFAULTS["affinity_method"], random_state=seed)
     joined = [(saved["C_network"], saved["at_ro_network"])] if join else []
-    return affinity.consensus_labels(saved["C_contrastive"], K, given=saved["at_ro_contrastive"], joined=joined, **post)
+    return affinity.consensus_labels(saved["C_contrastive"], K, given=saved["at_ro_contrastive"], joined=joined,
+                                     random_state=seed, **POST)
+
+
+def cut_at_ro(saved, name: str, K: int, seed: int) -> float:
+    """A candidate's normalized cut on its own affinity, as ``normalized_cuts_`` holds it."""
+    A = affinity.cluster_coefficients(saved[f"C_{name}"], K, random_state=seed, return_affinity=True, **POST)[1]
+    return affinity.normalized_cut(A, saved[f"at_ro_{name}"])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("candidates", nargs="+", type=Path, help="NAME_SEED.npz files from default_fit.py --candidates")
     parser.add_argument("--tolerance", type=float, required=True, help="the network's cut over the contrastive one's")
+    parser.add_argument("--fit-tolerance", type=float, default=PSSC_DEFAULTS["join_tolerance"],
+                        help="the ratio the saved fits joined at")
     parser.add_argument("--out", default=None, help="a JSON-lines file the records are appended to")
     args = parser.parse_args()
     for path in args.candidates:
@@ -46,23 +59,19 @@ def main() -> None:
         saved = dict(np.load(path))
         y, seed = saved["y"], int(seed)
         K = len(np.unique(y))
-        record = {"dataset": name, "seed": seed, "chosen": str(saved["chosen"]), "acc": round(acc(y, saved["labels"]), 4)}
+        record = {"dataset": name, "seed": seed, "chosen": str(saved["chosen"]),
+                  "acc": round(acc(y, saved["labels"]), 4)}
         if record["chosen"] == "contrastive":
-            post = dict(q=PSSC_DEFAULTS["q"], alpha=PSSC_DEFAULTS["alpha"], ro=PSSC_DEFAULTS["ro"],
-                        diag_shift=PSSC_DEFAULTS["diag_shift"], method=PSSC_DEFAULTS["affinity_method"])
-            cut = {n: affinity.normalized_cut(affinity.cluster_coefficients(saved[f"C_{n}"], K, random_state=seed,
-                                                                            return_affinity=True, **post)[1],
-                                              saved[f"at_ro_{n}"]) for n in ("contrastive", "network")}
-            ratio = cut["network"] / cut["contrastive"]
+            ratio = cut_at_ro(saved, "network", K, seed) / cut_at_ro(saved, "contrastive", K, seed)
             ami = adjusted_mutual_info_score(saved["at_ro_contrastive"], saved["at_ro_network"])
             gate = ami >= PSSC_DEFAULTS["join_agreement"]
-            default_join = gate and ratio <= 1.0 + PSSC_DEFAULTS["contrastive_tolerance"]
+            fit_join = gate and ratio <= args.fit_tolerance
             proposed_join = gate and ratio <= args.tolerance
             labels = {"joined": relabel(saved, K, seed, True), "alone": relabel(saved, K, seed, False)}
-            default = labels["joined" if default_join else "alone"]
-            record.update(reproduced=bool(np.array_equal(default, saved["labels"])), ratio=round(ratio, 3),
-                          ami=round(ami, 4), default_join=bool(default_join), proposed_join=bool(proposed_join),
-                          default=round(acc(y, default), 4),
+            by_fit = labels["joined" if fit_join else "alone"]
+            record.update(reproduced=bool(np.array_equal(by_fit, saved["labels"])), ratio=round(ratio, 3),
+                          ami=round(ami, 4), fit_join=bool(fit_join), proposed_join=bool(proposed_join),
+                          fit_rule=round(acc(y, by_fit), 4),
                           proposed=round(acc(y, labels["joined" if proposed_join else "alone"]), 4),
                           always_join=round(acc(y, labels["joined"]), 4))
         _rows.write_record(args.out, record)
