@@ -166,12 +166,12 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         if self.ro_consensus:
             t0 = time.perf_counter()
             # The network's codes and the contrastive features split and join different groups, so the network's
-            # partitions join the consensus when its graph is as well separated as the contrastive one (the tolerance
-            # that keeps the latter) and its partition largely agrees with it: a well separated graph can still be
+            # partitions join the consensus when its graph is not far less separated than the contrastive one
+            # (join_tolerance) and its partition largely agrees with it: a well separated graph can still be
             # partitioned wrongly, and then the two disagree. The input's own never joins: it is the fallback when
             # learning fails.
             if (chosen == "contrastive" and "network" in results
-                    and results["network"][2] <= (1.0 + float(self.contrastive_tolerance)) * results[chosen][2]
+                    and results["network"][2] <= float(self.join_tolerance) * results[chosen][2]
                     and adjusted_mutual_info_score(results[chosen][0], results["network"][0])
                     >= float(self.join_agreement)):
                 self.consensus_of_.append("network")

@@ -402,7 +402,8 @@ def test_pssc_takes_the_contrastive_candidate_for_images_only(monkeypatch):
 @pytest.mark.parametrize("cuts, agreement, consensus_of", [
     ({"network": 1.2, "input": 2.0, "contrastive": 1.0}, 0.8, ["contrastive", "network"]),  # close and agreeing: joins
     ({"network": 1.2, "input": 2.0, "contrastive": 1.0}, 0.7, ["contrastive"]),  # 0.7 < 0.75: disagrees, alone
-    ({"network": 1.3, "input": 2.0, "contrastive": 1.0}, 0.9, ["contrastive"]),  # 1.3 > 1.25: the contrastive's alone
+    ({"network": 1.9, "input": 2.5, "contrastive": 1.0}, 0.9, ["contrastive", "network"]),  # 1.9 <= 2: joins
+    ({"network": 2.1, "input": 2.5, "contrastive": 1.0}, 0.9, ["contrastive"]),  # 2.1 > 2: the contrastive's alone
     ({"network": 1.0, "input": 0.9, "contrastive": 1.3}, 0.9, ["input"]),  # the input kept: it is labelled alone
 ])
 def test_the_networks_partitions_join_a_close_agreeing_contrastive_candidates_consensus(monkeypatch, cuts, agreement,
@@ -439,12 +440,13 @@ def test_the_networks_partitions_join_a_close_agreeing_contrastive_candidates_co
     monkeypatch.setattr(core, "adjusted_mutual_info_score", ami)
     images, _ = _bars()
     model = PSSC(2, contrastive_steps=10, pretrain_epochs=3, epochs=3, random_state=0).fit(images[:, 0].numpy())
-    assert PSSC_DEFAULTS["contrastive_tolerance"] == 0.25 and PSSC_DEFAULTS["join_agreement"] == 0.75
+    assert (PSSC_DEFAULTS["contrastive_tolerance"], PSSC_DEFAULTS["join_agreement"], PSSC_DEFAULTS["join_tolerance"]) \
+        == (0.25, 0.75, 2.0)
     assert model.consensus_of_ == consensus_of
     for a, b in compared:  # only ever the contrastive and the network partitions at ro
         np.testing.assert_array_equal(a, model.candidate_labels_["contrastive"])
         np.testing.assert_array_equal(b, model.candidate_labels_["network"])
-    assert len(compared) == (cuts["network"] <= 1.25 * cuts["contrastive"] and model.chosen_ == "contrastive")
+    assert len(compared) == (cuts["network"] <= 2.0 * cuts["contrastive"] and model.chosen_ == "contrastive")
     assert joined == [[id(kept[n]) for n in consensus_of[1:]]]
     labels = model.candidate_labels_
     post = dict(q=model.q, alpha=model.alpha, ro=model.ro, diag_shift=model.diag_shift, method=model.affinity_method,
