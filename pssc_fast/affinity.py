@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_N_NEIGHBORS",
     "threshold_columns",
     "symmetrize_abs",
+    "summed_coefficients",
     "top_eigenvectors",
     "embed_rows",
     "dense_affinity",
@@ -353,6 +354,16 @@ def symmetrize_abs(C):
     return 0.5 * (A + A.T)
 
 
+def summed_coefficients(*Cs) -> np.ndarray:
+    """The sum of dense coefficient matrices of the same points, each column first scaled to unit l1 mass (float64):
+    one graph that several representations vote in, none outweighing another by its scale. A zero column stays zero."""
+    total = 0.0
+    for C in Cs:
+        C = np.asarray(C, dtype=np.float64)
+        total = total + C / np.maximum(np.abs(C).sum(axis=0, keepdims=True), 1e-12)
+    return total
+
+
 def top_eigenvectors(S, rank: int, *, random_state=None, exact: bool = False):
     """Eigenvectors of the ``rank`` algebraically largest eigenvalues of the symmetric S, and those values.
 
@@ -622,8 +633,9 @@ def consensus_labels(C, n_clusters: int, *, ro: float = PSSC_DEFAULTS["ro"], giv
     agree on. ``given``: the labels at ``ro`` itself when already computed (saves one clustering). ``joined``: further
     ``(C, given)`` pairs, each of another representation of the same points, whose threshold partitions join the
     consensus alike (the estimators pass the network's candidate next to the contrastive one when its cut is close and
-    its partition agrees: the two representations split and join different groups). Other keywords go to :func:`cluster_coefficients`.
-    Returns int64 labels in [0, n_clusters)."""
+    its partition agrees, since the two representations split and join different groups, and then the two candidates'
+    :func:`summed_coefficients` with ``given=None``). Other keywords go to :func:`cluster_coefficients`. Returns int64
+    labels in [0, n_clusters)."""
     partitions = []
     for C_i, given_i in ((C, given), *joined):
         partitions += threshold_partitions(C_i, n_clusters, ro=ro, given=given_i, random_state=random_state,

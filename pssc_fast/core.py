@@ -175,9 +175,10 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
                     and adjusted_mutual_info_score(results[chosen][0], results["network"][0])
                     >= float(self.join_agreement)):
                 self.consensus_of_.append("network")
-            labels = affinity.consensus_labels(
-                candidates[chosen], int(self.n_clusters), given=labels,
-                joined=[(candidates[name], results[name][0]) for name in self.consensus_of_[1:]],
-                **self._post_processing(seed))
+            joined = [(candidates[name], results[name][0]) for name in self.consensus_of_[1:]]
+            if joined:  # and the graph both vote in: each representation's C, columns at unit mass, added
+                joined.append((affinity.summed_coefficients(*(candidates[name] for name in self.consensus_of_)), None))
+            labels = affinity.consensus_labels(candidates[chosen], int(self.n_clusters), given=labels, joined=joined,
+                                               **self._post_processing(seed))
             timings["cluster"] += time.perf_counter() - t0
         return np.asarray(labels, dtype=np.int64), A, codes

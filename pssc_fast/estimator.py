@@ -53,7 +53,8 @@ class PSSC(SubspaceClusteringBase):
         ``contrastive_steps``).
     consensus_of_ : the candidates whose threshold partitions the labels are the consensus of (``ro_consensus``): the
         chosen one, and the network's next to a chosen contrastive one whose cut is at most ``join_tolerance``
-        times the contrastive one's and whose partition it agrees with (``join_agreement``); [] when
+        times the contrastive one's and whose partition it agrees with (``join_agreement``; then the partitions of
+        their summed C join too, :func:`pssc_fast.affinity.summed_coefficients`); [] when
         ``ro_consensus=False``.
     affinity_ : the affinity that spectral clustering cut (dense (n, n) array, or CSR for large n).
     embedding_ : (n, m) latent codes of the fine-tuned encoder.

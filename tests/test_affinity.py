@@ -385,3 +385,18 @@ def test_consensus_labels_joins_other_representations_partitions():
     # nothing joined: the plain consensus
     np.testing.assert_array_equal(af.consensus_labels(C1, 3, q=2, random_state=1, joined=()),
                                   af.consensus_labels(C1, 3, q=2, random_state=1))
+
+
+def test_summed_coefficients_scales_each_column_to_unit_mass_before_adding():
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((37, 37)), rng.standard_normal((37, 37)).astype(np.float32)
+    A[:, 5] = 0.0  # a zero column stays zero instead of dividing by zero
+    expected = np.zeros((37, 37))
+    for M in (A.astype(np.float64), B.astype(np.float64)):
+        mass = np.abs(M).sum(axis=0)
+        expected += np.divide(M, mass, out=np.zeros_like(M), where=mass > 0)
+    got = af.summed_coefficients(A, B)
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)  # B enters as float32
+    # neither representation outweighs the other by its scale: scaling one changes nothing
+    np.testing.assert_allclose(af.summed_coefficients(1e3 * A, B), got, rtol=1e-10, atol=1e-12)

@@ -447,12 +447,16 @@ def test_the_networks_partitions_join_a_close_agreeing_contrastive_candidates_co
         np.testing.assert_array_equal(a, model.candidate_labels_["contrastive"])
         np.testing.assert_array_equal(b, model.candidate_labels_["network"])
     assert len(compared) == (cuts["network"] <= 2.0 * cuts["contrastive"] and model.chosen_ == "contrastive")
-    assert joined == [[id(kept[n]) for n in consensus_of[1:]]]
+    # the joined candidates' C, then (when any joined) the graph they all vote in
+    assert len(joined) == 1 and joined[0][:len(consensus_of) - 1] == [id(kept[n]) for n in consensus_of[1:]]
+    assert len(joined[0]) == (0 if len(consensus_of) == 1 else len(consensus_of))
     labels = model.candidate_labels_
     post = dict(q=model.q, alpha=model.alpha, ro=model.ro, diag_shift=model.diag_shift, method=model.affinity_method,
                 random_state=0)
-    expected = affinity.consensus_labels(kept[consensus_of[0]], 2, given=labels[consensus_of[0]],
-                                         joined=[(kept[n], labels[n]) for n in consensus_of[1:]], **post)
+    pairs = [(kept[n], labels[n]) for n in consensus_of[1:]]
+    if pairs:
+        pairs.append((affinity.summed_coefficients(*(kept[n] for n in consensus_of)), None))
+    expected = affinity.consensus_labels(kept[consensus_of[0]], 2, given=labels[consensus_of[0]], joined=pairs, **post)
     np.testing.assert_array_equal(model.labels_, expected)
     off = PSSC(2, contrastive_steps=10, pretrain_epochs=3, epochs=3, random_state=0, ro_consensus=False)
     assert off.fit(images[:, 0].numpy()).consensus_of_ == []

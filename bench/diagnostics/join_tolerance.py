@@ -5,7 +5,9 @@ ro, the fit's labels) and labels the fit again on the same C, seeded as the esti
 fit was made with (the network's cut at most ``--fit-tolerance`` times the contrastive one's, default
 ``join_tolerance``; the labels must equal the fit's own: checked), with ``--tolerance`` instead, and with the network
 always joined (for information); both rules also ask the two partitions' AMI to reach ``join_agreement``. Labels only
-score. The eighteenth session's test (fits made before ``join_tolerance`` existed, at 1 + ``contrastive_tolerance``):
+score. With ``--summed`` also the labels with the two candidates' summed C joined where the network joins (the
+session's second test, ``--fit-tolerance 2.0 --tolerance 2.0 --summed``). The eighteenth session's first test (fits
+made before ``join_tolerance`` existed, at 1 + ``contrastive_tolerance``):
 
     PSSC_DATA_DIR=../shared/data python bench/diagnostics/join_tolerance.py /tmp/cand/orl_17.npz ... \
         --fit-tolerance 1.25 --tolerance 2.0 --out bench/results/diagnostics/join_tolerance.jsonl
@@ -33,9 +35,13 @@ POST = {key: PSSC_DEFAULTS[key] for key in ("q", "alpha", "ro", "diag_shift")}
 POST["method"] = PSSC_DEFAULTS["affinity_method"]
 
 
-def relabel(saved, K: int, seed: int, join: bool) -> np.ndarray:
-    """The fit's consensus labels with or without the network's partitions joined (as core.py builds them)."""
+def relabel(saved, K: int, seed: int, join: bool, summed: bool = False) -> np.ndarray:
+    """The fit's consensus labels with or without the network's partitions joined, and with ``summed`` also the
+    partitions of the two candidates' summed C (:func:`pssc_fast.affinity.summed_coefficients`, as core.py builds
+    them since the eighteenth session's second test)."""
     joined = [(saved["C_network"], saved["at_ro_network"])] if join else []
+    if join and summed:
+        joined.append((affinity.summed_coefficients(saved["C_contrastive"], saved["C_network"]), None))
     return affinity.consensus_labels(saved["C_contrastive"], K, given=saved["at_ro_contrastive"], joined=joined,
                                      random_state=seed, **POST)
 
@@ -52,6 +58,8 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, required=True, help="the network's cut over the contrastive one's")
     parser.add_argument("--fit-tolerance", type=float, default=PSSC_DEFAULTS["join_tolerance"],
                         help="the ratio the saved fits joined at")
+    parser.add_argument("--summed", action="store_true",
+                        help="also record the labels with the summed C's partitions joined where the network joins")
     parser.add_argument("--out", default=None, help="a JSON-lines file the records are appended to")
     args = parser.parse_args()
     for path in args.candidates:
@@ -74,6 +82,9 @@ def main() -> None:
                           fit_rule=round(acc(y, by_fit), 4),
                           proposed=round(acc(y, labels["joined" if proposed_join else "alone"]), 4),
                           always_join=round(acc(y, labels["joined"]), 4))
+            if args.summed:  # where the proposed rule joins: also the summed C's partitions
+                record["summed"] = (round(acc(y, relabel(saved, K, seed, True, summed=True)), 4) if proposed_join
+                                    else record["proposed"])
         _rows.write_record(args.out, record)
 
 
