@@ -113,6 +113,43 @@ def fit_diagnostic(description: str, add_arguments=None):
     return (args, *square_images(args.name))
 
 
+def default_fit_diagnostic(description: str, add_arguments=None):
+    """(args, images, labels, number of clusters) for a diagnostic that runs one PSSC fit with the defaults (or with
+    the library patched) and records it by :func:`record_default_fit`: the command line such scripts share (name,
+    seed, --out, --candidates; ``add_arguments(parser)`` adds a script's own), one torch thread, the set's
+    :func:`square_images`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("name", help="digits, orl, coil20, mnist1k or mnist-draw-N")
+    parser.add_argument("seed", type=int)
+    if add_arguments is not None:
+        add_arguments(parser)
+    parser.add_argument("--out", default=None, help="a JSON-lines file the record is appended to")
+    parser.add_argument("--candidates", type=Path, default=None,
+                        help="an .npz file that gets every candidate's C (by name), the labels and the true labels, "
+                             "for diagnostics that label one fit's candidates other ways (join_tolerance.py)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    return (args, *square_images(args.name))
+
+
+def record_default_fit(args, X, y, n_clusters: int, **extra) -> None:
+    """Fit ``PSSC(n_clusters, random_state=args.seed)`` on X, save its candidates when ``args.candidates`` names a
+    file (:func:`save_candidates`) and write its :func:`default_record`, after ``extra``, to ``args.out``."""
+    import time
+
+    from pssc_fast import PSSC
+
+    kept = keep_candidates() if args.candidates else {}
+    t0 = time.perf_counter()
+    est = PSSC(n_clusters, random_state=args.seed).fit(X)
+    if args.candidates:
+        save_candidates(args.candidates, est, kept, y)
+    write_record(args.out, {"dataset": args.name, "seed": args.seed, **extra,
+                            **default_record(est, y, time.perf_counter() - t0)})
+
+
 def mnist_draw(draw: int):
     """(1000 MNIST test images as a float32 (1000, 28, 28) array, their labels): 100 of each digit drawn, seeded by
     ``draw``, from the test images outside MNIST-1k (each digit's first 100): data the defaults were not set on."""

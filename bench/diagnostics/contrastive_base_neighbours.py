@@ -13,7 +13,6 @@ Labels only score; compare with ``default_fit.py`` of the same set and seed on t
 library's defaults do this with start 0.5 (``contrastive_neighbours``), so ``--start 1.0`` gives the previous defaults.
 """
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,24 +23,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 
-from pssc_fast import PSSC  # noqa: E402
-
 
 def main() -> None:
-    import argparse
-
     import pssc_fast.contrastive as contrastive
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("name", help="digits, orl, coil20, mnist1k or mnist-draw-N")
-    parser.add_argument("seed", type=int)
-    parser.add_argument("--start", type=float, default=0.5, help="fraction of the plain steps before the neighbours")
-    parser.add_argument("--out", default=None, help="a JSON-lines file the record is appended to")
-    parser.add_argument("--candidates", type=Path, default=None,
-                        help="an .npz file for join_tolerance.py: every candidate's C, the labels and the true labels")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    X, y, K = _rows.square_images(args.name)
+    args, X, y, K = _rows.default_fit_diagnostic(
+        __doc__.splitlines()[0],
+        lambda parser: parser.add_argument("--start", type=float, default=0.5,
+                                           help="fraction of the plain steps before the neighbours"))
     record = {}
 
     def train_encoder(images, *, steps, seed, max_epochs=None, batch_size=256, temperature=0.5, lr=1e-3,
@@ -78,13 +67,7 @@ def main() -> None:
                                            "contrastive")
 
     contrastive.train_encoder = train_encoder
-    kept = _rows.keep_candidates() if args.candidates else {}
-    t0 = time.perf_counter()
-    est = PSSC(K, random_state=args.seed).fit(X)
-    if args.candidates:
-        _rows.save_candidates(args.candidates, est, kept, y)
-    _rows.write_record(args.out, {"dataset": args.name, "seed": args.seed, "start": args.start, **record,
-                                  **_rows.default_record(est, y, time.perf_counter() - t0)})
+    _rows.record_default_fit(args, X, y, K, start=args.start, **record)
 
 
 if __name__ == "__main__":
