@@ -6,8 +6,11 @@ fit was made with (the network's cut at most ``--fit-tolerance`` times the contr
 ``join_tolerance``; the labels must equal the fit's own: checked), with ``--tolerance`` instead, and with the network
 always joined (for information); both rules also ask the two partitions' AMI to reach ``join_agreement``. Labels only
 score. With ``--summed`` also the labels with the two candidates' summed C joined where the network joins (the
-session's second test, ``--fit-tolerance 2.0 --tolerance 2.0 --summed``). The eighteenth session's first test (fits
-made before ``join_tolerance`` existed, at 1 + ``contrastive_tolerance``):
+session's second test, ``--fit-tolerance 2.0 --tolerance 2.0 --summed``); with ``--weighted`` also, where it does not
+join, the labels with the summed C joined, the network's columns weighted by (cut_c / cut_n)^2 at most 1 (the
+nineteenth session's test, which failed: ``--fit-summed --fit-tolerance 2.0 --tolerance 2.0 --summed --weighted``,
+``--fit-summed`` for fits made with the summed C, git 9ddd618 on). The eighteenth session's first test (fits made
+before ``join_tolerance`` existed, at 1 + ``contrastive_tolerance``):
 
     PSSC_DATA_DIR=../shared/data python bench/diagnostics/join_tolerance.py /tmp/cand/orl_17.npz ... \
         --fit-tolerance 1.25 --tolerance 2.0 --out bench/results/diagnostics/join_tolerance.jsonl
@@ -35,13 +38,17 @@ POST = {key: PSSC_DEFAULTS[key] for key in ("q", "alpha", "ro", "diag_shift")}
 POST["method"] = PSSC_DEFAULTS["affinity_method"]
 
 
-def relabel(saved, K: int, seed: int, join: bool, summed: bool = False) -> np.ndarray:
+def relabel(saved, K: int, seed: int, join: bool, summed: bool = False, weight: float | None = None) -> np.ndarray:
     """The fit's consensus labels with or without the network's partitions joined, and with ``summed`` also the
     partitions of the two candidates' summed C (:func:`pssc_fast.affinity.summed_coefficients`, as core.py builds
-    them since the eighteenth session's second test)."""
+    them since the eighteenth session's second test), or with ``weight`` (not joined) the partitions of the summed C
+    with the network at that weight (the nineteenth session's test)."""
     joined = [(saved["C_network"], saved["at_ro_network"])] if join else []
     if join and summed:
         joined.append((affinity.summed_coefficients(saved["C_contrastive"], saved["C_network"]), None))
+    elif weight is not None:  # each C at unit column mass (summed_coefficients of one C), the network's times weight
+        joined.append((affinity.summed_coefficients(saved["C_contrastive"])
+                       + weight * affinity.summed_coefficients(saved["C_network"]), None))
     return affinity.consensus_labels(saved["C_contrastive"], K, given=saved["at_ro_contrastive"], joined=joined,
                                      random_state=seed, **POST)
 
@@ -58,8 +65,13 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, required=True, help="the network's cut over the contrastive one's")
     parser.add_argument("--fit-tolerance", type=float, default=PSSC_DEFAULTS["join_tolerance"],
                         help="the ratio the saved fits joined at")
+    parser.add_argument("--fit-summed", action="store_true",
+                        help="the saved fits joined the summed C where they joined (fits made at git 9ddd618 or later)")
     parser.add_argument("--summed", action="store_true",
                         help="also record the labels with the summed C's partitions joined where the network joins")
+    parser.add_argument("--weighted", action="store_true",
+                        help="also record the labels with the summed C, the network at (cut_c / cut_n)^2, joined "
+                             "where the proposed rule does not join")
     parser.add_argument("--out", default=None, help="a JSON-lines file the records are appended to")
     args = parser.parse_args()
     for path in args.candidates:
@@ -76,7 +88,8 @@ def main() -> None:
             fit_join = gate and ratio <= args.fit_tolerance
             proposed_join = gate and ratio <= args.tolerance
             labels = {"joined": relabel(saved, K, seed, True), "alone": relabel(saved, K, seed, False)}
-            by_fit = labels["joined" if fit_join else "alone"]
+            by_fit = relabel(saved, K, seed, True, summed=True) if fit_join and args.fit_summed else \
+                labels["joined" if fit_join else "alone"]
             record.update(reproduced=bool(np.array_equal(by_fit, saved["labels"])), ratio=round(ratio, 3),
                           ami=round(ami, 4), fit_join=bool(fit_join), proposed_join=bool(proposed_join),
                           fit_rule=round(acc(y, by_fit), 4),
@@ -85,6 +98,11 @@ def main() -> None:
             if args.summed:  # where the proposed rule joins: also the summed C's partitions
                 record["summed"] = (round(acc(y, relabel(saved, K, seed, True, summed=True)), 4) if proposed_join
                                     else record["proposed"])
+            if args.weighted:  # where the proposed rule does not join: the summed C with the network weighted
+                weight = min(1.0, ratio ** -2.0)  # the rule's (cut_c / cut_n)^2, at most 1
+                record["weight"] = round(weight, 4)
+                record["weighted"] = (round(acc(y, relabel(saved, K, seed, False, weight=weight)), 4)
+                                      if not proposed_join else record.get("summed", record["proposed"]))
         _rows.write_record(args.out, record)
 
 
