@@ -134,16 +134,29 @@ def default_fit_diagnostic(description: str, add_arguments=None):
     return (args, *square_images(args.name))
 
 
-def record_default_fit(args, X, y, n_clusters: int, **extra) -> None:
-    """Fit ``PSSC(n_clusters, random_state=args.seed)`` on X, save its candidates when ``args.candidates`` names a
-    file (:func:`save_candidates`) and write its :func:`default_record`, after ``extra``, to ``args.out``."""
+def parameter(text: str) -> tuple:
+    """("name", value) of a command line's ``NAME=VALUE``: VALUE read as JSON (numbers, null, true), else a string."""
+    import json
+
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"--param wants NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def record_default_fit(args, X, y, n_clusters: int, params=None, **extra) -> None:
+    """Fit ``PSSC(n_clusters, random_state=args.seed, **params)`` on X, save its candidates when ``args.candidates``
+    names a file (:func:`save_candidates`) and write its :func:`default_record`, after ``extra``, to ``args.out``."""
     import time
 
     from pssc_fast import PSSC
 
     kept = keep_candidates() if args.candidates else {}
     t0 = time.perf_counter()
-    est = PSSC(n_clusters, random_state=args.seed).fit(X)
+    est = PSSC(n_clusters, random_state=args.seed, **(params or {})).fit(X)
     if args.candidates:
         save_candidates(args.candidates, est, kept, y)
     write_record(args.out, {"dataset": args.name, "seed": args.seed, **extra,
