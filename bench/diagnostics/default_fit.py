@@ -24,7 +24,7 @@ def main() -> None:
 
     args, X, y, K = _rows.default_fit_diagnostic(__doc__.splitlines()[0], add_arguments)
     params = dict(_rows.parameter(text) for text in args.param)
-    _rows.record_default_fit(args, X, y, K, params=params, **({"params": params} if params else {}))
+    _rows.record_default_fit(args, X, y, K, params=params, **({"with": params} if params else {}))
 
 
 if __name__ == "__main__":
