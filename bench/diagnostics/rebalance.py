@@ -1,0 +1,89 @@
+"""Diagnostic: the twentieth session's test of ``affinity.rebalance_labels`` on saved fits, and on uneven subsets of them.
+
+Reads the candidates ``default_fit.py NAME S --candidates NAME_S.npz`` saved (every candidate's C, each one's labels at
+ro, the fit's labels), checks with ``--reproduce`` that the fit's labels come back from its saved C (the join rule of
+git 9ddd618 on: ``join_tolerance.py``'s relabelling), and records the fit's ACC and the ACC after
+``rebalance_labels`` on the kept candidate's C and affinity, as the estimator would call it. For digits, MNIST and
+COIL20 also on two uneven subsets of the same C (class sizes falling geometrically from the whole class to 1/2 and to
+1/4 of it, classes in a seeded order, C restricted to the subset and clustered at one threshold): data whose clusters
+are not of one size. Labels only score; one JSON line per case:
+
+    PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/rebalance.py /tmp/cand/*.npz --reproduce \
+        --out bench/results/diagnostics/rebalance.jsonl
+"""
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
+import _rows  # noqa: E402
+from join_tolerance import POST, cut_at_ro, relabel  # noqa: E402
+
+from sklearn.metrics import adjusted_mutual_info_score  # noqa: E402
+
+from pssc_fast import affinity  # noqa: E402
+from pssc_fast.metrics import acc  # noqa: E402
+from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
+
+UNEVEN = (2.0, 4.0)
+
+
+def reproduced(saved, K: int, seed: int) -> bool:
+    """Whether the fit's labels come back from its saved C by today's join rule (summed C where the network joins)."""
+    if str(saved["chosen"]) != "contrastive":
+        return bool(np.array_equal(saved[f"at_ro_{saved['chosen']}"], saved["labels"])) or None
+    ratio = cut_at_ro(saved, "network", K, seed) / cut_at_ro(saved, "contrastive", K, seed)
+    join = (adjusted_mutual_info_score(saved["at_ro_contrastive"], saved["at_ro_network"])
+            >= PSSC_DEFAULTS["join_agreement"] and ratio <= PSSC_DEFAULTS["join_tolerance"])
+    return bool(np.array_equal(relabel(saved, K, seed, join, summed=join), saved["labels"]))
+
+
+def rebalanced(C, labels, K: int, seed: int):
+    """(labels after rebalance_labels, affinity's labels at ro): as the estimator calls it on the kept candidate."""
+    at_ro, A = affinity.cluster_coefficients(C, K, random_state=seed, return_affinity=True, **POST)
+    return affinity.rebalance_labels(C, labels, K, A, random_state=seed, **POST), at_ro
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("candidates", nargs="+", type=Path, help="NAME_SEED.npz files from default_fit.py --candidates")
+    parser.add_argument("--reproduce", action="store_true", help="check that each fit's labels come back first")
+    parser.add_argument("--out", default=None, help="a JSON-lines file the records are appended to")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    for path in args.candidates:
+        name, seed = path.stem.rsplit("_", 1)
+        saved = dict(np.load(path))
+        y, seed = saved["y"], int(seed)
+        K = len(np.unique(y))
+        C = saved[f"C_{saved['chosen']}"]
+        labels = saved["labels"]
+        after, _ = rebalanced(C, labels, K, seed)
+        record = {"dataset": name, "seed": seed, "uneven": None, "acc": round(acc(y, labels), 4),
+                  "rebalanced": round(acc(y, after), 4), "moved": int((after != labels).sum())}
+        if args.reproduce:
+            record["reproduced"] = reproduced(saved, K, seed)
+        _rows.write_record(args.out, record)
+        if name.startswith(("digits", "mnist", "coil20")):
+            for spread in UNEVEN:
+                rng = np.random.default_rng(seed)
+                share = np.geomspace(1.0, 1.0 / spread, K)[rng.permutation(K)]
+                keep = np.sort(np.concatenate([
+                    rng.choice(np.flatnonzero(y == c), max(2, int(round(share[c] * (y == c).sum()))), replace=False)
+                    for c in range(K)]))
+                Cs = C[np.ix_(keep, keep)]
+                at_ro, A = affinity.cluster_coefficients(Cs, K, random_state=seed, return_affinity=True, **POST)
+                after = affinity.rebalance_labels(Cs, at_ro, K, A, random_state=seed, **POST)
+                _rows.write_record(args.out, {"dataset": name, "seed": seed, "uneven": spread,
+                                              "acc": round(acc(y[keep], at_ro), 4),
+                                              "rebalanced": round(acc(y[keep], after), 4),
+                                              "moved": int((after != at_ro).sum())})
+
+
+if __name__ == "__main__":
+    main()
