@@ -123,7 +123,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         ``contrastive_tolerance`` of the lowest).
 
         Sets ``model_``, ``head_``, ``coef_``, ``chosen_``, ``normalized_cuts_``, ``candidate_labels_``,
-        ``consensus_of_``, ``history_``, ``coef_l2_``, ``coef_lr_``, ``backend_``, ``precision_`` and the "finetune" and "cluster"
+        ``consensus_of_``, ``rebalanced_``, ``history_``, ``coef_l2_``, ``coef_lr_``, ``backend_``, ``precision_`` and the "finetune" and "cluster"
         ``timings``. Returns
         (labels of the rows, the affinity cut, the rows' latent codes as float32 numpy)."""
         t0 = time.perf_counter()
@@ -180,5 +180,15 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
                 joined.append((affinity.summed_coefficients(*(candidates[name] for name in self.consensus_of_)), None))
             labels = affinity.consensus_labels(candidates[chosen], int(self.n_clusters), given=labels, joined=joined,
                                                **self._post_processing(seed))
+            timings["cluster"] += time.perf_counter() - t0
+        self.rebalanced_ = False
+        if self.rebalance:
+            t0 = time.perf_counter()
+            # One cluster of two groups and one group split in two: no graph criterion undoes it, only sizes show it
+            # (affinity.rebalance_labels; it keeps the labels unless the repaired sizes are even).
+            repaired = affinity.rebalance_labels(candidates[chosen], labels, int(self.n_clusters), A,
+                                                 **self._post_processing(seed))
+            self.rebalanced_ = bool(np.any(repaired != np.asarray(labels)))
+            labels = repaired
             timings["cluster"] += time.perf_counter() - t0
         return np.asarray(labels, dtype=np.int64), A, codes

@@ -56,6 +56,7 @@ class PSSC(SubspaceClusteringBase):
         times the contrastive one's and whose partition it agrees with (``join_agreement``; then the partitions of
         their summed C join too, :func:`pssc_fast.affinity.summed_coefficients`); [] when
         ``ro_consensus=False``.
+    rebalanced_ : whether :func:`pssc_fast.affinity.rebalance_labels` changed the labels (``rebalance``).
     affinity_ : the affinity that spectral clustering cut (dense (n, n) array, or CSR for large n).
     embedding_ : (n, m) latent codes of the fine-tuned encoder.
     model_ : the fine-tuned auto-encoder (on CPU).

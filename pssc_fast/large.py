@@ -78,9 +78,9 @@ class LargePSSC(ClassNamePrefixFeaturesOutMixin, TransformerMixin, SubspaceClust
     anchor_embedding_ : (anchors, latent_dim) float32 latent codes of the anchors (fine-tuned encoder).
     coef_ : (anchors, anchors) float32 self-expression coefficients C0 of the anchors that gave
         ``anchor_labels_`` (the network's, or the anchors' own input LSR when ``chosen_ == "input"``).
-    chosen_, normalized_cuts_, candidate_labels_, consensus_of_ : which candidate's anchor partition was kept, each
-        one's normalized cut and anchor labels, and the candidates whose partitions the anchor labels are the
-        consensus of (as :class:`pssc_fast.PSSC`'s).
+    chosen_, normalized_cuts_, candidate_labels_, consensus_of_, rebalanced_ : which candidate's anchor partition was
+        kept, each one's normalized cut and anchor labels, the candidates whose partitions the anchor labels are the
+        consensus of, and whether ``rebalance`` changed them (as :class:`pssc_fast.PSSC`'s).
     model_ : the fine-tuned auto-encoder (kept on CPU; ``predict``/``transform`` encode on ``device``).
     head_ : the classifier head of the pseudo-supervision (on CPU), or None when gamma2 = gamma3 = 0.
     index_ : the FAISS index rows are assigned through: over ``anchor_embedding_``, over the anchors' scaled

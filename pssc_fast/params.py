@@ -226,6 +226,13 @@ SHARED = (
           "(:func:`pssc_fast.affinity.summed_coefficients`: ORL 0.806 -> 0.826 over seeds 25-32, by a rule written "
           "down first; docs/notes.md). False labels with "
           "the partition at ro alone (the paper's Algorithm 2)."),
+    Param("rebalance", True, boolean,
+          "after the labels: where one cluster holds about twice the median size and two others about half, merge "
+          "the two and split the big one (:func:`pssc_fast.affinity.rebalance_labels`), kept only if the sizes end "
+          "even (coefficient of variation at most :data:`pssc_fast.affinity.REBALANCE_MAX_CV`). Most image fits "
+          "held one such pair, which every graph measured cuts lower than the classes; it is a prior that "
+          "clusters are of about one size, so uneven partitions are left alone. LargePSSC repairs the anchors' partition before rows are labelled from it. Set by a rule written down first "
+          "(bench/results/diagnostics/rebalance_rule.md, docs/notes.md). False keeps the labels as clustered."),
     Param("diag_shift", 0.0, number(low=0.0),
           "post-processing: shift of the eigen-embedding's spectrum (0: the paper's Algorithm 2; see "
           ":func:`pssc_fast.affinity.cluster_coefficients`)."),

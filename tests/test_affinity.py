@@ -400,3 +400,61 @@ def test_summed_coefficients_scales_each_column_to_unit_mass_before_adding():
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)  # B enters as float32
     # neither representation outweighs the other by its scale: scaling one changes nothing
     np.testing.assert_allclose(af.summed_coefficients(1e3 * A, B), got, rtol=1e-10, atol=1e-12)
+
+
+def _merged_and_split(sizes, seed=0, noise=0.02):
+    """Block coefficients of clusters of ``sizes`` (a block's columns express its own rows), and labels that hold
+    clusters 0 and 1 in one and cluster 2 split in halves: the error :func:`rebalance_labels` repairs."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(len(sizes)), sizes)
+    C = (y[:, None] == y[None, :]) * rng.uniform(0.5, 1.0, (y.size, y.size)) + noise * rng.random((y.size, y.size))
+    np.fill_diagonal(C, 0.0)
+    wrong = y.copy()
+    wrong[y == 1] = 0
+    two = np.flatnonzero(y == 2)
+    wrong[two[: two.size // 2]] = 1
+    return C, y, wrong
+
+
+@pytest.mark.parametrize("sizes", [(23, 23, 23, 23, 23, 23), (19, 21, 20, 22, 18, 21, 20)])
+def test_rebalance_repairs_a_merged_pair_and_a_split_cluster(sizes):
+    C, y, wrong = _merged_and_split(sizes)
+    K = len(sizes)
+    labels, A = af.cluster_coefficients(C, K, q=2, random_state=0, return_affinity=True)
+    assert acc(y, labels) == 1.0  # the blocks themselves are found ...
+    assert acc(y, wrong) < 0.9  # ... and the error costs about one cluster
+    repaired = af.rebalance_labels(C, wrong, K, A, q=2, random_state=0)
+    assert repaired.dtype == np.int64 and acc(y, repaired) == 1.0
+
+
+def test_rebalance_leaves_uneven_and_even_partitions_alone():
+    # uneven clusters (the largest 8 times the smallest): a move would not leave them even, so nothing moves
+    C, y, _ = _merged_and_split((100, 12, 14, 60, 30, 45))
+    labels, A = af.cluster_coefficients(C, 6, q=2, random_state=0, return_affinity=True)
+    np.testing.assert_array_equal(af.rebalance_labels(C, y, 6, A, q=2, random_state=0), y)
+    # the same error as above, but repaired sizes would stay uneven (CV > REBALANCE_MAX_CV): left alone
+    C, y, wrong = _merged_and_split((23, 23, 23, 60, 10, 23))
+    A = af.cluster_coefficients(C, 6, q=2, random_state=0, return_affinity=True)[1]
+    np.testing.assert_array_equal(af.rebalance_labels(C, wrong, 6, A, q=2, random_state=0), wrong)
+    # even labels: nothing to do
+    C, y, _ = _merged_and_split((23,) * 5)
+    A = af.cluster_coefficients(C, 5, q=2, random_state=0, return_affinity=True)[1]
+    np.testing.assert_array_equal(af.rebalance_labels(C, y, 5, A, q=2, random_state=0), y)
+
+
+def test_rebalance_is_the_estimators_last_step(monkeypatch):
+    from pssc_fast import PSSC
+
+    calls = []
+    plain = af.rebalance_labels
+
+    def spy(C, labels, n_clusters, A, **kw):
+        calls.append(np.asarray(labels).copy())
+        return plain(C, labels, n_clusters, A, **kw)
+
+    monkeypatch.setattr(af, "rebalance_labels", spy)
+    X = np.random.default_rng(0).normal(size=(60, 5)) + np.repeat(np.eye(5)[:3] * 8, 20, axis=0)
+    on = PSSC(3, pretrain_epochs=5, epochs=5, random_state=0).fit(X)
+    assert len(calls) == 1 and on.rebalanced_ == bool(np.any(calls[0] != on.labels_))
+    off = PSSC(3, pretrain_epochs=5, epochs=5, random_state=0, rebalance=False).fit(X)
+    assert len(calls) == 1 and off.rebalanced_ is False

@@ -39,6 +39,7 @@ def main() -> None:
     _rows.write_record(args.out, {
         "dataset": "mnist10k", "seed": args.seed, "anchors": 2000, "acc": round(acc(y, est.labels_), 4),
         "anchors_acc": round(acc(ya, est.anchor_labels_), 4), "chosen": est.chosen_, "consensus_of": est.consensus_of_,
+        "rebalanced": getattr(est, "rebalanced_", None),
         "candidates": {c: round(acc(ya, lab), 4) for c, lab in at_ro.items()},
         "cuts": {c: round(float(v), 5) for c, v in est.normalized_cuts_.items()},
         "ami": round(adjusted_mutual_info_score(at_ro["contrastive"], at_ro["network"]), 4),
