@@ -18,8 +18,8 @@ they differ after that:
 from __future__ import annotations
 
 import contextlib
-import warnings
 import time
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
