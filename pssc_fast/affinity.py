@@ -703,7 +703,7 @@ def rebalance_labels(C, labels, n_clusters: int, A, *, ratio: float = REBALANCE_
     A = sp.csr_matrix(A, dtype=np.float64, copy=True)
     A.setdiag(0.0)
     A.eliminate_zeros()
-    labels = start.copy()
+    labels = start  # every move builds a new array: start stays as given
     for _ in range(K):
         sizes = np.bincount(labels, minlength=K)
         median, big = float(np.median(sizes)), int(np.argmax(sizes))

@@ -43,10 +43,12 @@ def reproduced(saved, K: int, seed: int) -> bool:
     return bool(np.array_equal(relabel(saved, K, seed, join, summed=join), saved["labels"]))
 
 
-def rebalanced(C, labels, K: int, seed: int):
-    """(labels after rebalance_labels, affinity's labels at ro): as the estimator calls it on the kept candidate."""
+def rebalanced(C, K: int, seed: int, labels=None):
+    """(the labels, the labels after rebalance_labels) as the estimator calls it on the kept candidate's C and
+    affinity; ``labels`` default to C's own partition at ro."""
     at_ro, A = affinity.cluster_coefficients(C, K, random_state=seed, return_affinity=True, **POST)
-    return affinity.rebalance_labels(C, labels, K, A, random_state=seed, **POST), at_ro
+    labels = at_ro if labels is None else labels
+    return labels, affinity.rebalance_labels(C, labels, K, A, random_state=seed, **POST)
 
 
 def main() -> None:
@@ -62,8 +64,7 @@ def main() -> None:
         y, seed = saved["y"], int(seed)
         K = len(np.unique(y))
         C = saved[f"C_{saved['chosen']}"]
-        labels = saved["labels"]
-        after, _ = rebalanced(C, labels, K, seed)
+        labels, after = rebalanced(C, K, seed, saved["labels"])
         record = {"dataset": name, "seed": seed, "uneven": None, "acc": round(acc(y, labels), 4),
                   "rebalanced": round(acc(y, after), 4), "moved": int((after != labels).sum())}
         if args.reproduce:
@@ -76,9 +77,7 @@ def main() -> None:
                 keep = np.sort(np.concatenate([
                     rng.choice(np.flatnonzero(y == c), max(2, int(round(share[c] * (y == c).sum()))), replace=False)
                     for c in range(K)]))
-                Cs = C[np.ix_(keep, keep)]
-                at_ro, A = affinity.cluster_coefficients(Cs, K, random_state=seed, return_affinity=True, **POST)
-                after = affinity.rebalance_labels(Cs, at_ro, K, A, random_state=seed, **POST)
+                at_ro, after = rebalanced(C[np.ix_(keep, keep)], K, seed)
                 _rows.write_record(args.out, {"dataset": name, "seed": seed, "uneven": spread,
                                               "acc": round(acc(y[keep], at_ro), 4),
                                               "rebalanced": round(acc(y[keep], after), 4),
