@@ -121,7 +121,7 @@ def default_fit_diagnostic(description: str, add_arguments=None):
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("name", help="digits, orl, coil20, mnist1k or mnist-draw-N")
+    parser.add_argument("name", help="digits, orl, coil20, mnist1k, mnist-draw-N or uneven-S-D-NAME")
     parser.add_argument("seed", type=int)
     if add_arguments is not None:
         add_arguments(parser)
@@ -174,10 +174,26 @@ def mnist_draw(draw: int):
     return np.asarray(X[picked]).reshape(-1, 28, 28), np.asarray(y)[picked]
 
 
+def uneven_subset(y, spread: float, draw: int) -> np.ndarray:
+    """Sorted row indices of a subset whose class sizes fall geometrically from the whole class to 1/``spread`` of it,
+    classes in an order seeded by ``draw``: data whose classes are not of one size, to refit from scratch."""
+    classes = np.unique(y)
+    rng = np.random.default_rng([draw, 2027])
+    share = np.geomspace(1.0, 1.0 / spread, len(classes))[rng.permutation(len(classes))]
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), max(2, int(round(s * np.sum(y == c)))),
+                                              replace=False) for c, s in zip(classes, share)]))
+
+
 def square_images(name: str):
     """(a board set's rows as (n, 1, side, side) float64 images, labels, number of clusters): what the full-fit
     diagnostics give PSSC, as bench/contrastive_check.py does (PSSC scales them); ``mnist-draw-N``: :func:`mnist_draw`'s
-    images as bench/diagnostics/mnist_other_subsets.py gives them."""
+    images as bench/diagnostics/mnist_other_subsets.py gives them; ``uneven-S-D-NAME``: set NAME's
+    :func:`uneven_subset` of spread S, draw D."""
+    if name.startswith("uneven-"):
+        _, spread, draw, base = name.split("-", 3)
+        X, y, K = square_images(base)
+        keep = uneven_subset(y, float(spread), int(draw))
+        return X[keep], y[keep], K
     if name.startswith("mnist-draw-"):
         X, y = mnist_draw(int(name.rsplit("-", 1)[1]))
         return X, y, 10
@@ -246,7 +262,7 @@ def default_record(est, y, seconds: float) -> dict:
             "at_ro": round(acc(y, est.candidate_labels_[est.chosen_]), 4),
             "candidates": {c: round(acc(y, lab), 4) for c, lab in est.candidate_labels_.items()},
             "cuts": {c: round(float(v), 5) for c, v in est.normalized_cuts_.items()},
-            "seconds": round(seconds, 1)}
+            "rebalanced": bool(getattr(est, "rebalanced_", False)), "seconds": round(seconds, 1)}
 
 
 def save_candidates(path, est, kept: dict, y) -> None:
