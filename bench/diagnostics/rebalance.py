@@ -33,14 +33,30 @@ from pssc_fast.params import PSSC_DEFAULTS  # noqa: E402
 UNEVEN = (2.0, 4.0)
 
 
-def reproduced(saved, K: int, seed: int) -> bool:
-    """Whether the fit's labels come back from its saved C by today's join rule (summed C where the network joins)."""
+def consensus(saved, K: int, seed: int) -> np.ndarray:
+    """The fit's labels before ``rebalance``, from its saved C by today's join rule (summed C where the network joins)."""
     if str(saved["chosen"]) != "contrastive":
-        return bool(np.array_equal(saved[f"at_ro_{saved['chosen']}"], saved["labels"])) or None
+        return saved[f"at_ro_{saved['chosen']}"]
     ratio = cut_at_ro(saved, "network", K, seed) / cut_at_ro(saved, "contrastive", K, seed)
     join = (adjusted_mutual_info_score(saved["at_ro_contrastive"], saved["at_ro_network"])
             >= PSSC_DEFAULTS["join_agreement"] and ratio <= PSSC_DEFAULTS["join_tolerance"])
-    return bool(np.array_equal(relabel(saved, K, seed, join, summed=join), saved["labels"]))
+    return relabel(saved, K, seed, join, summed=join)
+
+
+def reproduced(saved, K: int, seed: int) -> bool:
+    """Whether the fit's labels (saved before ``rebalance`` was the default) come back from its saved C."""
+    if str(saved["chosen"]) != "contrastive":
+        return bool(np.array_equal(saved[f"at_ro_{saved['chosen']}"], saved["labels"])) or None
+    return bool(np.array_equal(consensus(saved, K, seed), saved["labels"]))
+
+
+def uneven(y, K: int, spread: float, seed: int) -> np.ndarray:
+    """Sorted rows of a subset whose class sizes fall geometrically from the whole class to 1/``spread`` of it."""
+    rng = np.random.default_rng(seed)
+    share = np.geomspace(1.0, 1.0 / spread, K)[rng.permutation(K)]
+    return np.sort(np.concatenate([
+        rng.choice(np.flatnonzero(y == c), max(2, int(round(share[c] * (y == c).sum()))), replace=False)
+        for c in range(K)]))
 
 
 def rebalanced(C, K: int, seed: int, labels=None):
@@ -72,11 +88,7 @@ def main() -> None:
         _rows.write_record(args.out, record)
         if name.startswith(("digits", "mnist", "coil20")):
             for spread in UNEVEN:
-                rng = np.random.default_rng(seed)
-                share = np.geomspace(1.0, 1.0 / spread, K)[rng.permutation(K)]
-                keep = np.sort(np.concatenate([
-                    rng.choice(np.flatnonzero(y == c), max(2, int(round(share[c] * (y == c).sum()))), replace=False)
-                    for c in range(K)]))
+                keep = uneven(y, K, spread, seed)
                 at_ro, after = rebalanced(C[np.ix_(keep, keep)], K, seed)
                 _rows.write_record(args.out, {"dataset": name, "seed": seed, "uneven": spread,
                                               "acc": round(acc(y[keep], at_ro), 4),
