@@ -671,6 +671,14 @@ REBALANCE_RATIO = 1.5
 #: 0.3 it moved uneven data (class sizes falling to 1/4 of the largest) in the twentieth session's development fits; at
 #: 0.2 it did not (bench/results/diagnostics/rebalance_rule.md: labels informed it).
 REBALANCE_MAX_CV = 0.2
+#: Where the one-pair move is not kept but at least half of the clusters hold n / K rows to within 10%, the classes are
+#: taken to be of one size (a majority of clusters at the mean size is rare unless they are) and
+#: :func:`rebalance_labels` repairs many errors at once, with no gate on the sizes it ends at
+#: (bench/results/diagnostics/rebalance_many_rule.md).
+REBALANCE_EVEN_SHARE = 0.5
+REBALANCE_EVEN_TOLERANCE = 0.1
+#: ... merging only small groups: two clusters whose sizes sum to at most this many times the median size.
+REBALANCE_MERGE_LIMIT = 1.5
 
 
 def _size_cv(labels, n_clusters: int) -> float:
@@ -678,8 +686,63 @@ def _size_cv(labels, n_clusters: int) -> float:
     return float(sizes.std() / sizes.mean())
 
 
+def _best_merge(labels, n_clusters: int, A, excluded: int, limit: float):
+    """The pair of clusters (neither ``excluded``, sizes summing to at most ``limit``) whose merging lowers the
+    normalized cut on A (no self-loops) most, or None."""
+    K = n_clusters
+    sizes = np.bincount(labels, minlength=K)
+    H = sp.csr_matrix((np.ones(labels.size), (np.arange(labels.size), labels)), shape=(labels.size, K))
+    W = (H.T @ A @ H).toarray()  # K x K edge weight between clusters
+    volume = W.sum(axis=1)
+    cut = volume - np.diag(W)
+    share = np.where(volume > 0, cut / np.maximum(volume, 1e-300), 1.0)
+    best, pair = -np.inf, None
+    for i in range(K):
+        for j in range(i + 1, K):
+            if excluded in (i, j) or sizes[i] + sizes[j] > limit:
+                continue
+            joined = volume[i] + volume[j]
+            gain = share[i] + share[j] - ((cut[i] + cut[j] - 2 * W[i, j]) / joined if joined > 0 else 1.0)
+            if gain > best:
+                best, pair = gain, (i, j)
+    return pair
+
+
+def _moved(labels, pair, rows, halves) -> np.ndarray:
+    """``labels`` with ``pair`` merged into its first cluster and ``rows``' second half in the freed label."""
+    moved = labels.copy()
+    moved[labels == pair[1]] = pair[0]
+    moved[rows[halves == 1]] = pair[1]
+    return moved
+
+
+def _repair_many(labels, K: int, A, ratio: float, random_state) -> np.ndarray:
+    """Many merges at once, for partitions whose clusters are mostly of one size: while the largest cluster holds
+    ``ratio`` times the median size, merge the pair of small clusters (sizes summing to at most
+    ``REBALANCE_MERGE_LIMIT`` times the median) that lowers the normalized cut most and bisect the largest spectrally
+    on its block of A; each move is kept while the sizes' coefficient of variation falls."""
+    for _ in range(K):
+        sizes = np.bincount(labels, minlength=K)
+        median, big = float(np.median(sizes)), int(np.argmax(sizes))
+        if sizes[big] < ratio * median:
+            break
+        pair = _best_merge(labels, K, A, big, REBALANCE_MERGE_LIMIT * median)
+        if pair is None:
+            break
+        rows = np.flatnonzero(labels == big)
+        with warnings.catch_warnings():  # a cluster's block may fall apart into components: expected here
+            warnings.simplefilter("ignore")
+            halves = spectral_clustering(A[rows][:, rows], 2, random_state=random_state)
+        moved = _moved(labels, pair, rows, halves)
+        if _size_cv(moved, K) >= _size_cv(labels, K):
+            break
+        labels = moved
+    return labels
+
+
 def rebalance_labels(C, labels, n_clusters: int, A, *, ratio: float = REBALANCE_RATIO,
-                     max_cv: float = REBALANCE_MAX_CV, **kwargs) -> np.ndarray:
+                     max_cv: float = REBALANCE_MAX_CV, even_share: float = REBALANCE_EVEN_SHARE,
+                     **kwargs) -> np.ndarray:
     """Undo one kind of error that no graph criterion sees: a cluster holding two groups while another group is
     split in two. While the largest cluster holds at least ``ratio`` times the median cluster size, merge the pair of
     other clusters (their sizes summing to at most the largest's) whose merging lowers the normalized cut on the
@@ -688,56 +751,52 @@ def rebalance_labels(C, labels, n_clusters: int, A, *, ratio: float = REBALANCE_
     ratio no longer falls (at most K moves). The result is kept only if the cluster sizes' coefficient of variation
     ends at most ``max_cv`` and below the start's; else ``labels`` come back unchanged.
 
+    Where that move is not kept but at least ``even_share`` of the clusters hold n / K rows to within 10%
+    (``REBALANCE_EVEN_TOLERANCE``; by default half of them), the sizes themselves say the classes are of one size, and
+    many errors are repaired at once instead (faces split into two groups of half the size beside clusters of two
+    faces, as on ORL): small pairs merged (``REBALANCE_MERGE_LIMIT``), the largest bisected spectrally on its block of
+    ``A``, while the sizes' spread falls, with no gate on where it ends.
+
     Why: on the board's image sets most partitions hold such a pair (two toy cars of COIL20, 3 and 5 of MNIST,
     with the upright and the slanted 1s apart), and every graph measured cuts that partition lower than the
     classes (docs/notes.md). Only sizes tell: one cluster about twice the typical size, two about half. It is a prior
-    that clusters are of about one size, so it acts only where it leaves the sizes even, and leaves uneven partitions
-    alone (bench/results/diagnostics/rebalance_rule.md). What it cannot tell: uneven classes of just that shape (one about
-    twice the median, two about half of it, the rest alike) are "repaired" too. Returns int64 labels in
-    [0, n_clusters)."""
+    that clusters are of about one size, so it acts only where the sizes say so, and leaves uneven partitions alone
+    (bench/results/diagnostics/rebalance_rule.md, rebalance_many_rule.md). What it cannot tell: uneven classes of just
+    that shape (one about twice the median, two about half of it, the rest alike) are "repaired" too. Returns int64
+    labels in [0, n_clusters)."""
     K = int(n_clusters)
     start = np.asarray(labels, dtype=np.int64).copy()
     if K < 3:
         return start
-    Cn = _as_float_array(C)
     A = sp.csr_matrix(A, dtype=np.float64, copy=True)
     A.setdiag(0.0)
     A.eliminate_zeros()
+    Cn = _as_float_array(C)
     labels = start  # every move builds a new array: start stays as given
     for _ in range(K):
         sizes = np.bincount(labels, minlength=K)
         median, big = float(np.median(sizes)), int(np.argmax(sizes))
         if sizes[big] < ratio * median:
             break
-        H = sp.csr_matrix((np.ones(labels.size), (np.arange(labels.size), labels)), shape=(labels.size, K))
-        W = (H.T @ A @ H).toarray()  # K x K edge weight between clusters
-        volume = W.sum(axis=1)
-        cut = volume - np.diag(W)
-        share = np.where(volume > 0, cut / np.maximum(volume, 1e-300), 1.0)
-        best, pair = -np.inf, None
-        for i in range(K):
-            for j in range(i + 1, K):
-                if big in (i, j) or sizes[i] + sizes[j] > sizes[big]:
-                    continue
-                joined = volume[i] + volume[j]
-                gain = share[i] + share[j] - ((cut[i] + cut[j] - 2 * W[i, j]) / joined if joined > 0 else 1.0)
-                if gain > best:
-                    best, pair = gain, (i, j)
+        pair = _best_merge(labels, K, A, big, sizes[big])
         if pair is None:
             break
         rows = np.flatnonzero(labels == big)
         with warnings.catch_warnings():  # a block of C often falls apart into components: expected here
             warnings.simplefilter("ignore")
             halves = cluster_coefficients(Cn[np.ix_(rows, rows)], 2, **kwargs)
-        moved = labels.copy()
-        moved[labels == pair[1]] = pair[0]
-        moved[rows[halves == 1]] = pair[1]
+        moved = _moved(labels, pair, rows, halves)
         new_sizes = np.bincount(moved, minlength=K)
         if new_sizes.max() / np.median(new_sizes) >= sizes[big] / median:
             break
         labels = moved
     cv = _size_cv(labels, K)
-    return labels if cv <= max_cv and cv < _size_cv(start, K) else start
+    if cv <= max_cv and cv < _size_cv(start, K):
+        return labels
+    sizes = np.bincount(start, minlength=K)
+    if np.mean(np.abs(sizes - start.size / K) <= REBALANCE_EVEN_TOLERANCE * start.size / K) >= even_share:
+        return _repair_many(start, K, A, ratio, kwargs.get("random_state"))
+    return start
 
 
 class _StageClock:

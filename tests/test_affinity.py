@@ -402,13 +402,19 @@ def test_summed_coefficients_scales_each_column_to_unit_mass_before_adding():
     np.testing.assert_allclose(af.summed_coefficients(1e3 * A, B), got, rtol=1e-10, atol=1e-12)
 
 
-def _merged_and_split(sizes, seed=0, noise=0.02):
-    """Block coefficients of clusters of ``sizes`` (a block's columns express its own rows), and labels that hold
-    clusters 0 and 1 in one and cluster 2 split in halves: the error :func:`rebalance_labels` repairs."""
+def _block_coefficients(sizes, seed=0, noise=0.02):
+    """Block coefficients of clusters of ``sizes`` (a block's columns express its own rows) and their labels."""
     rng = np.random.default_rng(seed)
     y = np.repeat(np.arange(len(sizes)), sizes)
     C = (y[:, None] == y[None, :]) * rng.uniform(0.5, 1.0, (y.size, y.size)) + noise * rng.random((y.size, y.size))
     np.fill_diagonal(C, 0.0)
+    return C, y
+
+
+def _merged_and_split(sizes, seed=0, noise=0.02):
+    """:func:`_block_coefficients`, and labels that hold clusters 0 and 1 in one and cluster 2 split in halves: the
+    error :func:`rebalance_labels` repairs."""
+    C, y = _block_coefficients(sizes, seed, noise)
     wrong = y.copy()
     wrong[y == 1] = 0
     two = np.flatnonzero(y == 2)
@@ -440,6 +446,36 @@ def test_rebalance_leaves_uneven_and_even_partitions_alone():
     C, y, _ = _merged_and_split((23,) * 5)
     A = af.cluster_coefficients(C, 5, q=2, random_state=0, return_affinity=True)[1]
     np.testing.assert_array_equal(af.rebalance_labels(C, y, 5, A, q=2, random_state=0), y)
+
+
+def test_rebalance_repairs_many_merges_when_most_clusters_are_of_one_size():
+    # twelve classes of 11: two clusters hold two classes each and two classes are split in halves; the other eight
+    # clusters hold n / K rows, so the sizes say the classes are of one size and all four errors are undone at once
+    C, y = _block_coefficients((11,) * 12)
+    wrong = y.copy()
+    wrong[y == 1], wrong[y == 3] = 0, 2
+    for cls, freed in ((4, 1), (5, 3)):
+        rows = np.flatnonzero(y == cls)
+        wrong[rows[:5]] = freed
+    A = af.cluster_coefficients(C, 12, q=2, random_state=0, return_affinity=True)[1]
+    assert acc(y, wrong) < 0.85
+    repaired = af.rebalance_labels(C, wrong, 12, A, q=2, random_state=0)
+    assert repaired.dtype == np.int64 and acc(y, repaired) == 1.0
+    # the one-pair move alone (the gate on n / K switched off) does not get there
+    one_pair = af.rebalance_labels(C, wrong, 12, A, q=2, random_state=0, even_share=np.inf)
+    assert acc(y, one_pair) < 1.0
+
+
+def test_rebalance_leaves_uneven_classes_to_the_one_pair_move():
+    # classes of many sizes, found exactly: few clusters hold n / K rows, so the repair of many (which would split the
+    # largest classes and merge small ones) is not run, and the one-pair move's gate keeps the labels
+    C, y = _block_coefficients((40, 40, 20, 20, 10, 10, 30, 30, 15, 15, 25, 25))
+    A = af.cluster_coefficients(C, 12, q=2, random_state=0, return_affinity=True)[1]
+    clean = sp.csr_matrix(A, dtype=np.float64, copy=True)
+    clean.setdiag(0.0)
+    clean.eliminate_zeros()
+    assert acc(y, af._repair_many(y.copy(), 12, clean, af.REBALANCE_RATIO, 0)) < 1.0
+    np.testing.assert_array_equal(af.rebalance_labels(C, y, 12, A, q=2, random_state=0), y)
 
 
 def test_rebalance_is_the_estimators_last_step(monkeypatch):

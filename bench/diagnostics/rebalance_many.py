@@ -1,13 +1,14 @@
-"""Diagnostic: a repair of many merges at once (the twenty-first session's ORL probe), against ``rebalance_labels``.
+"""Diagnostic: repairing many merges at once (the twenty-first session), against the one-pair move of ``rebalance_labels``.
 
 ORL's partitions hold several errors at once: faces split into two pure groups of about half the class size, and
-clusters holding two faces (sizes 4-29). ``rebalance_labels`` (one merge and one split per move, kept only if the
-sizes' coefficient of variation ends at most 0.2) never fires there. This variant differs in three ways: the merged
-pair's sizes sum to at most 1.5 times the median size (two small groups, not two whole clusters), the largest cluster
-is split by a spectral bisection of its block of the affinity, and moves go on while the sizes' coefficient of
-variation falls, with no gate at the end. It records, for saved fits and for uneven subsets of the digits, MNIST and
-COIL20 fits (``rebalance.uneven``), the labels' ACC before and after, the coefficient of variation before and after and
-the moves made. Labels only score:
+clusters holding two faces (sizes 4-29). The twentieth session's move (one merge and one split at a time, kept only if
+the sizes' coefficient of variation ends at most 0.2) never fires there. The repair of many (``affinity._repair_many``)
+differs in three ways: the merged pair's sizes sum to at most 1.5 times the median size (two small groups, not two
+whole clusters), the largest cluster is bisected spectrally on its block of the affinity, and moves go on while the
+sizes' coefficient of variation falls, with no gate at the end; ``rebalance_labels`` runs it when at least half of the
+clusters hold n / K rows to within 10%. For saved fits and for uneven subsets of the digits, MNIST and COIL20 fits
+(``rebalance.uneven``) it records the labels' ACC, the share of clusters at n / K, ACC after the repair of many alone,
+after the one-pair move alone and after ``rebalance_labels`` as the library calls it. Labels only score:
 
     PSSC_DATA_DIR=../shared/data OMP_NUM_THREADS=1 python bench/diagnostics/rebalance_many.py /tmp/cand/*.npz \
         --out bench/results/diagnostics/rebalance_many.jsonl
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.cluster import SpectralClustering
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -31,69 +31,25 @@ from rebalance import UNEVEN, consensus, uneven  # noqa: E402
 from pssc_fast import affinity  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
 
-MERGE_LIMIT = 1.5  # the merged pair's sizes sum to at most this many times the median size
-
-
-def size_cv(labels, K: int) -> float:
+def even_share(labels, K: int) -> float:
+    """The share of clusters holding n / K rows to within ``affinity.REBALANCE_EVEN_TOLERANCE``."""
     sizes = np.bincount(labels, minlength=K)
-    return float(sizes.std() / sizes.mean())
-
-
-def best_merge(labels, K: int, A, allowed, limit: float):
-    """The pair of allowed clusters (sizes summing to at most ``limit``) whose merge lowers the normalized cut most."""
-    H = sp.csr_matrix((np.ones(labels.size), (np.arange(labels.size), labels)), shape=(labels.size, K))
-    W = (H.T @ A @ H).toarray()
-    volume = W.sum(axis=1)
-    cut = volume - np.diag(W)
-    share = np.where(volume > 0, cut / np.maximum(volume, 1e-300), 1.0)
-    sizes = np.bincount(labels, minlength=K)
-    best, pair = -np.inf, None
-    for i in np.flatnonzero(allowed):
-        for j in np.flatnonzero(allowed):
-            if j <= i or sizes[i] + sizes[j] > limit:
-                continue
-            joined = volume[i] + volume[j]
-            gain = share[i] + share[j] - ((cut[i] + cut[j] - 2 * W[i, j]) / joined if joined > 0 else 1.0)
-            if gain > best:
-                best, pair = gain, (i, j)
-    return pair
-
-
-def repair_many(labels, K: int, A, seed: int, ratio: float = 1.5):
-    """(labels, moves): while the largest cluster holds ``ratio`` times the median size, merge the best small pair and
-    bisect the largest spectrally on its block of A; each move is kept only while the sizes' spread falls."""
-    A = sp.csr_matrix(A, dtype=np.float64, copy=True)
-    A.setdiag(0.0)
-    A.eliminate_zeros()
-    moves = 0
-    for _ in range(K):
-        sizes = np.bincount(labels, minlength=K)
-        median, big = float(np.median(sizes)), int(np.argmax(sizes))
-        if sizes[big] < ratio * median:
-            break
-        allowed = np.ones(K, dtype=bool)
-        allowed[big] = False
-        pair = best_merge(labels, K, A, allowed, MERGE_LIMIT * median)
-        if pair is None:
-            break
-        rows = np.flatnonzero(labels == big)
-        block = A[rows][:, rows].toarray()
-        halves = SpectralClustering(2, affinity="precomputed", random_state=seed).fit_predict((block + block.T) / 2 + 1e-12)
-        moved = labels.copy()
-        moved[labels == pair[1]] = pair[0]
-        moved[rows[halves == 1]] = pair[1]
-        if size_cv(moved, K) >= size_cv(labels, K):
-            break
-        labels, moves = moved, moves + 1
-    return labels, moves
+    return float(np.mean(np.abs(sizes - labels.size / K) <= affinity.REBALANCE_EVEN_TOLERANCE * labels.size / K))
 
 
 def record(name: str, seed: int, spread, y, labels, K: int, A, C) -> dict:
-    after, moves = repair_many(labels, K, A, seed)
+    """ACC of the labels, of the repair of many merges alone (``affinity._repair_many``, no gate), of
+    ``rebalance_labels`` with its one-pair move only (as in the twentieth session) and as the library calls it now."""
+    clean = sp.csr_matrix(A, dtype=np.float64, copy=True)
+    clean.setdiag(0.0)
+    clean.eliminate_zeros()
+    many = affinity._repair_many(labels.copy(), K, clean, affinity.REBALANCE_RATIO, seed)
+    one_pair = affinity.rebalance_labels(C, labels, K, A, random_state=seed, even_share=np.inf, **POST)
+    now = affinity.rebalance_labels(C, labels, K, A, random_state=seed, **POST)
     return {"dataset": name, "seed": seed, "uneven": spread, "acc": round(acc(y, labels), 4),
-            "repaired": round(acc(y, after), 4), "cv": round(size_cv(labels, K), 3),
-            "cv_after": round(size_cv(after, K), 3), "moves": moves,
-            "rebalance_labels": round(acc(y, affinity.rebalance_labels(C, labels, K, A, random_state=seed, **POST)), 4)}
+            "even_share": round(even_share(labels, K), 3), "many": round(acc(y, many), 4),
+            "one_pair": round(acc(y, one_pair), 4), "rebalanced": round(acc(y, now), 4),
+            "cv": round(affinity._size_cv(labels, K), 3), "cv_many": round(affinity._size_cv(many, K), 3)}
 
 
 def main() -> None:
