@@ -231,8 +231,11 @@ SHARED = (
           "the two and split the big one (:func:`pssc_fast.affinity.rebalance_labels`), kept only if the sizes end "
           "even (coefficient of variation at most :data:`pssc_fast.affinity.REBALANCE_MAX_CV`). Most image fits "
           "held one such pair, which every graph measured cuts lower than the classes; it is a prior that "
-          "clusters are of about one size, so uneven partitions are left alone. LargePSSC repairs the anchors' partition before rows are labelled from it. Set by a rule written down first "
-          "(bench/results/diagnostics/rebalance_rule.md, docs/notes.md). False keeps the labels as clustered."),
+          "clusters are of about one size, so uneven partitions are left alone. Where that move is not kept but at "
+          "least half of the clusters hold n / K rows to within 10%, many such errors are repaired at once (ORL's "
+          "faces split in halves beside clusters of two faces). LargePSSC repairs the anchors' partition before rows "
+          "are labelled from it. Each step set by a rule written down first (bench/results/diagnostics/"
+          "rebalance_rule.md, rebalance_many_rule.md, docs/notes.md). False keeps the labels as clustered."),
     Param("diag_shift", 0.0, number(low=0.0),
           "post-processing: shift of the eigen-embedding's spectrum (0: the paper's Algorithm 2; see "
           ":func:`pssc_fast.affinity.cluster_coefficients`)."),
