@@ -67,6 +67,15 @@ def rebalanced(C, K: int, seed: int, labels=None):
     return labels, affinity.rebalance_labels(C, labels, K, A, random_state=seed, **POST)
 
 
+def saved_fits(paths):
+    """(name, seed, saved arrays, true labels, number of clusters, the kept candidate's C) of each NAME_SEED.npz."""
+    for path in paths:
+        name, seed = path.stem.rsplit("_", 1)
+        saved = dict(np.load(path))
+        y = saved["y"]
+        yield name, int(seed), saved, y, len(np.unique(y)), saved[f"C_{saved['chosen']}"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("candidates", nargs="+", type=Path, help="NAME_SEED.npz files from default_fit.py --candidates")
@@ -74,12 +83,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="a JSON-lines file the records are appended to")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    for path in args.candidates:
-        name, seed = path.stem.rsplit("_", 1)
-        saved = dict(np.load(path))
-        y, seed = saved["y"], int(seed)
-        K = len(np.unique(y))
-        C = saved[f"C_{saved['chosen']}"]
+    for name, seed, saved, y, K, C in saved_fits(args.candidates):
         labels, after = rebalanced(C, K, seed, saved["labels"])
         record = {"dataset": name, "seed": seed, "uneven": None, "acc": round(acc(y, labels), 4),
                   "rebalanced": round(acc(y, after), 4), "moved": int((after != labels).sum())}

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench" / "diagnostics"))
 import _rows  # noqa: E402
 from join_tolerance import POST  # noqa: E402
-from rebalance import UNEVEN, consensus, uneven  # noqa: E402
+from rebalance import UNEVEN, consensus, saved_fits, uneven  # noqa: E402
 
 from pssc_fast import affinity  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
@@ -58,12 +58,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="a JSON-lines file the records are appended to")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    for path in args.candidates:
-        name, seed = path.stem.rsplit("_", 1)
-        saved = dict(np.load(path))
-        y, seed = saved["y"], int(seed)
-        K = len(np.unique(y))
-        C = saved[f"C_{saved['chosen']}"]
+    for name, seed, saved, y, K, C in saved_fits(args.candidates):
         A = affinity.cluster_coefficients(C, K, random_state=seed, return_affinity=True, **POST)[1]
         _rows.write_record(args.out, record(name, seed, None, y, consensus(saved, K, seed), K, A, C))
         if name.startswith(("digits", "mnist", "coil20")):
