@@ -716,28 +716,37 @@ def _moved(labels, pair, rows, halves) -> np.ndarray:
     return moved
 
 
-def _repair_many(labels, K: int, A, ratio: float, random_state) -> np.ndarray:
-    """Many merges at once, for partitions whose clusters are mostly of one size: while the largest cluster holds
-    ``ratio`` times the median size, merge the pair of small clusters (sizes summing to at most
-    ``REBALANCE_MERGE_LIMIT`` times the median) that lowers the normalized cut most and bisect the largest spectrally
-    on its block of A; each move is kept while the sizes' coefficient of variation falls."""
+def _merge_and_split(labels, K: int, A, ratio: float, limit, split, better) -> np.ndarray:
+    """The moves both repairs make: while the largest cluster holds ``ratio`` times the median size, merge the pair of
+    other clusters (sizes summing to at most ``limit(sizes, median, largest)``) that lowers the normalized cut on A most
+    and ``split(rows)`` the largest in two (0/1 labels of its rows) into the freed label; a move is kept while
+    ``better(moved, labels)`` (at most K moves)."""
     for _ in range(K):
         sizes = np.bincount(labels, minlength=K)
         median, big = float(np.median(sizes)), int(np.argmax(sizes))
         if sizes[big] < ratio * median:
             break
-        pair = _best_merge(labels, K, A, big, REBALANCE_MERGE_LIMIT * median)
+        pair = _best_merge(labels, K, A, big, limit(sizes, median, big))
         if pair is None:
             break
         rows = np.flatnonzero(labels == big)
-        with warnings.catch_warnings():  # a cluster's block may fall apart into components: expected here
+        with warnings.catch_warnings():  # a cluster's block often falls apart into components: expected here
             warnings.simplefilter("ignore")
-            halves = spectral_clustering(A[rows][:, rows], 2, random_state=random_state)
+            halves = split(rows)
         moved = _moved(labels, pair, rows, halves)
-        if _size_cv(moved, K) >= _size_cv(labels, K):
+        if not better(moved, labels):
             break
         labels = moved
     return labels
+
+
+def _repair_many(labels, K: int, A, ratio: float, random_state) -> np.ndarray:
+    """Many merges at once, for partitions whose clusters are mostly of one size: :func:`_merge_and_split` with pairs
+    of small clusters (sizes summing to at most ``REBALANCE_MERGE_LIMIT`` times the median), the largest bisected
+    spectrally on its block of A, each move kept while the sizes' coefficient of variation falls."""
+    return _merge_and_split(labels, K, A, ratio, lambda sizes, median, big: REBALANCE_MERGE_LIMIT * median,
+                            lambda rows: spectral_clustering(A[rows][:, rows], 2, random_state=random_state),
+                            lambda moved, before: _size_cv(moved, K) < _size_cv(before, K))
 
 
 def rebalance_labels(C, labels, n_clusters: int, A, *, ratio: float = REBALANCE_RATIO,
@@ -772,24 +781,13 @@ def rebalance_labels(C, labels, n_clusters: int, A, *, ratio: float = REBALANCE_
     A.setdiag(0.0)
     A.eliminate_zeros()
     Cn = _as_float_array(C)
-    labels = start  # every move builds a new array: start stays as given
-    for _ in range(K):
-        sizes = np.bincount(labels, minlength=K)
-        median, big = float(np.median(sizes)), int(np.argmax(sizes))
-        if sizes[big] < ratio * median:
-            break
-        pair = _best_merge(labels, K, A, big, sizes[big])
-        if pair is None:
-            break
-        rows = np.flatnonzero(labels == big)
-        with warnings.catch_warnings():  # a block of C often falls apart into components: expected here
-            warnings.simplefilter("ignore")
-            halves = cluster_coefficients(Cn[np.ix_(rows, rows)], 2, **kwargs)
-        moved = _moved(labels, pair, rows, halves)
-        new_sizes = np.bincount(moved, minlength=K)
-        if new_sizes.max() / np.median(new_sizes) >= sizes[big] / median:
-            break
-        labels = moved
+
+    def ratio_falls(moved, before):
+        now, was = np.bincount(moved, minlength=K), np.bincount(before, minlength=K)
+        return now.max() / np.median(now) < was.max() / np.median(was)
+
+    labels = _merge_and_split(start, K, A, ratio, lambda sizes, median, big: sizes[big],
+                              lambda rows: cluster_coefficients(Cn[np.ix_(rows, rows)], 2, **kwargs), ratio_falls)
     cv = _size_cv(labels, K)
     if cv <= max_cv and cv < _size_cv(start, K):
         return labels
