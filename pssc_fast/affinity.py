@@ -47,6 +47,7 @@ __all__ = [
     "normalized_cut",
     "cluster_best_of",
     "rebalance_labels",
+    "share_at_mean_size",
     "REBALANCE_RATIO",
     "REBALANCE_MAX_CV",
 ]
@@ -686,6 +687,14 @@ def _size_cv(labels, n_clusters: int) -> float:
     return float(sizes.std() / sizes.mean())
 
 
+def share_at_mean_size(labels, n_clusters: int) -> float:
+    """The share of clusters holding n / K rows to within ``REBALANCE_EVEN_TOLERANCE`` of it: the gate of
+    :func:`rebalance_labels`' repair of many errors (``even_share``)."""
+    sizes = np.bincount(labels, minlength=n_clusters)
+    mean = len(labels) / n_clusters
+    return float(np.mean(np.abs(sizes - mean) <= REBALANCE_EVEN_TOLERANCE * mean))
+
+
 def _best_merge(labels, n_clusters: int, A, excluded: int, limit: float):
     """The pair of clusters (neither ``excluded``, sizes summing to at most ``limit``) whose merging lowers the
     normalized cut on A (no self-loops) most, or None."""
@@ -761,7 +770,7 @@ def rebalance_labels(C, labels, n_clusters: int, A, *, ratio: float = REBALANCE_
     ends at most ``max_cv`` and below the start's; else ``labels`` come back unchanged.
 
     Where that move is not kept but at least ``even_share`` of the clusters hold n / K rows to within 10%
-    (``REBALANCE_EVEN_TOLERANCE``; by default half of them), the sizes themselves say the classes are of one size, and
+    (:func:`share_at_mean_size`; by default half of them), the sizes themselves say the classes are of one size, and
     many errors are repaired at once instead (faces split into two groups of half the size beside clusters of two
     faces, as on ORL): small pairs merged (``REBALANCE_MERGE_LIMIT``), the largest bisected spectrally on its block of
     ``A``, while the sizes' spread falls, with no gate on where it ends.
@@ -791,8 +800,7 @@ def rebalance_labels(C, labels, n_clusters: int, A, *, ratio: float = REBALANCE_
     cv = _size_cv(labels, K)
     if cv <= max_cv and cv < _size_cv(start, K):
         return labels
-    sizes = np.bincount(start, minlength=K)
-    if np.mean(np.abs(sizes - start.size / K) <= REBALANCE_EVEN_TOLERANCE * start.size / K) >= even_share:
+    if share_at_mean_size(start, K) >= even_share:
         return _repair_many(start, K, A, ratio, kwargs.get("random_state"))
     return start
 

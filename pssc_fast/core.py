@@ -185,7 +185,7 @@ class SubspaceClusteringBase(ClusterMixin, BaseEstimator):
         if self.rebalance:
             t0 = time.perf_counter()
             # One cluster of two groups and one group split in two: no graph criterion undoes it, only sizes show it
-            # (affinity.rebalance_labels; it keeps the labels unless the repaired sizes are even).
+            # (affinity.rebalance_labels; it keeps the labels unless the sizes say the clusters are of one size).
             repaired = affinity.rebalance_labels(candidates[chosen], labels, int(self.n_clusters), A,
                                                  **self._post_processing(seed))
             self.rebalanced_ = bool(np.any(repaired != np.asarray(labels)))

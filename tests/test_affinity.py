@@ -471,10 +471,9 @@ def test_rebalance_leaves_uneven_classes_to_the_one_pair_move():
     # largest classes and merge small ones) is not run, and the one-pair move's gate keeps the labels
     C, y = _block_coefficients((40, 40, 20, 20, 10, 10, 30, 30, 15, 15, 25, 25))
     A = af.cluster_coefficients(C, 12, q=2, random_state=0, return_affinity=True)[1]
-    clean = sp.csr_matrix(A, dtype=np.float64, copy=True)
-    clean.setdiag(0.0)
-    clean.eliminate_zeros()
-    assert acc(y, af._repair_many(y.copy(), 12, clean, af.REBALANCE_RATIO, 0)) < 1.0
+    assert af.share_at_mean_size(y, 12) < af.REBALANCE_EVEN_SHARE
+    # the repair of many alone (one-pair move never kept, no gate on n / K) would move them
+    assert acc(y, af.rebalance_labels(C, y, 12, A, q=2, random_state=0, max_cv=-1.0, even_share=0.0)) < 1.0
     np.testing.assert_array_equal(af.rebalance_labels(C, y, 12, A, q=2, random_state=0), y)
 
 

@@ -19,7 +19,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -31,23 +30,16 @@ from rebalance import UNEVEN, consensus, saved_fits, uneven  # noqa: E402
 from pssc_fast import affinity  # noqa: E402
 from pssc_fast.metrics import acc  # noqa: E402
 
-def even_share(labels, K: int) -> float:
-    """The share of clusters holding n / K rows to within ``affinity.REBALANCE_EVEN_TOLERANCE``."""
-    sizes = np.bincount(labels, minlength=K)
-    return float(np.mean(np.abs(sizes - labels.size / K) <= affinity.REBALANCE_EVEN_TOLERANCE * labels.size / K))
-
 
 def record(name: str, seed: int, spread, y, labels, K: int, A, C) -> dict:
-    """ACC of the labels, of the repair of many merges alone (``affinity._repair_many``, no gate), of
-    ``rebalance_labels`` with its one-pair move only (as in the twentieth session) and as the library calls it now."""
-    clean = sp.csr_matrix(A, dtype=np.float64, copy=True)
-    clean.setdiag(0.0)
-    clean.eliminate_zeros()
-    many = affinity._repair_many(labels.copy(), K, clean, affinity.REBALANCE_RATIO, seed)
-    one_pair = affinity.rebalance_labels(C, labels, K, A, random_state=seed, even_share=np.inf, **POST)
-    now = affinity.rebalance_labels(C, labels, K, A, random_state=seed, **POST)
+    """ACC of the labels, of the repair of many merges alone (``rebalance_labels`` with the one-pair move never kept
+    and no gate on n / K), of the one-pair move alone (as in the twentieth session) and as the library calls it now."""
+    def rebalanced(**gates):
+        return affinity.rebalance_labels(C, labels, K, A, random_state=seed, **gates, **POST)
+
+    many, one_pair, now = rebalanced(max_cv=-1.0, even_share=0.0), rebalanced(even_share=np.inf), rebalanced()
     return {"dataset": name, "seed": seed, "uneven": spread, "acc": round(acc(y, labels), 4),
-            "even_share": round(even_share(labels, K), 3), "many": round(acc(y, many), 4),
+            "even_share": round(affinity.share_at_mean_size(labels, K), 3), "many": round(acc(y, many), 4),
             "one_pair": round(acc(y, one_pair), 4), "rebalanced": round(acc(y, now), 4),
             "cv": round(affinity._size_cv(labels, K), 3), "cv_many": round(affinity._size_cv(many, K), 3)}
 
